@@ -1,0 +1,230 @@
+"""The model IR: a BitNet b1.58 config, its tensors in image order, and its tokenizer.
+
+Tensors are lazy: a loader hands over a function that produces the array, so `inspect` and `pack` can
+stream a multi-GB checkpoint tensor by tensor without holding it twice. The reference engine
+materialises what it needs.
+"""
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from edgekit.errors import EdgekitError
+
+NO_TOKEN = 0xFFFFFFFF  # "no such special token" in the image and on the wire
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture numbers of a BitNet b1.58 model (HF `BitNetConfig` names in comments)."""
+
+    vocab_size: int
+    hidden_size: int
+    intermediate_size: int
+    num_layers: int  # num_hidden_layers
+    num_heads: int  # num_attention_heads
+    num_kv_heads: int  # num_key_value_heads
+    head_dim: int
+    max_seq_len: int  # max_position_embeddings
+    rms_norm_eps: float
+    rope_theta: float
+    tie_word_embeddings: bool
+    bos_token_id: int | None = None
+    eos_token_id: int | None = None
+
+    @property
+    def kv_dim(self) -> int:
+        return self.num_kv_heads * self.head_dim
+
+    @property
+    def q_dim(self) -> int:
+        return self.num_heads * self.head_dim
+
+    def validate(self, where: object) -> None:
+        """Refuse configs the architecture cannot run, naming the field and the fix."""
+        for name in ("vocab_size", "hidden_size", "intermediate_size", "num_layers", "num_heads",
+                     "num_kv_heads", "head_dim", "max_seq_len"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise EdgekitError(f"config field {name} must be a positive integer, got {value!r}", path=where)
+        if self.num_heads % self.num_kv_heads:
+            raise EdgekitError(
+                f"num_attention_heads ({self.num_heads}) is not a multiple of num_key_value_heads "
+                f"({self.num_kv_heads})", path=where, fix="GQA needs whole groups of query heads per kv head")
+        if self.head_dim % 2:
+            raise EdgekitError(f"head_dim {self.head_dim} is odd; RoPE needs an even head size", path=where)
+        if not (self.rms_norm_eps > 0 and self.rope_theta > 0):
+            raise EdgekitError("rms_norm_eps and rope_theta must be positive", path=where)
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+# Tensor roles, in image order. Each row: (role, kind, shape as a function of the config).
+# `kind` is "ternary" for BitLinear weights (one scale per tensor), "float" otherwise.
+GLOBAL_HEAD_ROLES = (("tok_embeddings", "float", lambda c: (c.vocab_size, c.hidden_size)),)
+LAYER_ROLES = (
+    ("attn_norm", "float", lambda c: (c.hidden_size,)),
+    ("q", "ternary", lambda c: (c.q_dim, c.hidden_size)),
+    ("k", "ternary", lambda c: (c.kv_dim, c.hidden_size)),
+    ("v", "ternary", lambda c: (c.kv_dim, c.hidden_size)),
+    ("attn_sub_norm", "float", lambda c: (c.q_dim,)),
+    ("o", "ternary", lambda c: (c.hidden_size, c.q_dim)),
+    ("ffn_norm", "float", lambda c: (c.hidden_size,)),
+    ("gate", "ternary", lambda c: (c.intermediate_size, c.hidden_size)),
+    ("up", "ternary", lambda c: (c.intermediate_size, c.hidden_size)),
+    ("ffn_sub_norm", "float", lambda c: (c.intermediate_size,)),
+    ("down", "ternary", lambda c: (c.hidden_size, c.intermediate_size)),
+)
+GLOBAL_TAIL_ROLES = (
+    ("norm", "float", lambda c: (c.hidden_size,)),
+    ("lm_head", "float", lambda c: (c.vocab_size, c.hidden_size)),
+)
+
+
+def tensor_layout(config: ModelConfig) -> list[tuple[str, str, int, str, tuple[int, ...]]]:
+    """Every tensor of a model in image order: (name, role, layer or -1, kind, shape)."""
+    rows = [(role, role, -1, kind, shape(config)) for role, kind, shape in GLOBAL_HEAD_ROLES]
+    for layer in range(config.num_layers):
+        rows += [(f"L{layer}.{role}", role, layer, kind, shape(config)) for role, kind, shape in LAYER_ROLES]
+    for role, kind, shape in GLOBAL_TAIL_ROLES:
+        if role == "lm_head" and config.tie_word_embeddings:
+            continue
+        rows.append((role, role, -1, kind, shape(config)))
+    return rows
+
+
+@dataclass
+class Tensor:
+    """One tensor of the IR. `source_format` says how the checkpoint stored it (for `inspect`)."""
+
+    name: str
+    role: str
+    layer: int
+    shape: tuple[int, ...]
+    source_format: str
+    source_bytes: int
+    _produce: Callable[[], np.ndarray] = field(repr=False)
+
+    @property
+    def numel(self) -> int:
+        return int(np.prod(self.shape))
+
+
+@dataclass
+class TernaryTensor(Tensor):
+    """A BitLinear weight: codes in {-1, 0, +1} and `weight_scale` s_w, so y = acc / (s_x * s_w)."""
+
+    weight_scale: float = 1.0  # s_w = 1 / mean|W| (a divisor), float32
+
+    kind = "ternary"
+
+    def codes(self) -> np.ndarray:
+        """int8 array of shape (out, in) with values in {-1, 0, +1}."""
+        codes = self._produce()
+        if codes.shape != self.shape or codes.dtype != np.int8:
+            raise EdgekitError(f"tensor {self.name}: loader produced {codes.dtype}{codes.shape}, "
+                               f"expected int8{self.shape}")
+        return codes
+
+
+@dataclass
+class FloatTensor(Tensor):
+    kind = "float"
+
+    def array(self) -> np.ndarray:
+        """float32 array of `shape`."""
+        arr = self._produce()
+        if arr.shape != self.shape:
+            raise EdgekitError(f"tensor {self.name}: loader produced shape {arr.shape}, expected {self.shape}")
+        return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+@dataclass
+class Model:
+    """A loaded BitNet b1.58 model. Build one with `edgekit.load(path_or_name)`."""
+
+    config: ModelConfig
+    tensors: dict[str, Tensor]
+    tokenizer: object | None  # tokenizers.Tokenizer
+    source: Path
+    source_kind: str  # "hf-packed", "hf-float", "gguf", "ekm"
+    chat_template: str | None = None
+    tokenizer_json: str | None = None  # the canonical tokenizer.json text (for hashing and shipping)
+    _engine: object | None = field(default=None, repr=False)
+
+    def __iter__(self) -> Iterator[Tensor]:
+        return iter(self.tensors.values())
+
+    @property
+    def embedding(self) -> FloatTensor:
+        return self.tensors["tok_embeddings"]  # type: ignore[return-value]
+
+    @property
+    def lm_head(self) -> FloatTensor:
+        return self.tensors.get("lm_head", self.tensors["tok_embeddings"])  # type: ignore[return-value]
+
+    def param_counts(self) -> dict[str, int]:
+        counts = {"ternary": 0, "float": 0}
+        for t in self.tensors.values():
+            counts[t.kind] += t.numel
+        return counts
+
+    def tokenizer_hash(self) -> bytes:
+        """sha256 of the tokenizer.json text; 32 zero bytes when the model has no tokenizer."""
+        if self.tokenizer_json is None:
+            return bytes(32)
+        return hashlib.sha256(self.tokenizer_json.encode("utf-8")).digest()
+
+    # --- reference engine -------------------------------------------------------------------
+    def engine(self):
+        from edgekit.reference.engine import ReferenceEngine
+
+        if self._engine is None:
+            self._engine = ReferenceEngine(self)
+        return self._engine
+
+    def logits(self, token_ids) -> np.ndarray:
+        """float32 logits of shape (T, vocab) for a fresh sequence of token ids."""
+        return self.engine().logits(token_ids)
+
+    def encode(self, text: str) -> list[int]:
+        if self.tokenizer is None:
+            raise EdgekitError("this model has no tokenizer", path=self.source,
+                               fix="pass token ids, or add tokenizer.json beside the checkpoint")
+        return list(self.tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def decode(self, ids) -> str:
+        if self.tokenizer is None:
+            return " ".join(str(i) for i in ids)
+        return self.tokenizer.decode(list(ids), skip_special_tokens=False)
+
+
+def check_layout(model: Model) -> None:
+    """Every tensor the architecture needs is present with the right kind and shape."""
+    for name, role, layer, kind, shape in tensor_layout(model.config):
+        t = model.tensors.get(name)
+        if t is None:
+            raise EdgekitError(f"tensor {name} ({role}) is missing", path=model.source,
+                               fix="the checkpoint is incomplete or not a BitNet b1.58 model")
+        if t.kind != kind:
+            raise EdgekitError(f"tensor {name} is {t.kind}, expected {kind}", path=model.source)
+        if tuple(t.shape) != tuple(shape):
+            raise EdgekitError(f"tensor {name} has shape {tuple(t.shape)}, the config implies {tuple(shape)}",
+                               path=model.source, fix="config.json and the weights disagree")
+
+
+def pack_config(config: ModelConfig) -> bytes:
+    """The config as the image stores it (48 bytes): see docs/image-format.md."""
+    def tok(x):
+        return NO_TOKEN if x is None else int(x)
+
+    return struct.pack("<8I2f2I", config.vocab_size, config.hidden_size, config.intermediate_size,
+                       config.num_layers, config.num_heads, config.num_kv_heads, config.head_dim,
+                       config.max_seq_len, config.rms_norm_eps, config.rope_theta,
+                       tok(config.bos_token_id), tok(config.eos_token_id))

@@ -1,0 +1,257 @@
+"""Storage formats: one table row per format, read by the packer, the planner, `inspect` and the C
+generator (firmware/runtime/ek_spec.h is generated from these rows; see edgekit/gen/spec_header.py).
+
+Ternary formats hold codes in {-1, 0, +1} of a (rows, cols) matrix, row-major, each row padded to the
+format's block geometry with zero weights (so padded activations never matter):
+
+  i2    2 bits/weight. Per row, blocks of 128 weights in 32 bytes; byte j of a block holds weights
+        j, j+32, j+64, j+96 (code = w + 1) at bits 7..6, 5..4, 3..2, 1..0. A SIMD unpack of 32 bytes is
+        four shift+mask steps, each yielding 32 consecutive weights (the I2_S idea).
+  t158  5 trits per byte, 1.6 bits/weight. Per row, blocks of 80 weights in 16 bytes: byte j holds
+        weights j, j+16, j+32, j+48, j+64 as base-3 digits (most significant first) of v in 0..242,
+        stored as q = ceil(v * 256 / 243). Digit k decodes as ((q * 3^k) mod 256) * 3 >> 8: a multiply
+        and a shift, no division (the TQ1_0 idea). The row's last cols % 80 weights go 5 per byte.
+  tl    2 bits/weight in a lookup layout. Rows in tiles of 16; per tile and per pair of columns g,
+        8 bytes: byte i holds the pair's index (w0+1)*3 + (w1+1) in 0..8 for row 2i (low nibble) and
+        row 2i+1 (high nibble). A kernel builds, per pair, the 9 possible sums of two activations once,
+        then every row only looks up and adds: no multiplications (the T-MAC / TL1 idea).
+
+Float formats hold embeddings, norms and the lm_head:
+  f32   little-endian float32.
+  f16   IEEE half (flash-size choice; measured in `edgekit plan`).
+  q8row per row: float32 scale (max|row| / 127) for every row first, then int8 values, value = q * scale.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from edgekit.errors import EdgekitError
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+# --- i2 -------------------------------------------------------------------------------------------
+I2_BLOCK = 128
+
+
+def _i2_size(rows: int, cols: int) -> int:
+    return rows * _ceil_div(cols, I2_BLOCK) * (I2_BLOCK // 4)
+
+
+def _i2_pack(codes: np.ndarray) -> np.ndarray:
+    rows, cols = codes.shape
+    nb = _ceil_div(cols, I2_BLOCK)
+    padded = np.ones((rows, nb * I2_BLOCK), dtype=np.uint8)  # code 1 == weight 0
+    padded[:, :cols] = (codes + 1).astype(np.uint8)
+    c = padded.reshape(rows, nb, 4, 32)
+    out = (c[:, :, 0] << 6) | (c[:, :, 1] << 4) | (c[:, :, 2] << 2) | c[:, :, 3]
+    return out.reshape(-1)
+
+
+def _i2_unpack(buf: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    nb = _ceil_div(cols, I2_BLOCK)
+    b = buf[: _i2_size(rows, cols)].reshape(rows, nb, 1, 32)
+    shifts = np.array([6, 4, 2, 0], dtype=np.uint8).reshape(1, 1, 4, 1)
+    c = (b >> shifts) & 3
+    return (c.reshape(rows, nb * I2_BLOCK)[:, :cols].astype(np.int8) - 1)
+
+
+# --- t158 -----------------------------------------------------------------------------------------
+T158_BLOCK = 80  # weights per 16-byte block
+T158_POW3 = np.array([1, 3, 9, 27, 81], dtype=np.uint16)
+
+
+def _t158_row_bytes(cols: int) -> int:
+    return (cols // T158_BLOCK) * 16 + _ceil_div(cols % T158_BLOCK, 5)
+
+
+def _t158_size(rows: int, cols: int) -> int:
+    return rows * _t158_row_bytes(cols)
+
+
+def _t158_encode(trits: np.ndarray) -> np.ndarray:
+    """trits (..., 5) in 0..2, most significant first -> q bytes."""
+    v = (trits.astype(np.uint32) * np.array([81, 27, 9, 3, 1], dtype=np.uint32)).sum(axis=-1)
+    return ((v * 256 + 242) // 243).astype(np.uint8)
+
+
+def _t158_decode(q: np.ndarray) -> np.ndarray:
+    """q bytes (...) -> trits (..., 5) in 0..2."""
+    x = (q[..., None].astype(np.uint16) * T158_POW3) & 0xFF
+    return ((x * 3) >> 8).astype(np.int8)
+
+
+def _t158_pack(codes: np.ndarray) -> np.ndarray:
+    rows, cols = codes.shape
+    nb, tail = divmod(cols, T158_BLOCK)
+    t = (codes + 1).astype(np.uint8)
+    main = t[:, : nb * T158_BLOCK].reshape(rows, nb, 5, 16).transpose(0, 1, 3, 2)  # (rows, nb, j, k)
+    parts = [_t158_encode(main).reshape(rows, nb * 16)]
+    if tail:
+        tb = _ceil_div(tail, 5)
+        tt = np.ones((rows, tb * 5), dtype=np.uint8)
+        tt[:, :tail] = t[:, nb * T158_BLOCK:]
+        parts.append(_t158_encode(tt.reshape(rows, tb, 5)))
+    return np.concatenate(parts, axis=1).reshape(-1)
+
+
+def _t158_unpack(buf: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    nb, tail = divmod(cols, T158_BLOCK)
+    rb = _t158_row_bytes(cols)
+    b = buf[: rows * rb].reshape(rows, rb)
+    out = np.empty((rows, cols), dtype=np.int8)
+    main = _t158_decode(b[:, : nb * 16].reshape(rows, nb, 16))  # (rows, nb, j, k)
+    out[:, : nb * T158_BLOCK] = main.transpose(0, 1, 3, 2).reshape(rows, nb * T158_BLOCK)
+    if tail:
+        tt = _t158_decode(b[:, nb * 16:])  # (rows, tb, 5)
+        out[:, nb * T158_BLOCK:] = tt.reshape(rows, -1)[:, :tail]
+    return out - 1
+
+
+# --- tl -------------------------------------------------------------------------------------------
+TL_TILE_ROWS = 16
+
+
+def _tl_size(rows: int, cols: int) -> int:
+    return _ceil_div(rows, TL_TILE_ROWS) * _ceil_div(cols, 2) * (TL_TILE_ROWS // 2)
+
+
+def _tl_pack(codes: np.ndarray) -> np.ndarray:
+    rows, cols = codes.shape
+    nt, ng = _ceil_div(rows, TL_TILE_ROWS), _ceil_div(cols, 2)
+    t = np.ones((nt * TL_TILE_ROWS, ng * 2), dtype=np.uint8)
+    t[:rows, :cols] = (codes + 1).astype(np.uint8)
+    idx = t[:, 0::2] * 3 + t[:, 1::2]  # (rows_p, ng) in 0..8
+    idx = idx.reshape(nt, TL_TILE_ROWS // 2, 2, ng)  # (tile, i, row parity, g)
+    byte = idx[:, :, 0, :] | (idx[:, :, 1, :] << 4)  # (tile, i, g)
+    return byte.transpose(0, 2, 1).reshape(-1)  # (tile, g, i)
+
+
+def _tl_unpack(buf: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    nt, ng = _ceil_div(rows, TL_TILE_ROWS), _ceil_div(cols, 2)
+    b = buf[: _tl_size(rows, cols)].reshape(nt, ng, TL_TILE_ROWS // 2).transpose(0, 2, 1)  # (tile, i, g)
+    idx = np.stack([b & 0xF, b >> 4], axis=2).reshape(nt * TL_TILE_ROWS, ng)
+    if idx.max(initial=0) > 8:
+        raise EdgekitError("tl data holds a pair index above 8; the section is corrupt")
+    w = np.empty((nt * TL_TILE_ROWS, ng * 2), dtype=np.int8)
+    w[:, 0::2] = idx // 3
+    w[:, 1::2] = idx % 3
+    return w[:rows, :cols] - 1
+
+
+@dataclass(frozen=True)
+class TernaryFormat:
+    name: str
+    code: int  # stored in the image's section table; the C side switches on it
+    bits_per_weight: float  # nominal, before row padding
+    block: str  # block geometry, for humans
+    packed_size: Callable[[int, int], int]
+    pack_fn: Callable[[np.ndarray], np.ndarray]
+    unpack_fn: Callable[[np.ndarray, int, int], np.ndarray]
+    kernels: tuple[str, ...]  # C kernel variants that read it
+    summary: str
+
+    def pack(self, codes: np.ndarray) -> bytes:
+        codes = np.asarray(codes)
+        if codes.ndim != 2:
+            raise EdgekitError(f"{self.name}: expected a 2-D ternary matrix, got shape {codes.shape}")
+        if codes.size and (codes.min() < -1 or codes.max() > 1):
+            raise EdgekitError(f"{self.name}: values outside {{-1, 0, +1}}")
+        out = self.pack_fn(codes.astype(np.int8, copy=False)).tobytes()
+        assert len(out) == self.packed_size(*codes.shape)
+        return out
+
+    def unpack(self, data: bytes | np.ndarray, rows: int, cols: int) -> np.ndarray:
+        buf = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data
+        need = self.packed_size(rows, cols)
+        if buf.size < need:
+            raise EdgekitError(f"{self.name}: {buf.size} bytes for a {rows}x{cols} matrix, need {need}")
+        return self.unpack_fn(buf, rows, cols)
+
+
+TERNARY_FORMATS: dict[str, TernaryFormat] = {f.name: f for f in (
+    TernaryFormat("i2", 1, 2.0, "128 weights / 32 B per row block", _i2_size, _i2_pack, _i2_unpack,
+                  ("c", "neon", "mve", "dsp", "avx2"), "decode speed first (shift + mask)"),
+    TernaryFormat("t158", 2, 1.6, "80 weights / 16 B per row block, tail 5 per byte", _t158_size,
+                  _t158_pack, _t158_unpack, ("c",), "flash size first (base-3, multiply + shift)"),
+    TernaryFormat("tl", 3, 2.0, "16-row tiles x column pairs, 4-bit pair index", _tl_size, _tl_pack,
+                  _tl_unpack, ("c",), "multiplication-free lookup kernels"),
+)}
+
+
+# --- float formats --------------------------------------------------------------------------------
+def _q8row_pack(arr: np.ndarray) -> bytes:
+    a = np.asarray(arr, dtype=np.float32).reshape(arr.shape[0], -1)
+    amax = np.max(np.abs(a), axis=1)
+    scale = np.where(amax > 0, amax / np.float32(127.0), np.float32(1.0)).astype(np.float32)
+    q = np.clip(np.rint(a / scale[:, None]), -127, 127).astype(np.int8)
+    return scale.astype("<f4").tobytes() + q.tobytes()
+
+
+def _q8row_unpack(data: bytes, shape: tuple[int, ...]) -> np.ndarray:
+    rows = shape[0]
+    cols = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+    scale = np.frombuffer(data, dtype="<f4", count=rows)
+    q = np.frombuffer(data, dtype=np.int8, count=rows * cols, offset=rows * 4).reshape(rows, cols)
+    return (q.astype(np.float32) * scale[:, None]).reshape(shape)
+
+
+@dataclass(frozen=True)
+class FloatFormat:
+    name: str
+    code: int
+    bits_per_value: float
+    size_fn: Callable[[tuple[int, ...]], int]
+    pack_fn: Callable[[np.ndarray], bytes]
+    unpack_fn: Callable[[bytes, tuple[int, ...]], np.ndarray]
+    summary: str
+
+    def packed_size(self, shape: tuple[int, ...]) -> int:
+        return self.size_fn(tuple(shape))
+
+    def pack(self, arr: np.ndarray) -> bytes:
+        return self.pack_fn(np.asarray(arr, dtype=np.float32))
+
+    def unpack(self, data: bytes, shape: tuple[int, ...]) -> np.ndarray:
+        need = self.packed_size(shape)
+        if len(data) < need:
+            raise EdgekitError(f"{self.name}: {len(data)} bytes for shape {shape}, need {need}")
+        return self.unpack_fn(bytes(data[:need]), tuple(shape))
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    return int(np.prod(shape)) if shape else 1
+
+
+FLOAT_FORMATS: dict[str, FloatFormat] = {f.name: f for f in (
+    FloatFormat("f32", 16, 32, lambda s: 4 * _numel(s), lambda a: a.astype("<f4").tobytes(),
+                lambda d, s: np.frombuffer(d, dtype="<f4").reshape(s).copy(), "exact"),
+    FloatFormat("f16", 17, 16, lambda s: 2 * _numel(s), lambda a: a.astype("<f2").tobytes(),
+                lambda d, s: np.frombuffer(d, dtype="<f2").astype(np.float32).reshape(s), "half the bytes"),
+    FloatFormat("q8row", 18, 8, lambda s: 4 * s[0] + _numel(s), _q8row_pack, _q8row_unpack,
+                "int8 per row + fp32 row scale; a quarter of the bytes"),
+)}
+
+FORMAT_BY_CODE: dict[int, TernaryFormat | FloatFormat] = {
+    **{f.code: f for f in TERNARY_FORMATS.values()}, **{f.code: f for f in FLOAT_FORMATS.values()}}
+
+
+def ternary_format(name: str) -> TernaryFormat:
+    try:
+        return TERNARY_FORMATS[name]
+    except KeyError:
+        raise EdgekitError(f"unknown ternary format {name!r}",
+                           fix=f"choose one of {', '.join(TERNARY_FORMATS)}") from None
+
+
+def float_format(name: str) -> FloatFormat:
+    try:
+        return FLOAT_FORMATS[name]
+    except KeyError:
+        raise EdgekitError(f"unknown float format {name!r}",
+                           fix=f"choose one of {', '.join(FLOAT_FORMATS)}") from None
