@@ -1,0 +1,85 @@
+/* ek_kernels.h — the compute kernels of the edgekit runtime, one API per op (the CMSIS-NN pattern).
+ *
+ * Every op has a portable C body (the reference, files *_c.c) and may have ISA bodies chosen at build time
+ * by EK_KERNEL_NEON / EK_KERNEL_DOTPROD / EK_KERNEL_MVE / EK_KERNEL_DSP / EK_KERNEL_AVX2. Whatever body
+ * runs, a ternary matvec's int32 accumulators equal the portable body's bit for bit.
+ *
+ * Formats and byte layouts: edgekit/pack/formats.py (the table this file's format table mirrors).
+ */
+#ifndef EK_KERNELS_H
+#define EK_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ek_spec.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One tensor of the image, read in place (XIP flash, mmap). */
+typedef struct {
+    const uint8_t *data; /* packed payload; 4-byte aligned (sections are 64-byte aligned in the image) */
+    uint32_t rows;       /* out features (matrices) or length (vectors) */
+    uint32_t cols;       /* in features; 1 for vectors */
+    uint32_t format;     /* ek_format */
+    float scale;         /* ternary: s_w, so y = acc / (s_x * s_w); float formats: 0 */
+} ek_tensor;
+
+/* x_q buffers are padded to a whole number of 128-entry blocks, zero beyond n, so SIMD i2 bodies never
+ * need a tail path. Size every x_q buffer with EK_XQ_PAD(n) bytes. */
+#define EK_XQ_PAD(n) ((((size_t)(n)) + 127u) / 128u * 128u)
+/* tl pair-sum table: 9 int16 sums per pair of columns (index (w0+1)*3 + (w1+1)). */
+#define EK_TL_LUT_ENTRIES(n) (((size_t)(n) + 1u) / 2u * 9u)
+
+/* A quantised activation vector, shared by every linear layer that reads the same input. */
+typedef struct {
+    const int8_t *q;       /* (EK_XQ_PAD(n)) x_q, zero beyond n */
+    uint32_t n;            /* logical length */
+    float scale;           /* s_x = 127 / max(max|x|, 1e-5) */
+    const int16_t *tl_lut; /* (EK_TL_LUT_ENTRIES(n)) pair sums, or NULL when no tl tensor reads x */
+} ek_qvec;
+
+/* --- the format table --------------------------------------------------------------------------- */
+/* Packed byte size of a rows x cols tensor in `format`; 0 for a format this firmware does not know. */
+uint64_t ek_format_packed_size(uint32_t format, uint32_t rows, uint32_t cols);
+int ek_format_is_ternary(uint32_t format);
+int ek_format_is_float(uint32_t format);
+const char *ek_format_name(uint32_t format); /* "i2", "f16", ... or "?" */
+/* Name of the kernel body a ternary format runs with in this build ("c", "neon", "dotprod", "mve"...). */
+const char *ek_kernel_variant(uint32_t format);
+
+/* --- activation quantisation (DESIGN §2) ---------------------------------------------------------- */
+/* x (n) -> x_q (EK_XQ_PAD(n)), returns s_x. Round half to even (lrintf), clamp to [-128, 127]. */
+float ek_quantize(const float *x, uint32_t n, int8_t *x_q);
+/* x_q (n) -> lut (EK_TL_LUT_ENTRIES(n)): per column pair g, lut[9g + (a+1)*3 + (b+1)] = a*x[2g] + b*x[2g+1]. */
+void ek_tl_build_lut(const int8_t *x_q, uint32_t n, int16_t *lut);
+
+/* --- ternary matvec ------------------------------------------------------------------------------- */
+/* acc (w->rows) = W (rows, cols) . x_q (cols), exact int32. x->n must equal w->cols. tl needs x->tl_lut. */
+void ek_ternary_matvec(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
+/* Portable reference bodies (always built; tests compare every ISA body against these). */
+void ek_matvec_i2_c(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
+void ek_matvec_t158_c(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
+void ek_matvec_tl_c(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
+#if defined(EK_KERNEL_NEON) || defined(EK_KERNEL_DOTPROD)
+void ek_matvec_i2_neon(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
+#endif
+#if defined(EK_KERNEL_MVE)
+void ek_matvec_i2_mve(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
+#endif
+
+/* --- float tensors (embedding, norms, lm_head) ---------------------------------------------------- */
+float ek_half_to_float(uint16_t h);
+/* out (t->cols) = row `row` of t, decoded to float32. */
+void ek_float_row(const ek_tensor *t, uint32_t row, float *out);
+/* Element i of a vector tensor (cols == 1), decoded to float32. */
+float ek_float_at(const ek_tensor *t, uint32_t i);
+/* y (w->rows) = W (rows, cols) . x (cols), float32 accumulation in column order. */
+void ek_float_matvec(const ek_tensor *w, const float *x, float *y);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* EK_KERNELS_H */
