@@ -37,6 +37,12 @@ class ModelConfig:
     bos_token_id: int | None = None
     eos_token_id: int | None = None
 
+    def __post_init__(self):
+        # Both engines compute in float32, and the image stores these as float32: keep the rounded values so a
+        # config survives a trip through an image unchanged.
+        for name in ("rms_norm_eps", "rope_theta"):
+            object.__setattr__(self, name, float(np.float32(getattr(self, name))))
+
     @property
     def kv_dim(self) -> int:
         return self.num_kv_heads * self.head_dim
@@ -193,11 +199,12 @@ class Model:
         """float32 logits of shape (T, vocab) for a fresh sequence of token ids."""
         return self.engine().logits(token_ids)
 
-    def encode(self, text: str) -> list[int]:
+    def encode(self, text: str, *, add_special_tokens: bool = True) -> list[int]:
+        """Token ids of `text`; the tokenizer's own post-processor decides whether a BOS is prepended."""
         if self.tokenizer is None:
             raise EdgekitError("this model has no tokenizer", path=self.source,
                                fix="pass token ids, or add tokenizer.json beside the checkpoint")
-        return list(self.tokenizer.encode(text, add_special_tokens=False).ids)
+        return list(self.tokenizer.encode(text, add_special_tokens=add_special_tokens).ids)
 
     def decode(self, ids) -> str:
         if self.tokenizer is None:

@@ -1,0 +1,120 @@
+"""Model <-> .ekm image: pack a loaded model into image part(s), and open image part(s) as a Model."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from edgekit.errors import EdgekitError
+from edgekit.model import FloatTensor, Model, TernaryTensor, check_layout, tensor_layout
+from edgekit.pack.formats import FLOAT_FORMATS, float_format, ternary_format
+from edgekit.pack.image import GLOBAL_LAYER, Image, SectionPayload, read_image, write_images
+
+DEFAULT_TERNARY_FORMAT = "i2"
+DEFAULT_EMBED_FORMAT = "f32"
+
+
+@dataclass(frozen=True)
+class PackChoice:
+    """Formats for one image: ternary weights, embedding table, untied lm_head. Norms are always f32."""
+
+    ternary: str = DEFAULT_TERNARY_FORMAT
+    embedding: str = DEFAULT_EMBED_FORMAT
+    lm_head: str = DEFAULT_EMBED_FORMAT
+
+    def format_for(self, role: str) -> str:
+        if role == "tok_embeddings":
+            return self.embedding
+        if role == "lm_head":
+            return self.lm_head
+        return "f32"
+
+
+def section_payloads(model: Model, choice: PackChoice, placement: dict[str, tuple[int, int]] | None = None
+                     ) -> list[SectionPayload]:
+    """One payload per tensor, in image order. `placement` maps name -> (part, region) (default: part 0)."""
+    tfmt = ternary_format(choice.ternary)
+    for name in (choice.embedding, choice.lm_head):
+        float_format(name)
+    payloads = []
+    for name, role, layer, kind, shape in tensor_layout(model.config):
+        tensor = model.tensors[name]
+        part, region = (placement or {}).get(name, (0, 0))
+        rows, cols = shape[0], (shape[1] if len(shape) > 1 else 1)
+        if isinstance(tensor, TernaryTensor):
+            produce = (lambda t=tensor: tfmt.pack(t.codes()))
+            payloads.append(SectionPayload(name, role, layer, tfmt.name, rows, cols, tensor.weight_scale,
+                                           produce, region, part))
+        else:
+            ffmt = FLOAT_FORMATS[choice.format_for(role)]
+            produce = (lambda t=tensor, f=ffmt: f.pack(t.array()))
+            payloads.append(SectionPayload(name, role, layer, ffmt.name, rows, cols, 0.0, produce, region, part))
+    return payloads
+
+
+def pack_model(model: Model, outputs: list[Path] | Path, choice: PackChoice = PackChoice(), *,
+               placement: dict[str, tuple[int, int]] | None = None,
+               progress: Callable[[str, int], None] | None = None) -> list[Path]:
+    """Write `model` as image part(s). Returns the written paths."""
+    check_layout(model)
+    paths = [Path(outputs)] if isinstance(outputs, (str, Path)) else [Path(p) for p in outputs]
+    return write_images(model.config, section_payloads(model, choice, placement), paths,
+                        tokenizer_hash=model.tokenizer_hash(), progress=progress)
+
+
+def _load_tokenizer_beside(path: Path, expected_hash: bytes):
+    """tokenizer.json next to the image, if its hash matches the image's tokenizer identity."""
+    candidate = path.parent / "tokenizer.json"
+    if not candidate.is_file() or expected_hash == bytes(32):
+        return None, None
+    import hashlib
+
+    from tokenizers import Tokenizer
+
+    text = candidate.read_text(encoding="utf-8")
+    if hashlib.sha256(text.encode("utf-8")).digest() != expected_hash:
+        raise EdgekitError("tokenizer.json beside the image is not the one the image was packed with",
+                           path=candidate, fix="copy the model's tokenizer.json next to the image")
+    return Tokenizer.from_str(text), text
+
+
+def model_from_images(paths: list[Path] | Path) -> Model:
+    """Open validated image part(s) as a Model whose tensors decode the sections (for reference runs)."""
+    paths = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
+    images: list[Image] = [read_image(p) for p in paths]
+    first = images[0]
+    for img in images[1:]:
+        if img.header.model_hash != first.header.model_hash:
+            raise EdgekitError("image parts come from different models (model hash differs)", path=img.path,
+                               fix="use the parts written by one `edgekit pack`/`gen` run")
+    counts = {img.header.part_count for img in images}
+    indices = sorted(img.header.part_index for img in images)
+    if counts != {len(images)} or indices != list(range(len(images))):
+        raise EdgekitError(f"expected all {first.header.part_count} image parts, got parts {indices}",
+                           path=first.path)
+    config = first.config
+    tensors = {}
+    from edgekit.pack.formats import FORMAT_BY_CODE, TERNARY_FORMATS
+
+    for img in images:
+        for s in img.sections:
+            fmt = FORMAT_BY_CODE[s.format]
+            layer = -1 if s.layer == GLOBAL_LAYER else s.layer
+            shape = s.shape
+            if fmt.name in TERNARY_FORMATS:
+                produce = (lambda f=fmt, im=img, sec=s: f.unpack(im.payload(sec), sec.rows, sec.cols))
+                tensors[s.name] = TernaryTensor(s.name, s.role, layer, shape, f"ekm:{fmt.name}", s.size,
+                                                produce, weight_scale=float(np.float32(s.scale)))
+            else:
+                produce = (lambda f=fmt, im=img, sec=s: f.unpack(bytes(im.payload(sec)), sec.shape))
+                tensors[s.name] = FloatTensor(s.name, s.role, layer, shape, f"ekm:{fmt.name}", s.size, produce)
+    ordered = {}
+    for name, *_ in tensor_layout(config):
+        if name not in tensors:
+            raise EdgekitError(f"no image part holds tensor {name}", path=first.path)
+        ordered[name] = tensors[name]
+    tokenizer, tok_text = _load_tokenizer_beside(first.path, first.header.tokenizer_hash)
+    model = Model(config, ordered, tokenizer, first.path, "ekm", tokenizer_json=tok_text)
+    return model

@@ -1,0 +1,157 @@
+"""The numpy reference engine: BitNet b1.58 (W1.58A8) exactly as DESIGN.md §2 and transformers' BitNet.
+
+Everything is float32. Ternary matmuls run as float32 BLAS on integer-valued operands: |acc| <= 127 * in_features
+< 2^24 for every real shape, so each partial sum is exact and the int32 accumulator is reproduced bit for bit
+whatever the summation order. This is the oracle the C kernels and the devices are compared against.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from edgekit.errors import EdgekitError
+from edgekit.model import FloatTensor, Model, TernaryTensor
+
+F32 = np.float32
+ACT_QMAX = F32(127.0)
+ACT_EPS = F32(1e-5)
+# Above this many ternary weights the engine keeps int8 codes and widens one matrix at a time
+# (a 2B model as float32 codes would need ~10 GB).
+CACHE_FLOAT_CODES_MAX = 200_000_000
+
+
+def quantize_activations(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-token absmax int8: returns (x_q as float32 integers, s_x of shape (T, 1))."""
+    amax = np.max(np.abs(x), axis=-1, keepdims=True)
+    s_x = (ACT_QMAX / np.maximum(amax, ACT_EPS)).astype(F32)
+    x_q = np.clip(np.rint((x * s_x).astype(F32)), -128, 127).astype(F32)
+    return x_q, s_x
+
+
+def rms_norm(x: np.ndarray, weight: np.ndarray, eps: float) -> np.ndarray:
+    ms = np.mean(np.square(x, dtype=F32), axis=-1, keepdims=True, dtype=F32)
+    return (x * (F32(1.0) / np.sqrt(ms + F32(eps))).astype(F32) * weight).astype(F32)
+
+
+def rope_tables(head_dim: int, theta: float, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """cos, sin of shape (T, head_dim // 2) for the split-halves (rotate_half) form."""
+    exponents = (np.arange(0, head_dim, 2, dtype=F32) / F32(head_dim)).astype(F32)
+    inv_freq = (F32(1.0) / np.power(F32(theta), exponents, dtype=F32)).astype(F32)
+    angles = (positions.astype(F32)[:, None] * inv_freq[None, :]).astype(F32)
+    return np.cos(angles).astype(F32), np.sin(angles).astype(F32)
+
+
+def apply_rope(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
+    """x (T, heads, head_dim); pairs (i, i + head_dim/2) rotate together."""
+    half = x.shape[-1] // 2
+    x1, x2 = x[..., :half], x[..., half:]
+    c, s = cos[:, None, :], sin[:, None, :]
+    return np.concatenate([x1 * c - x2 * s, x2 * c + x1 * s], axis=-1).astype(F32)
+
+
+class TernaryLinear:
+    """One BitLinear: int8 codes (out, in) and s_w."""
+
+    def __init__(self, tensor: TernaryTensor, cache_float: bool):
+        codes = tensor.codes()
+        self.codes = codes.astype(F32) if cache_float else codes
+        self.s_w = F32(tensor.weight_scale)
+
+    def accumulate(self, x_q: np.ndarray) -> np.ndarray:
+        """The exact int32 accumulators (as float32 integers), shape (T, out)."""
+        w = self.codes if self.codes.dtype == F32 else self.codes.astype(F32)
+        return x_q @ w.T
+
+    def __call__(self, x_q: np.ndarray, s_x: np.ndarray) -> np.ndarray:
+        return (self.accumulate(x_q) / (s_x * self.s_w)).astype(F32)
+
+
+class ReferenceEngine:
+    """Forward pass with a KV cache. `logits(ids)` runs a fresh sequence; `step(ids)` continues it."""
+
+    def __init__(self, model: Model):
+        self.model = model
+        c = self.config = model.config
+        cache_float = model.param_counts()["ternary"] <= CACHE_FLOAT_CODES_MAX
+
+        def floats(name: str) -> np.ndarray:
+            t = model.tensors[name]
+            assert isinstance(t, FloatTensor)
+            return t.array()
+
+        self.embedding = floats("tok_embeddings")
+        self.lm_head = self.embedding if c.tie_word_embeddings else floats("lm_head")
+        self.final_norm = floats("norm")
+        self.layers = []
+        for i in range(c.num_layers):
+            get = lambda role: model.tensors[f"L{i}.{role}"]  # noqa: E731
+            self.layers.append({
+                "attn_norm": floats(f"L{i}.attn_norm"), "attn_sub_norm": floats(f"L{i}.attn_sub_norm"),
+                "ffn_norm": floats(f"L{i}.ffn_norm"), "ffn_sub_norm": floats(f"L{i}.ffn_sub_norm"),
+                **{r: TernaryLinear(get(r), cache_float) for r in ("q", "k", "v", "o", "gate", "up", "down")},
+            })
+        self.reset()
+
+    def reset(self) -> None:
+        c = self.config
+        self.pos = 0
+        self.k_cache = [np.zeros((0, c.num_kv_heads, c.head_dim), F32) for _ in range(c.num_layers)]
+        self.v_cache = [np.zeros((0, c.num_kv_heads, c.head_dim), F32) for _ in range(c.num_layers)]
+
+    def step(self, token_ids, *, all_logits: bool = True) -> np.ndarray:
+        """Run tokens at positions pos.. and extend the cache. Returns (T, vocab) or (1, vocab) logits."""
+        c = self.config
+        ids = np.asarray(token_ids, dtype=np.int64).reshape(-1)
+        if ids.size == 0:
+            raise EdgekitError("no tokens to run")
+        if ids.min() < 0 or ids.max() >= c.vocab_size:
+            raise EdgekitError(f"token id out of range 0..{c.vocab_size - 1}")
+        if self.pos + ids.size > c.max_seq_len:
+            raise EdgekitError(f"sequence of {self.pos + ids.size} tokens exceeds the context length "
+                               f"{c.max_seq_len}", fix="shorten the prompt or --max-new")
+        T = ids.size
+        positions = np.arange(self.pos, self.pos + T)
+        cos, sin = rope_tables(c.head_dim, c.rope_theta, positions)
+        x = self.embedding[ids].astype(F32)  # (T, hidden)
+        group = c.num_heads // c.num_kv_heads
+        scale = F32(1.0 / np.sqrt(c.head_dim))
+        total = self.pos + T
+        # causal mask over the whole cache: query t (absolute pos+t) sees keys 0..pos+t
+        mask = np.arange(total)[None, :] > positions[:, None]
+        for li, L in enumerate(self.layers):
+            h = rms_norm(x, L["attn_norm"], c.rms_norm_eps)
+            h_q, s_x = quantize_activations(h)
+            q = L["q"](h_q, s_x).reshape(T, c.num_heads, c.head_dim)
+            k = L["k"](h_q, s_x).reshape(T, c.num_kv_heads, c.head_dim)
+            v = L["v"](h_q, s_x).reshape(T, c.num_kv_heads, c.head_dim)
+            q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+            self.k_cache[li] = np.concatenate([self.k_cache[li], k])
+            self.v_cache[li] = np.concatenate([self.v_cache[li], v])
+            keys = np.repeat(self.k_cache[li], group, axis=1)  # (S, heads, hd)
+            vals = np.repeat(self.v_cache[li], group, axis=1)
+            scores = (np.einsum("thd,shd->hts", q, keys, dtype=F32) * scale).astype(F32)
+            scores = np.where(mask[None], F32(-np.inf), scores)
+            scores = scores - scores.max(axis=-1, keepdims=True)
+            p = np.exp(scores).astype(F32)
+            p = (p / p.sum(axis=-1, keepdims=True, dtype=F32)).astype(F32)
+            att = np.einsum("hts,shd->thd", p, vals, dtype=F32).reshape(T, c.q_dim).astype(F32)
+            att = rms_norm(att, L["attn_sub_norm"], c.rms_norm_eps)
+            a_q, s_a = quantize_activations(att)
+            x = (x + L["o"](a_q, s_a)).astype(F32)
+
+            h = rms_norm(x, L["ffn_norm"], c.rms_norm_eps)
+            h_q, s_x = quantize_activations(h)
+            gate = L["gate"](h_q, s_x)
+            up = L["up"](h_q, s_x)
+            relu = np.maximum(gate, F32(0.0))
+            ff = (relu * relu * up).astype(F32)
+            ff = rms_norm(ff, L["ffn_sub_norm"], c.rms_norm_eps)
+            f_q, s_f = quantize_activations(ff)
+            x = (x + L["down"](f_q, s_f)).astype(F32)
+        self.pos += T
+        out = x if all_logits else x[-1:]
+        out = rms_norm(out, self.final_norm, c.rms_norm_eps)
+        return (out @ self.lm_head.T).astype(F32)
+
+    def logits(self, token_ids) -> np.ndarray:
+        self.reset()
+        return self.step(token_ids, all_logits=True)
