@@ -90,3 +90,11 @@ def test_float_formats(name):
 def test_format_codes_are_unique():
     codes = [f.code for f in F.TERNARY_FORMATS.values()] + [f.code for f in F.FLOAT_FORMATS.values()]
     assert len(codes) == len(set(codes))
+
+
+@pytest.mark.parametrize("name", list(F.FLOAT_FORMATS))
+@pytest.mark.parametrize("shape", [(13, 37), (1, 5), (9,)])
+def test_float_chunked_pack_equals_whole(name, shape):
+    fmt = F.FLOAT_FORMATS[name]
+    a = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
+    assert b"".join(fmt.pack_chunks(a, rows_per_chunk=4)) == fmt.pack(a)

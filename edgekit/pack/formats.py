@@ -217,6 +217,21 @@ class FloatFormat:
     def pack(self, arr: np.ndarray) -> bytes:
         return self.pack_fn(np.asarray(arr, dtype=np.float32))
 
+    def pack_chunks(self, arr: np.ndarray, rows_per_chunk: int = 4096):
+        """The packed bytes in row chunks (q8row: all scales first, then the rows), for streaming writers."""
+        arr = np.asarray(arr)
+        if self.name != "q8row" or arr.ndim == 1:
+            for r in range(0, max(arr.shape[0], 1), rows_per_chunk):
+                yield self.pack_fn(np.asarray(arr[r:r + rows_per_chunk], dtype=np.float32))
+            return
+        parts = [self.pack_fn(np.asarray(arr[r:r + rows_per_chunk], dtype=np.float32))
+                 for r in range(0, arr.shape[0], rows_per_chunk)]
+        counts = [min(rows_per_chunk, arr.shape[0] - r) for r in range(0, arr.shape[0], rows_per_chunk)]
+        for part, n in zip(parts, counts):
+            yield part[: 4 * n]
+        for part, n in zip(parts, counts):
+            yield part[4 * n:]
+
     def unpack(self, data: bytes, shape: tuple[int, ...]) -> np.ndarray:
         need = self.packed_size(shape)
         if len(data) < need:

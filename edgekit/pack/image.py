@@ -149,7 +149,7 @@ class SectionPayload:
     rows: int
     cols: int
     scale: float
-    produce: Callable[[], bytes]
+    produce: Callable[[], bytes | Iterable[bytes]]  # the payload, whole or in chunks
     region: int = 0
     part: int = 0
 
@@ -243,22 +243,27 @@ def write_images(config: ModelConfig, payloads: list[SectionPayload], paths: lis
             offsets.append(_align(HEADER_SIZE + n * ENTRY_SIZE))
         for p in payloads:
             fd, tmp, _ = tmp_files[p.part]
-            data = p.produce()
             fmt = TERNARY_FORMATS.get(p.format_name) or FLOAT_FORMATS.get(p.format_name)
             if fmt is None:
                 raise EdgekitError(f"section {p.name}: unknown format {p.format_name!r}")
             off = offsets[p.part]
-            os.pwrite(fd, data, off)
-            pad = _align(off + len(data)) - (off + len(data))
+            produced = p.produce()
+            chunks = [produced] if isinstance(produced, (bytes, bytearray, memoryview)) else produced
+            size, crc = 0, 0
+            for chunk in chunks:  # big tensors arrive in row chunks, so no second full-size copy exists
+                os.pwrite(fd, chunk, off + size)
+                crc = zlib.crc32(chunk, crc)
+                size += len(chunk)
+            pad = _align(off + size) - (off + size)
             if pad:
-                os.pwrite(fd, bytes(pad), off + len(data))
+                os.pwrite(fd, bytes(pad), off + size)
             s = Section(p.name, SECTION_KINDS[p.role], p.layer if p.layer >= 0 else GLOBAL_LAYER, fmt.code,
-                        p.region, p.rows, p.cols, off, len(data), crc32(data), float(np.float32(p.scale)))
-            offsets[p.part] = off + len(data) + pad
+                        p.region, p.rows, p.cols, off, size, crc & 0xFFFFFFFF, float(np.float32(p.scale)))
+            offsets[p.part] = off + size + pad
             by_part[p.part].append(s)
             all_sections.append(s)
             if progress:
-                progress(p.name, len(data))
+                progress(p.name, size)
         mhash = model_hash(config, all_sections)
         for part, (fd, tmp, dest) in enumerate(tmp_files):
             sections = by_part[part]
