@@ -220,7 +220,7 @@ class FloatFormat:
     def pack_chunks(self, arr: np.ndarray, rows_per_chunk: int = 4096):
         """The packed bytes in row chunks (q8row: all scales first, then the rows), for streaming writers."""
         arr = np.asarray(arr)
-        if self.name != "q8row" or arr.ndim == 1:
+        if self.name != "q8row":
             for r in range(0, max(arr.shape[0], 1), rows_per_chunk):
                 yield self.pack_fn(np.asarray(arr[r:r + rows_per_chunk], dtype=np.float32))
             return
