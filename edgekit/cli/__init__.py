@@ -14,6 +14,8 @@ COMMANDS = (
     ("models", "models"),
     ("inspect", "inspect"),
     ("generate", "generate"),
+    ("boards", "boards"),
+    ("plan", "plan"),
     ("pack", "pack"),
 )
 

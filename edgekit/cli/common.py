@@ -38,3 +38,12 @@ def stderr_console():
     from rich.console import Console
 
     return Console(stderr=True, highlight=False)
+
+
+def stdout_console():
+    """Rich console for tables; wide when piped (rich would assume 80 columns and fold every cell)."""
+    import sys
+
+    from rich.console import Console
+
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from edgekit.cli.common import echo_json, human_bytes, model_argument, resolve_model_arg
+from edgekit.cli.common import stdout_console, echo_json, human_bytes, model_argument, resolve_model_arg
 
 
 @click.command("inspect")
@@ -33,10 +33,9 @@ def inspect(model, json_out, tensors):
     if json_out:
         echo_json(info)
         return
-    from rich.console import Console
     from rich.table import Table
 
-    con = Console(highlight=False)
+    con = stdout_console()
     c = info["config"]
     con.print(f"[bold]{Path(info['source']).name}[/bold]  ({info['source_kind']}, BitNet b1.58)")
     con.print(f"  layers {c['num_layers']}  hidden {c['hidden_size']}  intermediate {c['intermediate_size']}  "

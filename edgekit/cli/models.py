@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from edgekit.cli.common import echo_json, human_bytes
+from edgekit.cli.common import stdout_console, echo_json, human_bytes
 
 
 @click.command("models")
@@ -17,7 +17,6 @@ def models(json_out):
         echo_json([{"name": m.name, "path": str(m.path), "parameters": m.parameters, "bytes": m.size_bytes,
                     "default": m.name == DEFAULT_MODEL} for m in rows])
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title="bundled models")
@@ -26,4 +25,4 @@ def models(json_out):
     for m in rows:
         name = f"{m.name} (default)" if m.name == DEFAULT_MODEL else m.name
         table.add_row(name, f"{m.parameters:,}", human_bytes(m.size_bytes), str(m.path))
-    Console().print(table)
+    stdout_console().print(table)

@@ -1,0 +1,316 @@
+"""The planner: fit a model to a board's memory.
+
+Decides the storage formats, which image part lives in which memory region at which address, where the working
+arena (KV cache + activations) goes, and what each token costs in bytes read. Everything is computed on the host
+(nanopb's habit): the generator turns a Plan into linker script, config header and image files verbatim.
+
+Placement rules, per region (addresses grow upwards):
+    [ linked code/data/stack/arena (the linker's share) | ... free ... | image parts at the top, 4 KiB aligned ]
+so the linker script simply ends each MEMORY region where the images begin.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from edgekit.boards import Board, MemoryRegion, all_boards
+from edgekit.errors import EdgekitError
+from edgekit.model import Model, ModelConfig, tensor_layout
+from edgekit.pack.formats import FLOAT_FORMATS, TERNARY_FORMATS
+from edgekit.pack.image import ENTRY_SIZE, HEADER_SIZE, SECTION_ALIGN
+from edgekit.pack.packer import PackChoice
+from edgekit.plan.arena import arena_layout
+
+IMAGE_ALIGN = 4096  # image parts start on a flash-sector / page boundary
+# Space kept for the firmware itself where it shares a region with images. A measured ELF must fit in it;
+# `edgekit build` checks the real size against this reserve.
+FIRMWARE_RESERVE_MCU = 256 * 1024
+FIRMWARE_RESERVE_OS = 16 * 1024 * 1024  # process image, libc, threads' stacks
+DATA_RESERVE_MCU = 32 * 1024  # .data/.bss of the runtime and port (ring buffers, server state)
+
+# Format choices tried in order: fastest decode and most exact embedding first, smallest last.
+FORMAT_PREFERENCE = (
+    ("i2", "f32"), ("i2", "f16"), ("t158", "f16"), ("i2", "q8row"), ("t158", "q8row"),
+)
+
+
+@dataclass
+class SectionPlacement:
+    name: str
+    role: str
+    format: str
+    size_bytes: int
+    part: int
+    offset: int  # within the part's file
+    read_per_token_bytes: int
+
+
+@dataclass
+class ImagePart:
+    index: int
+    region: str
+    address: int  # absolute address on the device (0 on OS boards: a file the process maps)
+    size_bytes: int
+    sections: list[str] = field(default_factory=list)
+
+    @property
+    def file_name(self) -> str:
+        return f"model.part{self.index}.ekm"
+
+
+@dataclass
+class RegionUse:
+    region: MemoryRegion
+    firmware_bytes: int = 0
+    data_bytes: int = 0
+    arena_bytes: int = 0
+    image_bytes: int = 0
+    read_per_token_bytes: int = 0
+
+    @property
+    def used_bytes(self) -> int:
+        return self.firmware_bytes + self.data_bytes + self.arena_bytes + self.image_bytes
+
+    @property
+    def free_bytes(self) -> int:
+        return self.region.size_bytes - self.used_bytes
+
+
+@dataclass
+class Plan:
+    board: Board
+    config: ModelConfig
+    ctx: int
+    choice: PackChoice
+    fits: bool
+    regions: list[RegionUse]
+    parts: list[ImagePart]
+    sections: list[SectionPlacement]
+    arena_region: str | None
+    arena_bytes: int
+    arena_buffers: dict[str, int]
+    shortfall_bytes: int = 0
+    problem: str = ""
+    suggestions: list[str] = field(default_factory=list)
+
+    @property
+    def image_bytes(self) -> int:
+        return sum(p.size_bytes for p in self.parts)
+
+    @property
+    def read_per_token_bytes(self) -> int:
+        return sum(r.read_per_token_bytes for r in self.regions)
+
+    def est_ms_per_token(self) -> float:
+        """Lower bound from memory bandwidth alone: each region's bytes read / its read bandwidth."""
+        return 1e3 * sum(r.read_per_token_bytes / r.region.read_bw_bytes_per_s for r in self.regions
+                         if r.region.read_bw_bytes_per_s)
+
+    def placement(self) -> dict[str, tuple[int, int]]:
+        """name -> (part, region index), as edgekit.pack.packer.pack_model takes it."""
+        region_index = {r.region.name: i for i, r in enumerate(self.regions)}
+        part_region = {p.index: region_index[p.region] for p in self.parts}
+        return {s.name: (s.part, part_region[s.part]) for s in self.sections}
+
+    def to_dict(self) -> dict:
+        return {
+            "board": self.board.name, "fits": self.fits, "ctx": self.ctx,
+            "formats": {"ternary": self.choice.ternary, "embedding": self.choice.embedding,
+                        "lm_head": None if self.config.tie_word_embeddings else self.choice.lm_head},
+            "image_bytes": self.image_bytes, "arena_bytes": self.arena_bytes, "arena_region": self.arena_region,
+            "arena_buffers": self.arena_buffers,
+            "read_per_token_bytes": self.read_per_token_bytes,
+            "est_ms_per_token_bandwidth_bound": round(self.est_ms_per_token(), 3),
+            "regions": [{"name": r.region.name, "kind": r.region.kind, "base": r.region.base,
+                         "size_bytes": r.region.size_bytes, "firmware_bytes": r.firmware_bytes,
+                         "data_bytes": r.data_bytes, "arena_bytes": r.arena_bytes, "image_bytes": r.image_bytes,
+                         "used_bytes": r.used_bytes, "free_bytes": r.free_bytes,
+                         "read_per_token_bytes": r.read_per_token_bytes} for r in self.regions],
+            "parts": [{"index": p.index, "file": p.file_name, "region": p.region, "address": p.address,
+                       "size_bytes": p.size_bytes, "sections": len(p.sections)} for p in self.parts],
+            "shortfall_bytes": self.shortfall_bytes, "problem": self.problem, "suggestions": self.suggestions,
+        }
+
+
+def _align(n: int, a: int) -> int:
+    return (n + a - 1) // a * a
+
+
+def section_sizes(config: ModelConfig, choice: PackChoice) -> list[tuple[str, str, int, int]]:
+    """(name, format, bytes, bytes read per decoded token) for every section, in image order."""
+    tfmt = TERNARY_FORMATS[choice.ternary]
+    out = []
+    for name, role, _layer, kind, shape in tensor_layout(config):
+        if kind == "ternary":
+            size = tfmt.packed_size(*shape)
+            out.append((name, tfmt.name, size, size))
+            continue
+        fname = choice.format_for(role)
+        ffmt = FLOAT_FORMATS[fname]
+        size = ffmt.packed_size(shape)
+        read = size
+        if role == "tok_embeddings":
+            # one row per token; tied weights are read whole again as the lm_head
+            row = ffmt.packed_size((1, shape[1]))
+            read = size if config.tie_word_embeddings else row
+        out.append((name, fname, size, read))
+    return out
+
+
+def _image_candidates(board: Board) -> list[MemoryRegion]:
+    """Regions an image part can live in: non-volatile first (keeps RAM for the arena), fastest first."""
+    usable = [r for r in board.memory if r.holds_images]
+    return sorted(usable, key=lambda r: (r.is_ram, -r.read_bw_bytes_per_s, r.base))
+
+
+def _arena_candidates(board: Board) -> list[MemoryRegion]:
+    """Writable RAM, fastest first; the board's default arena region wins ties."""
+    default = board.layout.arena if board.layout else None
+    ram = [r for r in board.memory if r.is_ram and r.writable]
+    return sorted(ram, key=lambda r: (-r.read_bw_bytes_per_s, r.name != default, r.base))
+
+
+def plan_fixed(config: ModelConfig, board: Board, ctx: int, choice: PackChoice) -> Plan:
+    """Plan with the given formats and context; `fits` says whether it worked (never raises for size)."""
+    uses = {r.name: RegionUse(r) for r in board.memory}
+    bare_metal = board.os == "none"
+    if bare_metal and board.layout:
+        uses[board.layout.text].firmware_bytes += FIRMWARE_RESERVE_MCU
+        uses[board.layout.data].data_bytes += DATA_RESERVE_MCU
+        uses[board.layout.stack].data_bytes += board.layout.stack_bytes
+    else:
+        biggest = max(board.memory, key=lambda r: r.size_bytes)
+        uses[biggest.name].firmware_bytes += FIRMWARE_RESERVE_OS
+
+    ternary_used = {choice.ternary}
+    layout = arena_layout(config, ctx, ternary_used)
+    arena_bytes = layout.size_bytes
+    kv_read = 2 * config.num_layers * ctx * config.kv_dim * 4  # whole cache at full context
+    plan = Plan(board, config, ctx, choice, False, list(uses.values()), [], [], None, arena_bytes,
+                {name: size for name, (_, size) in layout.buffers.items()} if hasattr(layout, "buffers") else {})
+    for region in _arena_candidates(board):
+        if uses[region.name].free_bytes >= arena_bytes:
+            uses[region.name].arena_bytes += arena_bytes
+            uses[region.name].read_per_token_bytes += kv_read
+            plan.arena_region = region.name
+            break
+    if plan.arena_region is None:
+        best = max((uses[r.name].free_bytes for r in _arena_candidates(board)), default=0)
+        plan.shortfall_bytes = arena_bytes - best
+        plan.problem = (f"the arena ({arena_bytes:,} bytes for context {ctx}) fits in no RAM region "
+                        f"(largest free: {best:,} bytes)")
+        return plan
+
+    sections = section_sizes(config, choice)
+    candidates = _image_candidates(board)
+    i = 0
+    for region in candidates:
+        if i == len(sections):
+            break
+        free = uses[region.name].free_bytes
+        # how many of the next sections fit here as one part (header + table + 64-aligned payloads)
+        count, payload = 0, 0
+        for j in range(i, len(sections)):
+            payload += _align(sections[j][2], SECTION_ALIGN)
+            size = _align(HEADER_SIZE + (j - i + 1) * ENTRY_SIZE, SECTION_ALIGN) + payload
+            if _align(size, IMAGE_ALIGN) > free:
+                break
+            count = j - i + 1
+        if count == 0:
+            continue
+        part = ImagePart(len(plan.parts), region.name, 0, 0)
+        offset = _align(HEADER_SIZE + count * ENTRY_SIZE, SECTION_ALIGN)
+        for name, fmt, size, read in sections[i:i + count]:
+            role = name.split(".", 1)[-1] if name.startswith("L") else name
+            plan.sections.append(SectionPlacement(name, role, fmt, size, part.index, offset, read))
+            part.sections.append(name)
+            uses[region.name].read_per_token_bytes += read
+            offset += _align(size, SECTION_ALIGN)
+        part.size_bytes = offset
+        reserved = _align(part.size_bytes, IMAGE_ALIGN)
+        uses[region.name].image_bytes += reserved
+        # images sit at the top of the region, so the linker's share stays one contiguous block at the bottom
+        part.address = region.base + region.size_bytes - uses[region.name].image_bytes if bare_metal else 0
+        plan.parts.append(part)
+        i += count
+    if i < len(sections):
+        missing = sum(_align(s[2], SECTION_ALIGN) for s in sections[i:]) + HEADER_SIZE + ENTRY_SIZE * (len(sections) - i)
+        free = sum(uses[r.name].free_bytes for r in candidates)
+        plan.shortfall_bytes = max(missing - free, 1) if free < missing else missing
+        plan.problem = (f"{len(sections) - i} section(s) from {sections[i][0]} on ({missing:,} bytes) fit in no "
+                        f"region that can hold images ({free:,} bytes free there)")
+        return plan
+    plan.fits = True
+    return plan
+
+
+def _choices(config: ModelConfig, ternary: str | None, embedding: str | None) -> list[PackChoice]:
+    out = []
+    for t, e in FORMAT_PREFERENCE:
+        if (ternary and t != ternary) or (embedding and e != embedding):
+            continue
+        out.append(PackChoice(t, e, e))
+    if not out:  # a combination outside the preference table was asked for explicitly
+        out.append(PackChoice(ternary or "i2", embedding or "f32", embedding or "f32"))
+    return out
+
+
+def max_fitting_ctx(config: ModelConfig, board: Board, choice: PackChoice, upper: int) -> int:
+    """The longest context (multiple of 16, <= upper) that fits with these formats; 0 if none."""
+    lo, hi = 0, upper // 16
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if plan_fixed(config, board, mid * 16, choice).fits:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo * 16
+
+
+def plan_model(config: ModelConfig | Model, board: Board, *, ctx: int | None = None, ternary: str | None = None,
+               embedding: str | None = None, suggest_boards: bool = True) -> Plan:
+    """The best plan for this model on this board: first format choice (speed, then size) that fits.
+
+    When nothing fits, the returned plan has fits=False, the shortfall of the smallest choice and suggestions.
+    """
+    if isinstance(config, Model):
+        config = config.config
+    if ternary and ternary not in TERNARY_FORMATS:
+        raise EdgekitError(f"unknown ternary format {ternary!r}", fix=f"choose one of {', '.join(TERNARY_FORMATS)}")
+    if embedding and embedding not in FLOAT_FORMATS:
+        raise EdgekitError(f"unknown embedding format {embedding!r}", fix=f"choose one of {', '.join(FLOAT_FORMATS)}")
+    ctx = ctx or config.max_seq_len
+    if not 1 <= ctx <= config.max_seq_len:
+        raise EdgekitError(f"--ctx {ctx} is outside 1..{config.max_seq_len} (the model's context length)")
+    choices = _choices(config, ternary, embedding)
+    attempts = [plan_fixed(config, board, ctx, c) for c in choices]
+    for p in attempts:
+        if p.fits:
+            return p
+    best = min(attempts, key=lambda p: p.shortfall_bytes)
+    smallest = attempts[-1]
+    best.shortfall_bytes, best.problem = smallest.shortfall_bytes, smallest.problem
+    suggestions = []
+    for c in (PackChoice(t, e, e) for t, e in FORMAT_PREFERENCE):
+        if c in choices:
+            continue
+        if plan_fixed(config, board, ctx, c).fits:
+            suggestions.append(f"use --format {c.ternary} --embedding {c.embedding}")
+            break
+    for c in choices:
+        fit_ctx = max_fitting_ctx(config, board, c, ctx - 1) if ctx > 16 else 0
+        if fit_ctx:
+            suggestions.append(f"use a shorter context: --ctx {fit_ctx} fits with --format {c.ternary} "
+                               f"--embedding {c.embedding}")
+            break
+    if suggest_boards:
+        others = []
+        for other in all_boards():
+            if other.name == board.name:
+                continue
+            if plan_model(config, other, ctx=ctx, ternary=ternary, embedding=embedding,
+                          suggest_boards=False).fits:
+                others.append(other.name)
+        if others:
+            suggestions.append(f"use a board with more memory: {', '.join(others[:6])}")
+    best.suggestions = suggestions
+    return best
