@@ -1,0 +1,412 @@
+"""Board profile schema: the dataclasses a profile becomes and the one validator every profile goes through.
+
+A profile (boards/<name>.toml) is data. This module turns the parsed TOML into frozen dataclasses and
+rejects anything malformed with an EdgekitError naming the file, the field and the fix: unknown fields
+(typos), missing fields, values outside their enums, memory regions that overlap, and combinations that
+cannot work (an emulated board without a [qemu] table, MVE on a core that has none...).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from edgekit.errors import EdgekitError
+
+# --- enums (tables, not scattered ifs) -------------------------------------------------------------------
+
+# Memory region kinds (DESIGN §5). Weights may execute in place from flash/xip-flash; KV cache needs RAM.
+REGION_KINDS = ("flash", "xip-flash", "psram", "sram", "tcm", "dram")
+RAM_KINDS = frozenset({"psram", "sram", "tcm", "dram"})
+
+# How bytes get into a region, which the planner and the flasher both need to know:
+#   elf          - part of the firmware binary; the flasher/loader writes it with the program
+#   flasher      - the board's flasher tool writes an image part at an address (pyocd, picotool, ...)
+#   qemu-loader  - QEMU's `-device loader,file=...,addr=...` fills it before the CPU starts
+#   copy-at-boot - volatile RAM: the firmware copies an image part in at boot from another region
+#   file         - OS memory: the image part is a file the process mmaps
+#   runtime      - working RAM only; never holds an image part
+PROGRAMMING_METHODS = ("elf", "flasher", "qemu-loader", "copy-at-boot", "file", "runtime")
+
+ISA_FEATURES = ("neon", "dotprod", "i8mm", "mve", "dsp", "fpu", "avx2")
+OS_KINDS = ("none", "linux", "macos")
+TOOLCHAINS = ("arm-none-eabi-gcc", "aarch64-linux-gnu-gcc", "clang", "cc")
+BUILD_SYSTEMS = ("cmake", "platformio")
+FLASHERS = ("qemu", "qemu-user", "platformio", "pyocd", "openocd", "picotool", "teensy_loader", "scp-ssh",
+            "none")
+LINK_KINDS = ("uart", "usb-cdc", "pty", "tcp", "stdio")
+POWER_METERS = ("ina219", "ina226", "ina228", "ppk2", "joulescope", "os-counters", "icount-estimate")
+VERIFICATION_LEVELS = ("emulated-and-tested", "build-tested", "profile-only")
+QEMU_MODES = ("system", "user")
+
+# Architectures where each vector extension can exist; a profile claiming one elsewhere is a typo.
+_FEATURE_ARCHES = {
+    "neon": ("armv8-a", "armv8.2-a", "armv8.4-a", "armv8.5-a", "armv8.6-a", "armv7-a"),
+    "dotprod": ("armv8.2-a", "armv8.4-a", "armv8.5-a", "armv8.6-a"),
+    "i8mm": ("armv8.6-a",),
+    "mve": ("armv8.1-m.main",),
+    "dsp": ("armv7e-m", "armv8-m.main", "armv8.1-m.main"),
+    "avx2": ("x86_64",),
+}
+
+
+# --- dataclasses --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MemoryRegion:
+    """One address range of a board, as the planner and the linker script see it."""
+
+    name: str                      # identifier, also the linker-script MEMORY name (upper-cased)
+    kind: str                      # one of REGION_KINDS
+    base: int                      # first address (0 for OS boards, where addresses are virtual)
+    size_bytes: int
+    read_bw_bytes_per_s: int       # sustained sequential read bandwidth, an estimate (see profile comment)
+    writable: bool                 # can the running firmware write it (flash and QEMU's QSPI ROM: no)
+    programmed_by: str             # one of PROGRAMMING_METHODS
+    note: str = ""
+
+    @property
+    def end(self) -> int:
+        """One past the last address."""
+        return self.base + self.size_bytes
+
+    @property
+    def is_ram(self) -> bool:
+        return self.kind in RAM_KINDS
+
+    @property
+    def holds_images(self) -> bool:
+        """Whether an image part can be placed here at all."""
+        return self.programmed_by != "runtime"
+
+
+@dataclass(frozen=True)
+class Cpu:
+    core: str                      # e.g. cortex-m55, cortex-a76
+    arch: str                      # e.g. armv8.1-m.main, armv8.2-a, x86_64
+    features: frozenset[str]       # subset of ISA_FEATURES
+    clock_hz: int
+
+    def has(self, feature: str) -> bool:
+        if feature not in ISA_FEATURES:
+            raise ValueError(f"unknown ISA feature {feature!r}")
+        return feature in self.features
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    compiler: str                  # one of TOOLCHAINS
+    cpu_flags: tuple[str, ...]     # passed to every C file and the link (ABI must match everywhere)
+    build_system: str              # cmake | platformio
+    cmake_toolchain: str | None    # file name under firmware/cmake/, None for a native build
+    platformio_env: str | None = None
+
+
+@dataclass(frozen=True)
+class Flasher:
+    kind: str                      # one of FLASHERS
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Link:
+    kind: str                      # one of LINK_KINDS
+    baud: int | None = None        # None where the transport has no baud rate (USB CDC, pty, TCP)
+    uart: str | None = None        # the UART's name in the reference manual, e.g. "UART0", "USART1"
+    uart_base: int | None = None   # its register base address (bare-metal ports)
+    usb_cdc: bool = False          # the board also enumerates as a USB CDC serial port
+
+
+@dataclass(frozen=True)
+class Qemu:
+    mode: str                      # system (qemu-system-arm) | user (qemu-aarch64 runs a Linux binary)
+    binary: str
+    cpu: str
+    machine: str | None = None     # system mode only
+    options: tuple[str, ...] = ()
+    icount_shift: int | None = None  # suggested -icount shift for instruction-count timing estimates
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a bare-metal firmware's own sections go by default (the generator may move the arena)."""
+
+    text: str                      # region for vectors + code + rodata + .data's load copy (boot address first)
+    data: str                      # region for .data/.bss
+    stack: str                     # region for the main stack
+    arena: str                     # default region for the working arena (KV cache + activations)
+    stack_bytes: int
+    arena_bytes: int               # default arena size when no plan says otherwise
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    description: str
+    verification: str              # one of VERIFICATION_LEVELS
+    os: str                        # one of OS_KINDS
+    port: str                      # directory under firmware/ports/
+    cpu: Cpu
+    memory: tuple[MemoryRegion, ...]
+    toolchain: Toolchain
+    flasher: Flasher
+    link: Link
+    power_meters: tuple[str, ...]
+    qemu: Qemu | None
+    layout: Layout | None = None   # bare-metal boards only
+    source: Path | None = None     # the TOML file the profile came from
+
+    @property
+    def clock_hz(self) -> int:
+        return self.cpu.clock_hz
+
+    @property
+    def emulated(self) -> bool:
+        return self.qemu is not None
+
+    def region(self, name: str) -> MemoryRegion:
+        for r in self.memory:
+            if r.name == name:
+                return r
+        known = ", ".join(r.name for r in self.memory)
+        raise EdgekitError(f"board {self.name} has no memory region {name!r} (regions: {known})",
+                           path=self.source)
+
+    def regions_of_kind(self, *kinds: str) -> tuple[MemoryRegion, ...]:
+        return tuple(r for r in self.memory if r.kind in kinds)
+
+    def region_at(self, address: int) -> MemoryRegion | None:
+        for r in self.memory:
+            if r.base <= address < r.end:
+                return r
+        return None
+
+    @property
+    def ram_bytes(self) -> int:
+        return sum(r.size_bytes for r in self.memory if r.is_ram)
+
+    @property
+    def flash_bytes(self) -> int:
+        return sum(r.size_bytes for r in self.memory if r.kind in ("flash", "xip-flash"))
+
+    def cmake_args(self, firmware_dir: Path) -> list[str]:
+        """The -D arguments that configure firmware/CMakeLists.txt for this board (generator and tests)."""
+        args = [f"-DEK_PORT={self.port}", f"-DEK_BOARD={self.name}",
+                f"-DEK_CPU_FLAGS={' '.join(self.toolchain.cpu_flags)}"]
+        if self.toolchain.cmake_toolchain:
+            args.append(f"-DCMAKE_TOOLCHAIN_FILE={Path(firmware_dir) / 'cmake' / self.toolchain.cmake_toolchain}")
+        return args
+
+
+# --- validation ---------------------------------------------------------------------------------------------
+
+class _Fields:
+    """Reads one TOML table, remembering which keys were used so leftovers are reported as unknown."""
+
+    def __init__(self, data: Any, where: str, path: Path | None):
+        self.where = where
+        self.path = path
+        if not isinstance(data, dict):
+            self.fail(where, f"must be a table, got {type(data).__name__}", "see boards/README.md for the schema")
+        self.data = data
+        self.used: set[str] = set()
+
+    def fail(self, fieldname: str, problem: str, fix: str) -> None:
+        raise EdgekitError(f"field '{fieldname}' {problem}", path=self.path, fix=fix)
+
+    def _name(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def get(self, key: str, kind: type | tuple[type, ...], *, required: bool = True, default: Any = None,
+            fix: str | None = None) -> Any:
+        self.used.add(key)
+        if key not in self.data:
+            if required:
+                self.fail(self._name(key), "is missing", fix or f"add `{key} = ...` to the profile")
+            return default
+        value = self.data[key]
+        # TOML booleans are ints in Python; never accept one for the other.
+        bad_bool = isinstance(value, bool) and kind in (int, (int,))
+        if bad_bool or not isinstance(value, kind):
+            want = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            self.fail(self._name(key), f"must be {want}, got {value!r}", fix or f"write {key} as a {want}")
+        return value
+
+    def choice(self, key: str, choices: tuple[str, ...], *, required: bool = True, default: str | None = None) -> Any:
+        value = self.get(key, str, required=required, default=default)
+        if value is not None and value not in choices:
+            self.fail(self._name(key), f"is {value!r}, not one of: {', '.join(choices)}",
+                      f"use one of {', '.join(choices)}")
+        return value
+
+    def positive_int(self, key: str, *, required: bool = True, allow_zero: bool = False) -> int | None:
+        value = self.get(key, int, required=required)
+        if value is not None and (value < 0 or (value == 0 and not allow_zero)):
+            self.fail(self._name(key), f"must be {'>= 0' if allow_zero else '> 0'}, got {value}",
+                      "fix the number")
+        return value
+
+    def str_list(self, key: str, *, choices: tuple[str, ...] | None = None, required: bool = True) -> tuple[str, ...]:
+        value = self.get(key, list, required=required, default=[])
+        for item in value:
+            if not isinstance(item, str):
+                self.fail(self._name(key), f"must be a list of strings, has {item!r}", "quote every item")
+            if choices is not None and item not in choices:
+                self.fail(self._name(key), f"has {item!r}, not one of: {', '.join(choices)}",
+                          f"use items from {', '.join(choices)}")
+        return tuple(value)
+
+    def done(self) -> None:
+        unknown = sorted(set(self.data) - self.used)
+        if unknown:
+            known = ", ".join(sorted(self.used))
+            self.fail(self._name(unknown[0]), "is not a known field", f"check the spelling; known fields: {known}")
+
+
+def _region(data: Any, index: int, path: Path | None) -> MemoryRegion:
+    f = _Fields(data, f"memory[{index}]", path)
+    name = f.get("name", str)
+    if not name.replace("_", "").isalnum() or not name[0].isalpha():
+        f.fail(f"memory[{index}].name", f"is {name!r}", "use letters, digits and _ only, starting with a letter")
+    f.where = f"memory[{index}] ({name})"
+    kind = f.choice("kind", REGION_KINDS)
+    base = f.positive_int("base", allow_zero=True)
+    size = f.positive_int("size_bytes")
+    bw = f.positive_int("read_bw_bytes_per_s")
+    writable = f.get("writable", bool)
+    programmed_by = f.choice("programmed_by", PROGRAMMING_METHODS)
+    note = f.get("note", str, required=False, default="")
+    f.done()
+    if kind in ("flash", "xip-flash") and programmed_by in ("copy-at-boot", "runtime"):
+        f.fail(f"{f.where}.programmed_by", f"is {programmed_by!r} but a {kind} region keeps its contents",
+               "use elf, flasher or qemu-loader")
+    if kind in RAM_KINDS and not writable:
+        f.fail(f"{f.where}.writable", f"is false but a {kind} region is RAM", "set writable = true")
+    if base + size > 1 << 64:
+        f.fail(f"{f.where}.size_bytes", "runs past the end of a 64-bit address space", "fix base or size")
+    return MemoryRegion(name=name, kind=kind, base=base, size_bytes=size, read_bw_bytes_per_s=bw,
+                        writable=writable, programmed_by=programmed_by, note=note)
+
+
+def board_from_dict(data: Mapping[str, Any], *, path: Path | None = None, expect_name: str | None = None) -> Board:
+    """Validate a parsed profile and build the Board. Raises EdgekitError naming file and field."""
+    top = _Fields(dict(data), "", path)
+    name = top.get("name", str)
+    if expect_name is not None and name != expect_name:
+        top.fail("name", f"is {name!r} but the file is {expect_name}.toml", f"set name = \"{expect_name}\"")
+    description = top.get("description", str)
+    verification = top.choice("verification", VERIFICATION_LEVELS)
+    os_kind = top.choice("os", OS_KINDS)
+    port = top.get("port", str)
+
+    c = _Fields(top.get("cpu", dict), "cpu", path)
+    cpu = Cpu(core=c.get("core", str), arch=c.get("arch", str),
+              features=frozenset(c.str_list("features", choices=ISA_FEATURES)),
+              clock_hz=c.positive_int("clock_hz"))
+    c.done()
+    for feat in sorted(cpu.features):
+        arches = _FEATURE_ARCHES.get(feat)
+        if arches is not None and cpu.arch not in arches:
+            c.fail("cpu.features", f"has {feat!r} but arch {cpu.arch!r} cannot have it",
+                   f"remove {feat!r} or fix cpu.arch (it needs one of {', '.join(arches)})")
+
+    raw_regions = top.get("memory", list, fix="add [[memory]] tables (name, kind, base, size_bytes, ...)")
+    if not raw_regions:
+        top.fail("memory", "is empty", "add at least one [[memory]] region")
+    regions = tuple(_region(r, i, path) for i, r in enumerate(raw_regions))
+    seen: dict[str, int] = {}
+    for i, r in enumerate(regions):
+        if r.name in seen:
+            top.fail(f"memory[{i}].name", f"{r.name!r} is used twice", "give every region its own name")
+        seen[r.name] = i
+    by_base = sorted(range(len(regions)), key=lambda i: regions[i].base)
+    for a, b in zip(by_base, by_base[1:]):
+        ra, rb = regions[a], regions[b]
+        if rb.base < ra.end:
+            top.fail(f"memory[{b}] ({rb.name})",
+                     f"overlaps memory[{a}] ({ra.name}): {rb.name} starts at {rb.base:#x}, "
+                     f"{ra.name} ends at {ra.end:#x}",
+                     "fix base/size_bytes so regions do not overlap")
+
+    t = _Fields(top.get("toolchain", dict), "toolchain", path)
+    toolchain = Toolchain(compiler=t.choice("compiler", TOOLCHAINS),
+                          cpu_flags=t.str_list("cpu_flags"),
+                          build_system=t.choice("build_system", BUILD_SYSTEMS),
+                          cmake_toolchain=t.get("cmake_toolchain", str, required=False),
+                          platformio_env=t.get("platformio_env", str, required=False))
+    t.done()
+    if toolchain.build_system == "platformio" and not toolchain.platformio_env:
+        t.fail("toolchain.platformio_env", "is missing for a platformio build", "name the platformio.ini env")
+
+    fl = _Fields(top.get("flasher", dict), "flasher", path)
+    flasher_kind = fl.choice("kind", FLASHERS)
+    options = {k: v for k, v in fl.data.items() if k != "kind"}
+    fl.used.update(options)  # flasher options are free-form per flasher
+    flasher = Flasher(kind=flasher_kind, options=options)
+    fl.done()
+
+    lk = _Fields(top.get("link", dict), "link", path)
+    link = Link(kind=lk.choice("kind", LINK_KINDS), baud=lk.positive_int("baud", required=False),
+                uart=lk.get("uart", str, required=False), uart_base=lk.positive_int("uart_base", required=False),
+                usb_cdc=lk.get("usb_cdc", bool, required=False, default=False))
+    lk.done()
+    if link.kind == "uart" and (link.baud is None or link.uart is None):
+        lk.fail("link.baud" if link.baud is None else "link.uart", "is missing for a UART link",
+                "give the UART's name and baud rate")
+    if os_kind == "none" and link.kind == "uart" and link.uart_base is None:
+        lk.fail("link.uart_base", "is missing for a bare-metal UART link", "give the UART's register base address")
+
+    pw = _Fields(top.get("power", dict), "power", path)
+    meters = pw.str_list("meters", choices=POWER_METERS)
+    pw.done()
+
+    qemu = None
+    if "qemu" in top.data:
+        q = _Fields(top.get("qemu", dict), "qemu", path)
+        qemu = Qemu(mode=q.choice("mode", QEMU_MODES), binary=q.get("binary", str), cpu=q.get("cpu", str),
+                    machine=q.get("machine", str, required=False), options=q.str_list("options", required=False),
+                    icount_shift=q.positive_int("icount_shift", required=False, allow_zero=True))
+        q.done()
+        if qemu.mode == "system" and not qemu.machine:
+            q.fail("qemu.machine", "is missing for a system-mode emulator", "add machine = \"<qemu -machine name>\"")
+    layout = None
+    if "layout" in top.data:
+        lay = _Fields(top.get("layout", dict), "layout", path)
+        layout = Layout(text=lay.get("text", str), data=lay.get("data", str), stack=lay.get("stack", str),
+                        arena=lay.get("arena", str), stack_bytes=lay.positive_int("stack_bytes"),
+                        arena_bytes=lay.positive_int("arena_bytes"))
+        lay.done()
+        for key in ("text", "data", "stack", "arena"):
+            rname = getattr(layout, key)
+            region = next((r for r in regions if r.name == rname), None)
+            if region is None:
+                lay.fail(f"layout.{key}", f"names region {rname!r}, which the board does not have",
+                         f"use one of {', '.join(r.name for r in regions)}")
+            if key != "text" and not region.writable:
+                lay.fail(f"layout.{key}", f"puts {key} in {rname!r}, which is not writable", "choose a RAM region")
+            if key == "text" and region.programmed_by not in ("elf", "flasher", "qemu-loader"):
+                lay.fail("layout.text", f"puts code in {rname!r}, which nothing programs before boot",
+                         "choose the region the program is flashed or loaded into")
+        if layout.arena_bytes > next(r for r in regions if r.name == layout.arena).size_bytes:
+            lay.fail("layout.arena_bytes", "is larger than its region", "shrink it or choose a bigger region")
+    top.done()
+    if os_kind == "none" and toolchain.build_system == "cmake" and layout is None:
+        top.fail("layout", "is missing for a bare-metal CMake board",
+                 "add a [layout] table (text, data, stack, arena, stack_bytes, arena_bytes)")
+
+    if flasher.kind in ("qemu", "qemu-user") and qemu is None:
+        top.fail("qemu", f"is missing but flasher.kind is {flasher.kind!r}", "add a [qemu] table")
+    if qemu is not None and flasher.kind not in ("qemu", "qemu-user"):
+        top.fail("flasher.kind", f"is {flasher.kind!r} but the board has a [qemu] table", "use qemu or qemu-user")
+    if qemu is not None and (qemu.mode == "user") != (flasher.kind == "qemu-user"):
+        top.fail("qemu.mode", f"is {qemu.mode!r} but flasher.kind is {flasher.kind!r}",
+                 "user mode goes with qemu-user, system mode with qemu")
+    if os_kind != "none" and any(r.programmed_by in ("flasher", "qemu-loader", "elf") for r in regions):
+        top.fail("memory", "has a flashed region on an OS board", "OS boards hold image parts as files (programmed_by = \"file\")")
+    if (verification == "emulated-and-tested") != (qemu is not None):
+        top.fail("verification", f"is {verification!r}",
+                 "only boards with a [qemu] table are emulated-and-tested; real boards are build-tested or profile-only")
+
+    return Board(name=name, description=description, verification=verification, os=os_kind, port=port, cpu=cpu,
+                 memory=regions, toolchain=toolchain, flasher=flasher, link=link, power_meters=meters, qemu=qemu,
+                 layout=layout, source=path)
