@@ -1,0 +1,75 @@
+/* ek_float_row_c.c — decode float tensors (f32, f16, q8row) to float32: embedding rows and norm weights.
+ * Payloads are little-endian and read in place; q8row keeps an fp32 scale per row before the int8 values. */
+#include <string.h>
+
+#include "ek_kernels.h"
+
+float ek_half_to_float(uint16_t h)
+{
+    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    const uint32_t exp = (h >> 10) & 0x1Fu, mant = h & 0x3FFu;
+    uint32_t bits;
+    float f;
+    if (exp == 0) {
+        /* zero or subnormal: mant * 2^-24, exact in float32 */
+        f = (float)mant * 5.9604644775390625e-8f;
+        return sign ? -f : f;
+    }
+    if (exp == 31)
+        bits = sign | 0x7F800000u | (mant << 13); /* inf / nan */
+    else
+        bits = sign | ((exp + 112u) << 23) | (mant << 13); /* rebias 15 -> 127 */
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+static float load_f32(const uint8_t *p)
+{
+    float f;
+    memcpy(&f, p, sizeof f); /* little-endian target (checked in ek_formats.c) */
+    return f;
+}
+
+static uint16_t load_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+
+void ek_float_row(const ek_tensor *t, uint32_t row, float *out)
+{
+    const size_t cols = t->cols;
+    size_t i;
+    switch (t->format) {
+    case EK_FMT_F32:
+        memcpy(out, t->data + 4u * cols * row, 4u * cols);
+        break;
+    case EK_FMT_F16: {
+        const uint8_t *p = t->data + 2u * cols * row;
+        for (i = 0; i < cols; i++)
+            out[i] = ek_half_to_float(load_u16(p + 2u * i));
+        break;
+    }
+    case EK_FMT_Q8ROW: {
+        const float scale = load_f32(t->data + 4u * row);
+        const int8_t *q = (const int8_t *)(t->data + 4u * (size_t)t->rows + cols * row);
+        for (i = 0; i < cols; i++)
+            out[i] = (float)q[i] * scale;
+        break;
+    }
+    default:
+        for (i = 0; i < cols; i++)
+            out[i] = 0.0f;
+        break;
+    }
+}
+
+float ek_float_at(const ek_tensor *t, uint32_t i)
+{
+    switch (t->format) {
+    case EK_FMT_F32:
+        return load_f32(t->data + 4u * (size_t)i);
+    case EK_FMT_F16:
+        return ek_half_to_float(load_u16(t->data + 2u * (size_t)i));
+    case EK_FMT_Q8ROW: /* a vector is (rows, 1): one scale per element */
+        return (float)((const int8_t *)t->data)[4u * (size_t)t->rows + i] * load_f32(t->data + 4u * (size_t)i);
+    default:
+        return 0.0f;
+    }
+}

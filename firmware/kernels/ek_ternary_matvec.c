@@ -1,0 +1,26 @@
+/* ek_ternary_matvec.c — one entry point for every ternary format; the ISA body is chosen at build time
+ * (EK_KERNEL_* macros from the board's features), the portable C body is the fallback. */
+#include "ek_kernels.h"
+
+void ek_ternary_matvec(const ek_tensor *w, const ek_qvec *x, int32_t *acc)
+{
+    switch (w->format) {
+    case EK_FMT_I2:
+#if defined(EK_KERNEL_MVE)
+        ek_matvec_i2_mve(w, x, acc);
+#elif defined(EK_KERNEL_NEON) || defined(EK_KERNEL_DOTPROD)
+        ek_matvec_i2_neon(w, x, acc);
+#else
+        ek_matvec_i2_c(w, x, acc);
+#endif
+        break;
+    case EK_FMT_T158:
+        ek_matvec_t158_c(w, x, acc);
+        break;
+    case EK_FMT_TL:
+        ek_matvec_tl_c(w, x, acc);
+        break;
+    default: /* the image reader refuses other formats before any step runs */
+        break;
+    }
+}
