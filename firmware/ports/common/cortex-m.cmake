@@ -1,0 +1,72 @@
+# cortex-m.cmake — shared build rules for the bare-metal Cortex-M ports (included by each port.cmake).
+#
+# A port sets EK_PORT_DIR, EK_PORT_SOURCES (its board files) and its linker defaults, then calls
+#   ek_cortex_m_linker_script(<out.ld>)             render firmware/ports/common/cortex-m.ld.in
+#   ek_cortex_m_configure(<target>)                 add port + common sources, flags, linker script
+# Every value can be overridden on the cmake command line; `edgekit gen` passes EK_LINKER_SCRIPT (a script it
+# rendered with edgekit.boards.linker from the plan) and EK_CONFIG_DIR (its ek_config.h).
+
+set(EK_COMMON_PORT_DIR ${CMAKE_CURRENT_LIST_DIR})
+set(EK_LINKER_SCRIPT "" CACHE FILEPATH "linker script to use instead of rendering the port's default")
+set(EK_BOARD "" CACHE STRING "board profile name (boards/<name>.toml) the firmware is built for")
+option(EK_SEMIHOSTING "ek_port_exit via semihosting (QEMU); OFF on real hardware without a debugger" ON)
+
+set(EK_CORTEX_M_COMMON_SOURCES
+  ${EK_COMMON_PORT_DIR}/ek_cortex_m.c
+  ${EK_COMMON_PORT_DIR}/ek_link_uart.c
+  ${EK_COMMON_PORT_DIR}/ek_newlib_stubs.c)
+
+# Fill the template with the port's defaults: the same placeholder names the Python renderer fills.
+# EK_LD_MEMORY_LINES is a list of "NAME ATTR ORIGIN LENGTH" entries.
+function(ek_cortex_m_linker_script out)
+  set(EK_LD_MEMORY "")
+  foreach(_line IN LISTS EK_LD_MEMORY_LINES)
+    string(REPLACE " " ";" _f "${_line}")
+    list(GET _f 0 _name)
+    list(GET _f 1 _attr)
+    list(GET _f 2 _origin)
+    list(GET _f 3 _length)
+    # Same column layout as edgekit.boards.linker.memory_lines, so both renderings are byte-identical.
+    string(LENGTH "${_name}" _len)
+    set(_pad "")
+    if(_len LESS 12)
+      math(EXPR _n "12 - ${_len}")
+      string(REPEAT " " ${_n} _pad)
+    endif()
+    string(APPEND EK_LD_MEMORY "    ${_name}${_pad} (${_attr}) : ORIGIN = ${_origin}, LENGTH = ${_length}\n")
+  endforeach()
+  string(REGEX REPLACE "\n$" "" EK_LD_MEMORY "${EK_LD_MEMORY}")
+  set(EK_LD_RENDERER "port.cmake")
+  configure_file(${EK_COMMON_PORT_DIR}/cortex-m.ld.in ${out} @ONLY)
+endfunction()
+
+function(ek_cortex_m_configure target)
+  if(EK_LINKER_SCRIPT)
+    set(_ld ${EK_LINKER_SCRIPT})
+  else()
+    set(_ld ${CMAKE_CURRENT_BINARY_DIR}/${target}.ld)
+    ek_cortex_m_linker_script(${_ld})
+  endif()
+  target_sources(${target} PRIVATE ${EK_PORT_SOURCES} ${EK_CORTEX_M_COMMON_SOURCES})
+  target_include_directories(${target} PRIVATE ${EK_PORT_DIR} ${EK_COMMON_PORT_DIR}
+                             ${EK_COMMON_PORT_DIR}/../../runtime)
+  if(EK_CONFIG_DIR)
+    target_include_directories(${target} PRIVATE ${EK_CONFIG_DIR})
+    target_compile_definitions(${target} PRIVATE EK_HAVE_CONFIG_H)
+  endif()
+  if(EK_BOARD)
+    target_compile_definitions(${target} PRIVATE EK_BOARD_NAME="${EK_BOARD}")
+  endif()
+  if(EK_SEMIHOSTING)
+    target_compile_definitions(${target} PRIVATE EK_SEMIHOSTING=1)
+  else()
+    target_compile_definitions(${target} PRIVATE EK_SEMIHOSTING=0)
+  endif()
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Werror -ffp-contract=off
+                         -ffunction-sections -fdata-sections)
+  # No crt0: ek_reset_handler is the entry. newlib-nano supplies memcpy/libm; ek_newlib_stubs the syscalls.
+  target_link_options(${target} PRIVATE -T${_ld} -nostartfiles --specs=nano.specs -Wl,--gc-sections
+                      -Wl,-Map=$<TARGET_FILE:${target}>.map -Wl,--print-memory-usage)
+  target_link_libraries(${target} PRIVATE m)
+  set_target_properties(${target} PROPERTIES SUFFIX ".elf" LINK_DEPENDS ${_ld})
+endfunction()

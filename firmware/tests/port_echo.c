@@ -1,0 +1,203 @@
+/* port_echo.c — bring-up test app for a port (driven by tests/test_ports_qemu.py over the real link).
+ *
+ * Prints one ASCII banner line, then serves binary requests until told to exit:
+ *   request  : cmd(1) len(2, LE) payload(len)
+ *   response : '<' cmd(1) len(2, LE) payload(len) '>'
+ *   'E' payload          -> the same bytes (echo through the interrupt-fed RX ring and TX)
+ *   'I' off(4) n(2)      -> n bytes of image part 0 at off (proves where the loader put the image)
+ *   'C'                  -> cycles(8) time_us(8) clock_hz(4) for a fixed busy loop (cycle counter works)
+ *   'A'                  -> arena addr(4) size(4) ok(1): first/last 64 bytes written and read back
+ *   'T' ms(2)            -> n(4, int32) elapsed_us(8): ek_port_link_read with nothing to read times out
+ *   'X' code(1)          -> reply, then ek_port_exit(code): QEMU exits with that status (semihosting)
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "ek_port.h"
+
+#define REQUEST_TIMEOUT_MS 5000u
+#define MAX_PAYLOAD 4096u
+
+static uint8_t payload[MAX_PAYLOAD];
+
+static void put_bytes(const void *p, size_t n) { ek_port_link_write((const uint8_t *)p, n); }
+
+static void put_str(const char *s) { put_bytes(s, strlen(s)); }
+
+static void put_dec(uint64_t v)
+{
+    char buf[21];
+    size_t i = sizeof buf;
+    do {
+        buf[--i] = (char)('0' + v % 10u);
+        v /= 10u;
+    } while (v);
+    put_bytes(buf + i, sizeof buf - i);
+}
+
+static void put_hex32(uint32_t v)
+{
+    static const char digits[] = "0123456789abcdef";
+    char buf[10] = {'0', 'x'};
+    for (int i = 0; i < 8; i++) {
+        buf[2 + i] = digits[(v >> (28 - 4 * i)) & 0xFu];
+    }
+    put_bytes(buf, sizeof buf);
+}
+
+static void le_store(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++) {
+        p[i] = (uint8_t)(v >> (8 * i));
+    }
+}
+
+static uint64_t le_load(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--) {
+        v = (v << 8) | p[i];
+    }
+    return v;
+}
+
+/* Read exactly n bytes; 0 on success, -1 if the link went quiet for timeout_ms. */
+static int read_exact(uint8_t *buf, size_t n, uint32_t timeout_ms)
+{
+    size_t got = 0;
+    while (got < n) {
+        int r = ek_port_link_read(buf + got, n - got, timeout_ms);
+        if (r <= 0) {
+            return -1;
+        }
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+static void reply(uint8_t cmd, const uint8_t *body, size_t n)
+{
+    uint8_t head[4] = {'<', cmd, (uint8_t)n, (uint8_t)(n >> 8)};
+    put_bytes(head, sizeof head);
+    put_bytes(body, n);
+    put_bytes(">", 1);
+}
+
+static void banner(void)
+{
+    size_t image_size = 0, arena_size = 0;
+    const uint8_t *image = ek_port_image(0, &image_size);
+    uint8_t *arena = ek_port_arena(&arena_size);
+    put_str("EKPORT board=");
+    put_str(ek_port_board_name());
+    put_str(" clock=");
+    put_dec(ek_port_clock_hz());
+    put_str(" images=");
+    put_dec(ek_port_image_count());
+    put_str(" image0=");
+    put_hex32((uint32_t)(uintptr_t)image);
+    put_str("/");
+    put_dec(image_size);
+    put_str(" arena=");
+    put_hex32((uint32_t)(uintptr_t)arena);
+    put_str("/");
+    put_dec(arena_size);
+    put_str(" uptime_us=");
+    put_dec(ek_port_time_us());
+    put_str("\n");
+}
+
+static size_t measure(uint8_t *out)
+{
+    uint64_t c0 = ek_port_cycles();
+    uint64_t t0 = ek_port_time_us();
+    volatile uint32_t sink = 0;
+    for (uint32_t i = 0; i < 200000u; i++) {
+        sink += i;
+    }
+    uint64_t c1 = ek_port_cycles();
+    uint64_t t1 = ek_port_time_us();
+    le_store(out, c1 - c0, 8);
+    le_store(out + 8, t1 - t0, 8);
+    le_store(out + 16, ek_port_clock_hz(), 4);
+    return 20;
+}
+
+static size_t arena_check(uint8_t *out)
+{
+    size_t size = 0;
+    uint8_t *arena = ek_port_arena(&size);
+    int ok = arena != NULL && size >= 128 && ((uintptr_t)arena % 64u) == 0;
+    if (ok) {
+        for (size_t i = 0; i < 64; i++) {
+            arena[i] = (uint8_t)(i * 7u + 1u);
+            arena[size - 64 + i] = (uint8_t)(i * 13u + 5u);
+        }
+        for (size_t i = 0; i < 64; i++) {
+            ok &= arena[i] == (uint8_t)(i * 7u + 1u);
+            ok &= arena[size - 64 + i] == (uint8_t)(i * 13u + 5u);
+        }
+    }
+    le_store(out, (uint32_t)(uintptr_t)arena, 4);
+    le_store(out + 4, size, 4);
+    out[8] = (uint8_t)ok;
+    return 9;
+}
+
+int ek_app_main(void)
+{
+    uint8_t out[32];
+    banner();
+    for (;;) {
+        uint8_t head[3];
+        if (read_exact(head, 1, 0xFFFFFFFFu) != 0 || read_exact(head + 1, 2, REQUEST_TIMEOUT_MS) != 0) {
+            continue;
+        }
+        size_t n = (size_t)le_load(head + 1, 2);
+        if (n > MAX_PAYLOAD || read_exact(payload, n, REQUEST_TIMEOUT_MS) != 0) {
+            reply('!', NULL, 0);
+            continue;
+        }
+        switch (head[0]) {
+        case 'E':
+            reply('E', payload, n);
+            break;
+        case 'I': {
+            size_t size = 0;
+            const uint8_t *image = ek_port_image(0, &size);
+            uint32_t off = (uint32_t)le_load(payload, 4);
+            size_t len = (size_t)le_load(payload + 4, 2);
+            if (n != 6 || image == NULL || off > size || len > size - off || len > MAX_PAYLOAD) {
+                reply('!', NULL, 0);
+            } else {
+                reply('I', image + off, len);
+            }
+            break;
+        }
+        case 'C':
+            reply('C', out, measure(out));
+            break;
+        case 'A':
+            reply('A', out, arena_check(out));
+            break;
+        case 'T': {
+            uint32_t ms = (uint32_t)le_load(payload, 2);
+            uint64_t t0 = ek_port_time_us();
+            int r = ek_port_link_read(out + 16, 1, ms);
+            uint64_t elapsed = ek_port_time_us() - t0;
+            le_store(out, (uint32_t)r, 4);
+            le_store(out + 4, elapsed, 8);
+            reply('T', out, 12);
+            break;
+        }
+        case 'X':
+            reply('X', NULL, 0);
+            ek_port_exit(n ? payload[0] : 0);
+            break;
+        default:
+            reply('?', head, 1);
+            break;
+        }
+    }
+}
