@@ -1,0 +1,314 @@
+/* ek_posix_main.c — edgekit-device: the POSIX port (Linux, macOS; Raspberry Pi and qemu-aarch64 too).
+ *
+ * An ordinary process that maps the model image parts named on the command line, allocates the arena
+ * and serves the link protocol (docs/protocol.md) on stdio, a pty, a tty or TCP:
+ *
+ *   edgekit-device [options] (--stdio | --pty | --tty PATH [--baud N] | --tcp PORT) IMAGE [IMAGE...]
+ *
+ * --pty prints "PTY <slave path>" and --tcp prints "TCP 127.0.0.1:<port>" on stdout (then flushes) once
+ * the link is ready, so a host tool can start the process and read where to connect. Diagnostics go to
+ * stderr. Exits 0 on SIGINT/SIGTERM, EOF on stdio, or a RESET restart request.
+ */
+#if defined(__APPLE__)
+#define _DARWIN_C_SOURCE 1
+#else
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, sigaction, posix_memalign */
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ek_model.h"
+#include "ek_port.h"
+#include "ek_posix_link.h"
+#include "ek_posix_threads.h"
+#include "ek_server.h"
+
+#ifndef EK_FIRMWARE_VERSION
+#define EK_FIRMWARE_VERSION "edgekit-device 0.1.0 posix"
+#endif
+
+/* ------------------------------------------------------------------------------------------------- */
+/* the port interface (ek_port.h)                                                                      */
+
+static struct {
+    const uint8_t *image[EK_MAX_PARTS]; /* mmap of each part file */
+    size_t image_size[EK_MAX_PARTS];
+    unsigned n_images;
+    uint8_t *arena;
+    size_t arena_size;
+    uint32_t clock_hz; /* nominal: cycles are the monotonic clock scaled to this rate */
+    struct timespec t0;
+    char board[96];
+} port;
+
+static uint64_t elapsed_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)(t.tv_sec - port.t0.tv_sec) * 1000000000u + (uint64_t)t.tv_nsec - (uint64_t)port.t0.tv_nsec;
+}
+
+void ek_port_init(void) { clock_gettime(CLOCK_MONOTONIC, &port.t0); }
+
+/* A process cannot read the core's cycle counter portably (Linux hides PMCCNTR, macOS has no API), so
+ * cycles are nanoseconds scaled to the nominal clock given with --clock-hz (default 1 GHz: cycles = ns). */
+uint64_t ek_port_cycles(void)
+{
+    uint64_t ns = elapsed_ns();
+    if (port.clock_hz == 1000000000u)
+        return ns;
+    return (uint64_t)((double)ns * ((double)port.clock_hz / 1e9));
+}
+
+uint32_t ek_port_clock_hz(void) { return port.clock_hz; }
+uint64_t ek_port_time_us(void) { return elapsed_ns() / 1000u; }
+
+const uint8_t *ek_port_image(unsigned part, size_t *size_out)
+{
+    if (part >= port.n_images) {
+        *size_out = 0;
+        return NULL;
+    }
+    *size_out = port.image_size[part];
+    return port.image[part];
+}
+
+unsigned ek_port_image_count(void) { return port.n_images; }
+
+uint8_t *ek_port_arena(size_t *size_out)
+{
+    *size_out = port.arena_size;
+    return port.arena;
+}
+
+void ek_port_marker(int on) { (void)on; } /* no GPIO on a host process */
+
+int ek_port_power_uw(uint32_t *microwatts)
+{
+    (void)microwatts;
+    return -1; /* no on-board sensor; host-side meters or OS counters are read by the host tools */
+}
+
+const char *ek_port_board_name(void) { return port.board; }
+
+void ek_port_exit(int code) { exit(code); }
+
+/* ------------------------------------------------------------------------------------------------- */
+/* command line                                                                                        */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: edgekit-device [options] LINK IMAGE [IMAGE...]\n"
+            "LINK (one of):\n"
+            "  --stdio             serve on stdin/stdout\n"
+            "  --pty               create a pty, print \"PTY <path>\" on stdout\n"
+            "  --tty PATH          serve on an existing tty/serial device (with --baud N, default 115200)\n"
+            "  --tcp PORT          listen on 127.0.0.1:PORT (0: pick one), print \"TCP 127.0.0.1:<port>\"\n"
+            "options:\n"
+            "  --ctx N             KV-cache positions (default: the model's max_seq_len)\n"
+            "  --arena-bytes N     arena size (default: exactly what the model needs)\n"
+            "  --threads N         worker threads for ternary matvecs (default 1)\n"
+            "  --clock-hz N        nominal clock that cycle counts are scaled to (default 1000000000)\n"
+            "  --board NAME        board name reported in IDENTITY (default posix-<os>-<arch>)\n"
+            "  --no-verify-crc     skip section payload CRC checks at startup\n"
+            "  --version           print the firmware version\n");
+}
+
+static int parse_long(const char *text, long lo, long hi, long *out, const char *opt)
+{
+    char *end;
+    long v;
+    errno = 0;
+    v = strtol(text, &end, 10);
+    if (errno || *end || end == text || v < lo || v > hi) {
+        fprintf(stderr, "edgekit-device: %s expects an integer in %ld..%ld, got '%s'\n", opt, lo, hi, text);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int map_image(const char *path)
+{
+    struct stat st;
+    void *p;
+    int fd;
+    if (port.n_images == EK_MAX_PARTS) {
+        fprintf(stderr, "edgekit-device: at most %d image parts\n", EK_MAX_PARTS);
+        return -1;
+    }
+    fd = open(path, O_RDONLY);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        fprintf(stderr, "edgekit-device: cannot open image %s: %s\n", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    if (st.st_size == 0) {
+        fprintf(stderr, "edgekit-device: image %s is empty\n", path);
+        close(fd);
+        return -1;
+    }
+    p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED) {
+        fprintf(stderr, "edgekit-device: cannot map image %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    port.image[port.n_images] = (const uint8_t *)p;
+    port.image_size[port.n_images] = (size_t)st.st_size;
+    port.n_images++;
+    return 0;
+}
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    ek_posix_stop = 1;
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: a blocked poll/read/write returns EINTR and the loop sees the flag */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN); /* a TCP host that vanished shows up as EPIPE, not a dead device */
+}
+
+static ek_server server; /* frame buffers and the model struct: too big for the stack of small boards */
+
+int main(int argc, char **argv)
+{
+    ek_posix_link link;
+    ek_server_config cfg;
+    const char *tty_path = NULL;
+    long baud = 115200, tcp_port = -1, ctx = 0, arena_bytes = -1, threads = 1, clock_hz = 1000000000L;
+    int mode = -1, i, code;
+    struct utsname u;
+
+    memset(&cfg, 0, sizeof cfg);
+    cfg.verify_crc = EK_VERIFY_PAYLOAD_CRC;
+    port.clock_hz = 1000000000u;
+    if (uname(&u) == 0)
+        snprintf(port.board, sizeof port.board, "posix-%.40s-%.40s", u.sysname, u.machine);
+    else
+        strcpy(port.board, "posix");
+
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const int has_value = i + 1 < argc;
+        if (!strcmp(a, "--stdio")) {
+            mode = EK_LINK_STDIO;
+        } else if (!strcmp(a, "--pty")) {
+            mode = EK_LINK_PTY;
+        } else if (!strcmp(a, "--tty") && has_value) {
+            mode = EK_LINK_TTY;
+            tty_path = argv[++i];
+        } else if (!strcmp(a, "--baud") && has_value) {
+            if (parse_long(argv[++i], 50, 4000000, &baud, a))
+                return 2;
+        } else if (!strcmp(a, "--tcp") && has_value) {
+            mode = EK_LINK_TCP;
+            if (parse_long(argv[++i], 0, 65535, &tcp_port, a))
+                return 2;
+        } else if (!strcmp(a, "--ctx") && has_value) {
+            if (parse_long(argv[++i], 1, 0x7FFFFFFFL, &ctx, a))
+                return 2;
+        } else if (!strcmp(a, "--arena-bytes") && has_value) {
+            if (parse_long(argv[++i], 0, 0x7FFFFFFFL, &arena_bytes, a))
+                return 2;
+        } else if (!strcmp(a, "--threads") && has_value) {
+            if (parse_long(argv[++i], 1, EK_POSIX_MAX_THREADS, &threads, a))
+                return 2;
+        } else if (!strcmp(a, "--clock-hz") && has_value) {
+            if (parse_long(argv[++i], 1, 0x7FFFFFFFL, &clock_hz, a))
+                return 2;
+        } else if (!strcmp(a, "--board") && has_value) {
+            snprintf(port.board, sizeof port.board, "%s", argv[++i]);
+        } else if (!strcmp(a, "--no-verify-crc")) {
+            cfg.verify_crc = 0;
+        } else if (!strcmp(a, "--version")) {
+            printf("%s\n", EK_FIRMWARE_VERSION);
+            return 0;
+        } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (a[0] == '-' && a[1] == '-') {
+            fprintf(stderr, "edgekit-device: unknown option or missing value: %s\n", a);
+            usage(stderr);
+            return 2;
+        } else if (map_image(a) != 0) {
+            return 2;
+        }
+    }
+    if (mode < 0 || port.n_images == 0) {
+        fprintf(stderr, "edgekit-device: need a link (--stdio, --pty, --tty PATH or --tcp PORT) and at least "
+                        "one image file\n");
+        usage(stderr);
+        return 2;
+    }
+    port.clock_hz = (uint32_t)clock_hz;
+
+    /* Arena: exactly what this model and context need unless told otherwise. 0 means the image did not
+     * check out: start anyway, so the host hears why (IDENTITY.model_status) instead of a silent device. */
+    {
+        size_t need = arena_bytes >= 0 ? (size_t)arena_bytes
+                                       : ek_model_arena_size(port.image, port.image_size, port.n_images,
+                                                             (uint32_t)ctx);
+        void *mem = NULL;
+        if (need > 0 && posix_memalign(&mem, EK_ARENA_ALIGN, need) != 0) {
+            fprintf(stderr, "edgekit-device: cannot allocate a %lu-byte arena\n", (unsigned long)need);
+            return 2;
+        }
+        port.arena = (uint8_t *)mem;
+        port.arena_size = mem ? need : 0;
+    }
+
+    install_signals();
+    ek_port_init();
+    cfg.firmware_version = EK_FIRMWARE_VERSION;
+    cfg.max_ctx = (uint32_t)ctx;
+    cfg.threads = (uint16_t)ek_posix_threads_start((unsigned)threads);
+    if (ek_server_init(&server, &cfg) != EK_OK)
+        fprintf(stderr, "edgekit-device: model did not open (status %d); serving anyway so the host can "
+                        "ask why\n", (int)server.model_status);
+
+    switch (mode) {
+    case EK_LINK_STDIO: code = ek_posix_link_open_stdio(&link); break;
+    case EK_LINK_PTY: code = ek_posix_link_open_pty(&link); break;
+    case EK_LINK_TTY: code = ek_posix_link_open_tty(&link, tty_path, baud); break;
+    default: code = ek_posix_link_open_tcp(&link, (int)tcp_port); break;
+    }
+    if (code != 0)
+        return 2;
+    if (mode == EK_LINK_PTY)
+        printf("PTY %s\n", link.name);
+    else if (mode == EK_LINK_TCP)
+        printf("TCP %s\n", link.name);
+    fflush(stdout);
+
+    ek_posix_link_use(&link);
+    code = ek_server_run(&server);
+    ek_posix_link_close(&link);
+    ek_posix_threads_stop();
+    for (i = 0; i < (int)port.n_images; i++)
+        munmap((void *)(uintptr_t)port.image[i], port.image_size[i]);
+    free(port.arena);
+    (void)code; /* link closed, stop signal and restart request all end this process normally */
+    return 0;
+}
