@@ -1,7 +1,7 @@
 /* ek_eval.c — host harness for the edgekit runtime (tests drive it; not part of any device build).
  *
- *   ek_eval run [--ctx N] [--no-verify-crc] [--tokens 1,2,3 | --tokens-file F] [--logits OUT]
- *               [--generate N] [--temperature T] [--top-k K] [--top-p P] [--seed S] PART...
+ *   ek_eval run [--ctx N] [--no-verify-crc] [--arena-bytes N] [--tokens 1,2,3 | --tokens-file F]
+ *               [--logits OUT] [--generate N] [--temperature T] [--top-k K] [--top-p P] [--seed S] PART...
  *       Run the prompt; --logits writes every prompt position's logits (T x vocab float32, little-endian);
  *       --generate samples N more tokens (greedy unless --temperature > 0) and prints "tokens: ..." .
  *   ek_eval info PART...                     config, formats, kernel bodies and arena size
@@ -176,7 +176,7 @@ static uint8_t *alloc_arena(size_t size, void **raw)
 
 static int cmd_run(int argc, char **argv)
 {
-    unsigned long ctx = 0, generate = 0;
+    unsigned long ctx = 0, generate = 0, arena_bytes = 0;
     int verify = EK_VERIFY_PAYLOAD_CRC, i, rc;
     const char *logits_path = NULL;
     uint32_t *tokens = NULL;
@@ -202,20 +202,21 @@ static int cmd_run(int argc, char **argv)
         i++;
         if (strcmp(opt, "--ctx") == 0)
             ctx = strtoul(val, NULL, 10);
-        else if (strcmp(opt, "--tokens") == 0 || strcmp(opt, "--tokens-file") == 0) {
-            char *text = (char *)(void *)(opt[8] == '-' ? NULL : (void *)val);
+        else if (strcmp(opt, "--arena-bytes") == 0) /* smaller than needed: tests ARENA_TOO_SMALL */
+            arena_bytes = strtoul(val, NULL, 10);
+        else if (strcmp(opt, "--tokens") == 0) {
+            tokens = parse_tokens(val, &n_tokens);
+            if (tokens == NULL)
+                return fail("bad token list", val);
+        } else if (strcmp(opt, "--tokens-file") == 0) {
             size_t size;
-            uint8_t *file = NULL;
-            if (text == NULL) {
-                file = read_file(val, &size);
-                if (file == NULL)
-                    return fail("cannot read tokens file", val);
-                text = (char *)realloc(file, size + 1u);
-                if (text == NULL)
-                    return fail("out of memory", NULL);
-                text[size] = '\0';
-            }
+            uint8_t *file = read_file(val, &size);
+            char *text = file != NULL ? (char *)realloc(file, size + 1u) : NULL;
+            if (text == NULL)
+                return fail("cannot read tokens file", val);
+            text[size] = '\0';
             tokens = parse_tokens(text, &n_tokens);
+            free(text);
             if (tokens == NULL)
                 return fail("bad token list", val);
         } else if (strcmp(opt, "--logits") == 0)
@@ -242,6 +243,8 @@ static int cmd_run(int argc, char **argv)
         st = ek_model_open(&model, parts.data, parts.size, parts.n, (uint32_t)ctx, NULL, 0, verify);
         return fail_status("cannot open the image", st == EK_OK ? EK_ERR_BAD_ARGUMENT : st);
     }
+    if (arena_bytes != 0)
+        arena_size = arena_bytes;
     arena = alloc_arena(arena_size, &arena_raw);
     if (arena == NULL)
         return fail("out of memory for the arena", NULL);
