@@ -106,10 +106,10 @@ class _Cursor:
         raw = bytes(self.buf[self.pos:self.pos + n])
         self.pos += n
         try:
-            return raw.decode("utf-8")
+            return raw.decode("utf-8")  # the GGUF spec makes every string UTF-8
         except UnicodeDecodeError:
-            # Token texts may hold partial UTF-8 sequences in some vocabularies; keep the bytes visible.
-            return raw.decode("utf-8", errors="surrogateescape")
+            raise EdgekitError(f"{what}: string at offset {self.pos - n} is not valid UTF-8", path=self.path,
+                               fix="the file is corrupt") from None
 
     def value(self, vtype: int, what: str, depth: int = 0):
         if vtype == GGUFValueType.STRING:

@@ -45,19 +45,22 @@ def tokenizer_from_gguf(gf: GGUFFile):
         raise EdgekitError(f"tokenizer pre-tokenizer {pre!r} is not supported "
                            f"(known: gpt-2, {', '.join(LLAMA3_PRE_NAMES)})", path=gf.path)
 
+    try:
+        return _build_byte_level_bpe(tokens, merges, types, llama3=pre in LLAMA3_PRE_NAMES)
+    except Exception as e:  # tokenizers raises bare Exceptions, e.g. for a merge of unknown tokens
+        raise EdgekitError(f"tokenizer metadata is inconsistent ({str(e)[:200]})", path=gf.path,
+                           fix="the file is corrupt") from None
+
+
+def _build_byte_level_bpe(tokens: list[str], merges: list[str], types, *, llama3: bool):
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
 
     vocab: dict[str, int] = {}
     for i, text in enumerate(tokens):
         vocab.setdefault(text, i)  # a duplicated text keeps its first id, as llama.cpp's lookup does
     pairs = [tuple(m.split(" ", 1)) for m in merges]
-    llama3 = pre in LLAMA3_PRE_NAMES
-    try:
-        # Llama 3's tokenizer.json sets ignore_merges: a word that is itself a token is not split
-        tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=pairs, ignore_merges=llama3))
-    except Exception as e:  # tokenizers raises bare Exceptions, e.g. for a merge of unknown tokens
-        raise EdgekitError(f"tokenizer vocabulary is inconsistent ({str(e)[:200]})", path=gf.path,
-                           fix="the file is corrupt") from None
+    # Llama 3's tokenizer.json sets ignore_merges: a word that is itself a token is not split
+    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=pairs, ignore_merges=llama3))
     if llama3:
         tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
             pre_tokenizers.Split(Regex(LLAMA3_SPLIT), behavior="isolated"),

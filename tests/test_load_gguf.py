@@ -1,0 +1,154 @@
+"""GGUF BitNet files -> Model: the container parser, TQ1_0/TQ2_0/I2_S/float decoders, config, tokenizer."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import gguf
+import numpy as np
+import pytest
+from gguf.constants import GGMLQuantizationType as QT
+from gguf.quants import dequantize, quantize
+
+from edgekit.errors import EdgekitError
+from edgekit.load import load_checkpoint
+from edgekit.load.gguf_blocks import (i2_s_decode, i2_s_encode, tq1_0_decode, tq1_0_encode, tq2_0_decode,
+                                      tq2_0_encode)
+from edgekit.load.gguf_file import GGUFFile
+
+FIXTURES = Path(__file__).parent / "fixtures"
+GGUF_DIR = FIXTURES / "gguf"
+MANIFEST = json.loads((GGUF_DIR / "manifest.json").read_text())
+TEXTS = ["Hello world!", "The board counts 12345 ternary weights.", "<|begin_of_text|>Hi<|eot_id|>", "  spaces\n"]
+
+
+@pytest.mark.parametrize("name", sorted(MANIFEST))
+def test_gguf_equals_its_safetensors_original(name):
+    source = load_checkpoint(FIXTURES / MANIFEST[name])
+    model = load_checkpoint(GGUF_DIR / name)
+    assert model.source_kind == "gguf"
+    assert model.config == source.config
+    assert list(model.tensors) == list(source.tensors)
+    for t in model:
+        s = source.tensors[t.name]
+        if t.kind == "ternary":
+            np.testing.assert_array_equal(t.codes(), s.codes(), err_msg=t.name)
+            assert t.weight_scale == s.weight_scale, t.name  # bit-identical s_w, not merely close
+        else:
+            np.testing.assert_array_equal(t.array(), s.array(), err_msg=t.name)
+
+
+@pytest.mark.parametrize("name", sorted(MANIFEST))
+def test_gguf_tokenizer_encodes_like_tokenizer_json(name):
+    source = load_checkpoint(FIXTURES / MANIFEST[name])
+    model = load_checkpoint(GGUF_DIR / name)
+    for text in TEXTS:
+        assert model.tokenizer.encode(text, add_special_tokens=False).ids == \
+            source.tokenizer.encode(text, add_special_tokens=False).ids, text
+        assert model.decode(model.encode(text)) == text
+    assert model.chat_template and "<|eot_id|>" in model.chat_template
+    assert model.tokenizer_json  # canonical text for hashing / shipping
+
+
+def test_container_parser_agrees_with_gguf_reader():
+    """Our bounds-checked parser against the gguf package's reader (on a file both can read)."""
+    path = GGUF_DIR / "bitlinear-tied-gqa2-h256.tq2_0.gguf"
+    ours = GGUFFile(path)
+    reader = gguf.GGUFReader(str(path))
+    assert sorted(ours.tensors) == sorted(t.name for t in reader.tensors)
+    for t in reader.tensors:
+        mine = ours.tensors[t.name]
+        assert mine.ggml_type == int(t.tensor_type)
+        assert mine.begin == int(t.data_offset)
+        assert mine.nbytes == int(t.n_bytes)
+        assert mine.dims == tuple(int(d) for d in t.shape)
+    assert ours.metadata["general.architecture"] == "bitnet"
+    assert ours.metadata["bitnet.embedding_length"] == 256
+    assert ours.metadata["tokenizer.ggml.tokens"][:3] == [
+        bytes(reader.fields["tokenizer.ggml.tokens"].parts[i]).decode()
+        for i in reader.fields["tokenizer.ggml.tokens"].data[:3]]
+
+
+def test_i2_s_file_uses_type_36_and_bitnet_cpp_arch():
+    gf = GGUFFile(GGUF_DIR / "bitlinear-tied-gqa2-h256.i2_s.gguf")
+    assert gf.metadata["general.architecture"] == "bitnet-b1.58"
+    q = gf.tensors["blk.0.attn_q.weight"]
+    assert q.ggml_type == 36 and q.type_name == "I2_S" and q.nbytes == q.numel // 4 + 32
+
+
+@pytest.mark.parametrize("qtype,encode,decode", [(QT.TQ1_0, tq1_0_encode, tq1_0_decode),
+                                                 (QT.TQ2_0, tq2_0_encode, tq2_0_decode)])
+def test_tq_codecs_match_the_gguf_reference(qtype, encode, decode):
+    rng = np.random.default_rng(7)
+    codes = rng.integers(-1, 2, size=(3, 512)).astype(np.int8)
+    codes[1, :256] = 0  # an all-zero block: llama.cpp writes d = 0 there
+    d = np.where((codes.reshape(-1, 256) != 0).any(axis=1), 0.0625, 0.0).astype(np.float16)
+    ours = encode(codes, d).reshape(3, -1)
+    # gguf's own quantiser, fed the float weights W_q * d, must produce exactly our bytes ...
+    reference = quantize((codes * np.float32(0.0625)).astype(np.float32), qtype)
+    np.testing.assert_array_equal(ours, reference)
+    # ... and its dequantiser must read them back as W_q * d
+    np.testing.assert_array_equal(dequantize(ours, qtype), codes * np.float32(0.0625))
+    back, scales = decode(ours.reshape(-1))
+    np.testing.assert_array_equal(back.reshape(codes.shape), codes)
+    np.testing.assert_array_equal(scales, d.astype(np.float32))
+
+
+def test_i2_s_layout_by_hand():
+    codes = np.zeros(128, dtype=np.int8)
+    codes[0], codes[32], codes[64], codes[96], codes[1] = 1, -1, 1, 0, -1
+    raw = i2_s_encode(codes, 0.5)
+    assert raw.size == 32 + 32
+    assert raw[0] == (2 << 6) | (0 << 4) | (2 << 2) | 1  # weights 0, 32, 64, 96 at bits 7..6 .. 1..0
+    assert raw[1] == (0 << 6) | (1 << 4) | (1 << 2) | 1
+    assert raw[32:36].view("<f4")[0] == 0.5 and (raw[32:].view("<f4") == 0.5).all()
+    back, scale = i2_s_decode(raw, 128)
+    np.testing.assert_array_equal(back, codes)
+    assert scale == 0.5
+
+
+def _rewrite_tensor(src: Path, dst: Path, name: str, new_bytes: np.ndarray) -> None:
+    data = bytearray(src.read_bytes())
+    info = GGUFFile(src).tensors[name]
+    assert new_bytes.size == info.nbytes
+    data[info.begin:info.begin + info.nbytes] = new_bytes.tobytes()
+    dst.write_bytes(bytes(data))
+
+
+def test_tq_blocks_with_different_scales_are_refused(tmp_path):
+    src = GGUF_DIR / "bitlinear-tied-gqa2-h256.tq2_0.gguf"
+    name = "blk.0.ffn_up.weight"
+    raw = GGUFFile(src).read_bytes(name).copy().reshape(-1, 66)
+    raw[3, 64:66] = np.array([0.1], dtype="<f2").view(np.uint8)  # one block with another scale
+    bad = tmp_path / "mixed.gguf"
+    _rewrite_tensor(src, bad, name, raw.reshape(-1))
+    model = load_checkpoint(bad)
+    with pytest.raises(EdgekitError, match="different scales") as e:
+        model.tensors["L0.up"].codes()
+    assert "mixed.gguf" in str(e.value)
+
+
+def test_negative_block_scale_moves_the_sign_into_the_codes(tmp_path):
+    src = GGUF_DIR / "bitlinear-tied-gqa2-h256.tq2_0.gguf"
+    name = "blk.1.attn_k.weight"
+    original = load_checkpoint(src).tensors["L1.k"]
+    raw = GGUFFile(src).read_bytes(name).copy().reshape(-1, 66)
+    d = raw[:, 64:66].copy().view("<f2")
+    raw[:, 64:66] = (-d).view(np.uint8)
+    flipped = tmp_path / "neg.gguf"
+    _rewrite_tensor(src, flipped, name, raw.reshape(-1))
+    t = load_checkpoint(flipped).tensors["L1.k"]
+    np.testing.assert_array_equal(t.codes(), -original.codes())
+    assert t.weight_scale == original.weight_scale
+
+
+def test_float_weights_in_gguf():
+    # F16 holding W_q * mean|W| (llama.cpp's converter): exactly the original codes and scale
+    f16 = load_checkpoint(GGUF_DIR / "autobitlinear-untied-gqa4.f16.gguf")
+    assert f16.tensors["L0.o"].source_format == "f16"
+    # F32 float master: ternarised with absmean like the HF loader
+    f32 = load_checkpoint(GGUF_DIR / "float-fp32-tied-gqa2.f32.gguf")
+    hf = load_checkpoint(FIXTURES / "float-fp32-tied-gqa2")
+    assert f32.tensors["L1.v"].weight_scale == hf.tensors["L1.v"].weight_scale
+    np.testing.assert_array_equal(f32.tensors["L1.v"].codes(), hf.tensors["L1.v"].codes())
+    assert f32.config.tie_word_embeddings and "lm_head" not in f32.tensors
