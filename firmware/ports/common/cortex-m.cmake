@@ -1,6 +1,7 @@
 # cortex-m.cmake — shared build rules for the bare-metal Cortex-M ports (included by each port.cmake).
 #
-# A port sets EK_PORT_DIR, EK_PORT_SOURCES (its board files) and its linker defaults, then calls
+# A port sets EK_PORT_DIR, EK_PORT_SOURCES (its board files), optional EK_PORT_DEFINES and its linker
+# defaults, then calls
 #   ek_cortex_m_linker_script(<out.ld>)             render firmware/ports/common/cortex-m.ld.in
 #   ek_cortex_m_configure(<target>)                 add port + common sources, flags, linker script
 # Every value can be overridden on the cmake command line; `edgekit gen` passes EK_LINKER_SCRIPT (a script it
@@ -56,6 +57,9 @@ function(ek_cortex_m_configure target)
   endif()
   if(EK_BOARD)
     target_compile_definitions(${target} PRIVATE EK_BOARD_NAME="${EK_BOARD}")
+  endif()
+  if(EK_PORT_DEFINES)
+    target_compile_definitions(${target} PRIVATE ${EK_PORT_DEFINES})
   endif()
   if(EK_SEMIHOSTING)
     target_compile_definitions(${target} PRIVATE EK_SEMIHOSTING=1)
