@@ -111,3 +111,39 @@ def test_neon_runtime_matches_host_runtime(tmp_path_factory, tmp_path, host_buil
     delta = float(np.abs(outs[0] - outs[1]).max())
     print(f"aarch64 dotprod vs host: max |dlogit| {delta:.3g}")
     assert delta <= 1e-4
+
+
+SELFTEST = Path(__file__).resolve().parents[1] / "firmware" / "tests" / "selftest"
+KERNELS = Path(__file__).resolve().parents[1] / "firmware" / "kernels"
+MCU_TARGETS = {
+    # name: (compiler flags, kernel macros, QEMU machine, bodies expected for i2)
+    "cortex-m55-mve": (("-mcpu=cortex-m55", "-mfloat-abi=hard"), ("-DEK_KERNEL_MVE",), "mps3-an547",
+                       {"c", "mve", "dispatch"}),
+    "cortex-m4": (("-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"), (), "mps2-an386", {"c", "dispatch"}),
+    "cortex-m7": (("-mcpu=cortex-m7", "-mfloat-abi=hard", "-mfpu=fpv5-d16"), (), "mps2-an500", {"c", "dispatch"}),
+}
+
+
+@pytest.mark.parametrize("target", sorted(MCU_TARGETS))
+def test_mcu_kernels_under_qemu_system(tmp_path, target):
+    """Bare-metal self-test (firmware/tests/selftest): every body built for the core equals a plain triple loop,
+    for every format and awkward shapes; on the M55 that includes the Helium/MVE i2 body."""
+    if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
+        pytest.skip("arm-none-eabi-gcc or qemu-system-arm not installed")
+    cpu_flags, macros, machine, i2_bodies = MCU_TARGETS[target]
+    elf = tmp_path / "selftest.elf"
+    sources = [*SELFTEST.glob("*.c"), *KERNELS.glob("ek_matvec_*.c"), KERNELS / "ek_quantize_c.c",
+               KERNELS / "ek_ternary_matvec.c", KERNELS / "ek_formats.c"]
+    cmd = ["arm-none-eabi-gcc", *cpu_flags, "-mthumb", *macros, "-O2", "-std=c99", "-Wall", "-Wextra", "-Werror",
+           "-ffp-contract=off", "-I", str(KERNELS.parent / "runtime"), "-I", str(KERNELS), "-nostartfiles",
+           "--specs=nano.specs", "--specs=nosys.specs", "-T", str(SELFTEST / "ek_selftest.ld"),
+           *map(str, sources), "-o", str(elf), "-lm"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run(["qemu-system-arm", "-machine", machine, "-nographic", "-semihosting", "-kernel", str(elf)],
+                       capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    out = r.stdout + r.stderr
+    lines = [line.split() for line in out.splitlines() if line.endswith(("equal", "DIFFERENT"))]
+    assert r.returncode == 0 and "selftest: PASS" in out, out
+    assert lines and all(parts[-1] == "equal" for parts in lines), out
+    assert {parts[1] for parts in lines if parts[0] == "i2"} == i2_bodies
