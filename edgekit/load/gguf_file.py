@@ -13,7 +13,6 @@ type, u64 offset); padding to general.alignment (default 32); tensor data, each 
 from __future__ import annotations
 
 import math
-import mmap
 import os
 import struct
 from dataclasses import dataclass
@@ -83,15 +82,26 @@ def tensor_nbytes(ggml_type: int, dims: tuple[int, ...]) -> int | None:
 
 
 class _Cursor:
-    """Reads little-endian values from a buffer, refusing to run past its end."""
+    """Reads little-endian values from the start of a file, refusing to run past its end. The header is
+    read in growing chunks, so a multi-GB file costs only its header's bytes."""
 
-    def __init__(self, buf, path: Path):
-        self.buf, self.pos, self.path = buf, 0, path
+    FIRST_READ_BYTES = 1 << 20
+
+    def __init__(self, f, size: int, path: Path):
+        self.f, self.size, self.path, self.pos = f, size, path, 0
+        self.buf = f.read(min(size, self.FIRST_READ_BYTES))
 
     def need(self, n: int, what: str) -> None:
-        if n < 0 or self.pos + n > len(self.buf):
+        if n < 0 or self.pos + n > self.size:
             raise EdgekitError(f"GGUF file ends inside {what} (offset {self.pos}, needs {n} more bytes)",
                                path=self.path, fix="the file is truncated or corrupt; download it again")
+        if self.pos + n > len(self.buf):
+            want = min(self.size, max(self.pos + n, 2 * len(self.buf)))
+            self.f.seek(len(self.buf))
+            more = self.f.read(want - len(self.buf))
+            self.buf = self.buf + more  # a new bytes object: arrays already cut from the old one stay valid
+            if len(self.buf) < self.pos + n:
+                raise EdgekitError(f"GGUF file ends inside {what} (file changed while reading?)", path=self.path)
 
     def scalar(self, fmt: str, what: str):
         size = struct.calcsize(fmt)
@@ -134,7 +144,7 @@ class _Cursor:
                 return arr
             if etype in (GGUFValueType.STRING, GGUFValueType.ARRAY):
                 # each item takes at least 8 bytes, so a corrupt count fails here instead of looping for ages
-                if count * 8 > len(self.buf) - self.pos:
+                if count * 8 > self.size - self.pos:
                     raise EdgekitError(f"{what}: {count} array items cannot fit in the rest of the file",
                                        path=self.path, fix="the file is truncated or corrupt")
                 return [self.value(etype, what, depth + 1) for _ in range(count)]
@@ -154,19 +164,17 @@ class GGUFFile:
         self.path = Path(path)
         try:
             size = os.path.getsize(self.path)
+            if size < 24:
+                raise EdgekitError(f"file is {size} bytes, too short for a GGUF header", path=self.path,
+                                   fix="the file is truncated")
             with open(self.path, "rb") as f:
-                if size < 24:
-                    raise EdgekitError(f"file is {size} bytes, too short for a GGUF header", path=self.path,
-                                       fix="the file is truncated")
-                with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                    self._parse(memoryview(mm), size)
+                self._parse(_Cursor(f, size, self.path), size)
         except OSError as e:
             raise EdgekitError(f"cannot read: {e.strerror or e}", path=self.path) from None
 
-    def _parse(self, buf: memoryview, size: int) -> None:
+    def _parse(self, cur: _Cursor, size: int) -> None:
         try:
-            cur = _Cursor(buf, self.path)
-            if bytes(buf[:4]) != b"GGUF":
+            if cur.buf[:4] != b"GGUF":
                 raise EdgekitError("not a GGUF file (bad magic)", path=self.path)
             cur.pos = 4
             self.version = cur.scalar("<I", "the header")
