@@ -152,3 +152,31 @@ def test_float_weights_in_gguf():
     assert f32.tensors["L1.v"].weight_scale == hf.tensors["L1.v"].weight_scale
     np.testing.assert_array_equal(f32.tensors["L1.v"].codes(), hf.tensors["L1.v"].codes())
     assert f32.config.tie_word_embeddings and "lm_head" not in f32.tensors
+
+
+def test_llama3_pre_tokenizer_split():
+    """BitNet b1.58 2B4T GGUFs say tokenizer.ggml.pre = "llama-bpe": Llama 3's split rule (digits in runs of
+    at most three, a lone space before them on its own), unlike GPT-2's."""
+    from types import SimpleNamespace
+
+    from edgekit.load.gguf_tokenizer import tokenizer_from_gguf
+
+    gf = GGUFFile(GGUF_DIR / "bitlinear-tied-gqa2-h256.tq2_0.gguf")
+    llama3 = tokenizer_from_gguf(SimpleNamespace(metadata={**gf.metadata, "tokenizer.ggml.pre": "llama-bpe"},
+                                                 path=gf.path))
+    gpt2 = tokenizer_from_gguf(gf)
+    split = [p for p, _ in llama3.pre_tokenizer.pre_tokenize_str("Hello 12345 world's")]
+    assert split == ["Hello", "Ġ", "123", "45", "Ġworld", "'s"]
+    assert [p for p, _ in gpt2.pre_tokenizer.pre_tokenize_str("Hello 12345 world's")] == [
+        "Hello", "Ġ12345", "Ġworld", "'s"]
+    assert llama3.decode(llama3.encode("Hello 12345 world's").ids) == "Hello 12345 world's"
+
+
+def test_unknown_pre_tokenizer_is_refused():
+    from types import SimpleNamespace
+
+    from edgekit.load.gguf_tokenizer import tokenizer_from_gguf
+
+    gf = GGUFFile(GGUF_DIR / "bitlinear-tied-gqa2-h256.tq2_0.gguf")
+    with pytest.raises(EdgekitError, match="pre-tokenizer 'qwen2' is not supported"):
+        tokenizer_from_gguf(SimpleNamespace(metadata={**gf.metadata, "tokenizer.ggml.pre": "qwen2"}, path=gf.path))

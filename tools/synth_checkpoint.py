@@ -160,7 +160,10 @@ def synthetic_tokenizer_json(vocab_size: int, seed: int) -> str:
     while len(merges) < n_merged:
         # prefer recent, short tokens so strings grow slowly, like real merge tables
         pool = min(len(tokens), 4096)
-        a = tokens[len(tokens) - 1 - int(rng.integers(0, pool))] if rng.random() < 0.5 else tokens[int(rng.integers(0, 256))]
+        if rng.random() < 0.5:
+            a = tokens[len(tokens) - 1 - int(rng.integers(0, pool))]
+        else:
+            a = tokens[int(rng.integers(0, 256))]
         b = tokens[int(rng.integers(0, 256))]
         if a + b in known or len(a + b) > 16:
             continue

@@ -94,7 +94,9 @@ def config_from_hf(cfg: dict, where: Path) -> ModelConfig:
     if not isinstance(rope, dict):
         raise EdgekitError(f"config field rope_parameters must be an object, got {rope!r}", path=where)
     scaling = cfg.get("rope_scaling") or {}
-    rope_type = rope.get("rope_type") or (scaling.get("rope_type") or scaling.get("type") if isinstance(scaling, dict) else None)
+    if not isinstance(scaling, dict):
+        raise EdgekitError(f"config field rope_scaling must be an object, got {scaling!r}", path=where)
+    rope_type = rope.get("rope_type") or scaling.get("rope_type") or scaling.get("type")
     if rope_type not in (None, "default"):
         raise EdgekitError(f"RoPE scaling type {rope_type!r} is not supported (only plain RoPE)", path=where)
     rope_theta = rope.get("rope_theta", cfg.get("rope_theta", 500000.0))
