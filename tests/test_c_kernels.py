@@ -93,6 +93,36 @@ def test_neon_i2_equals_portable(tmp_path_factory, tmp_path, variant):
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def _host_has_avx2() -> bool:
+    try:
+        return " avx2" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
+def test_avx2_i2_equals_portable(tmp_path_factory, tmp_path, host_build):
+    import platform
+
+    if platform.machine() not in ("x86_64", "AMD64") or not _host_has_avx2():
+        pytest.skip("needs an x86-64 host with AVX2")
+    build = build_firmware(tmp_path_factory, "avx2", ("-DEK_KERNELS=c;avx2",))
+    check_matvec(build, tmp_path, "i2", bodies=("c", "avx2"))
+    # the whole forward pass with the AVX2 kernel: bit-identical logits to the portable build
+    import edgekit
+    from edgekit.pack.packer import PackChoice, pack_model
+
+    model = edgekit.load("kjv-bitnet-5m")
+    image = tmp_path / "m.ekm"
+    pack_model(model, image, PackChoice("i2"))
+    ids = model.encode("Blessed are the")
+    outs = []
+    for b in (host_build, build):
+        out = tmp_path / f"logits-{len(outs)}.bin"
+        run_eval(b, "run", "--tokens", ",".join(map(str, ids)), "--logits", out, image)
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]
+
+
 def test_neon_runtime_matches_host_runtime(tmp_path_factory, tmp_path, host_build):
     """The whole forward pass on aarch64 (dotprod i2 kernel) against the x86/portable build: same logits."""
     import edgekit
@@ -119,15 +149,19 @@ MCU_TARGETS = {
     # name: (compiler flags, kernel macros, QEMU machine, bodies expected for i2)
     "cortex-m55-mve": (("-mcpu=cortex-m55", "-mfloat-abi=hard"), ("-DEK_KERNEL_MVE",), "mps3-an547",
                        {"c", "mve", "dispatch"}),
-    "cortex-m4": (("-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"), (), "mps2-an386", {"c", "dispatch"}),
-    "cortex-m7": (("-mcpu=cortex-m7", "-mfloat-abi=hard", "-mfpu=fpv5-d16"), (), "mps2-an500", {"c", "dispatch"}),
+    "cortex-m4-dsp": (("-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"), ("-DEK_KERNEL_DSP",),
+                      "mps2-an386", {"c", "dsp", "dispatch"}),
+    "cortex-m7-dsp": (("-mcpu=cortex-m7", "-mfloat-abi=hard", "-mfpu=fpv5-d16"), ("-DEK_KERNEL_DSP",), "mps2-an500",
+                      {"c", "dsp", "dispatch"}),
+    "cortex-m4-portable": (("-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"), (), "mps2-an386",
+                           {"c", "dispatch"}),
 }
 
 
 @pytest.mark.parametrize("target", sorted(MCU_TARGETS))
 def test_mcu_kernels_under_qemu_system(tmp_path, target):
     """Bare-metal self-test (firmware/tests/selftest): every body built for the core equals a plain triple loop,
-    for every format and awkward shapes; on the M55 that includes the Helium/MVE i2 body."""
+    for every format and awkward shapes: the Helium/MVE i2 body on the M55, the DSP (SMLAD) body on M4/M7."""
     if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
         pytest.skip("arm-none-eabi-gcc or qemu-system-arm not installed")
     cpu_flags, macros, machine, i2_bodies = MCU_TARGETS[target]

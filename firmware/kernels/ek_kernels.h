@@ -69,6 +69,12 @@ void ek_matvec_i2_neon(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
 #if defined(EK_KERNEL_MVE)
 void ek_matvec_i2_mve(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
 #endif
+#if defined(EK_KERNEL_DSP)
+void ek_matvec_i2_dsp(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
+#endif
+#if defined(EK_KERNEL_AVX2)
+void ek_matvec_i2_avx2(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
+#endif
 
 /* --- float tensors (embedding, norms, lm_head) ---------------------------------------------------- */
 float ek_half_to_float(uint16_t h);

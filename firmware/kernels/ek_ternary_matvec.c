@@ -1,5 +1,8 @@
 /* ek_ternary_matvec.c — one entry point for every ternary format; the ISA body is chosen at build time
- * (EK_KERNEL_* macros from the board's features), the portable C body is the fallback. */
+ * (EK_KERNEL_* macros from the board's features), the portable C body is the fallback.
+ *
+ * Keep this function alone in its translation unit: the POSIX port links with --wrap=ek_ternary_matvec to
+ * split rows over threads, and --wrap only redirects calls that cross object files. */
 #include "ek_kernels.h"
 
 void ek_ternary_matvec(const ek_tensor *w, const ek_qvec *x, int32_t *acc)
@@ -10,6 +13,10 @@ void ek_ternary_matvec(const ek_tensor *w, const ek_qvec *x, int32_t *acc)
         ek_matvec_i2_mve(w, x, acc);
 #elif defined(EK_KERNEL_NEON) || defined(EK_KERNEL_DOTPROD)
         ek_matvec_i2_neon(w, x, acc);
+#elif defined(EK_KERNEL_DSP)
+        ek_matvec_i2_dsp(w, x, acc);
+#elif defined(EK_KERNEL_AVX2)
+        ek_matvec_i2_avx2(w, x, acc);
 #else
         ek_matvec_i2_c(w, x, acc);
 #endif

@@ -381,8 +381,8 @@ static int cmd_matvec(int argc, char **argv)
     int8_t *xq;
     int16_t *lut;
     int32_t *ref, *acc;
-    const char *names[4];
-    matvec_fn bodies[4];
+    const char *names[6];
+    matvec_fn bodies[6];
     int mismatch = 0;
     if (argc != 6)
         return fail("matvec needs FORMAT ROWS COLS WEIGHTS XQ OUT", NULL);
@@ -420,6 +420,12 @@ static int cmd_matvec(int argc, char **argv)
 #endif
 #if defined(EK_KERNEL_MVE)
         names[n_bodies] = "mve", bodies[n_bodies++] = ek_matvec_i2_mve;
+#endif
+#if defined(EK_KERNEL_DSP)
+        names[n_bodies] = "dsp", bodies[n_bodies++] = ek_matvec_i2_dsp;
+#endif
+#if defined(EK_KERNEL_AVX2)
+        names[n_bodies] = "avx2", bodies[n_bodies++] = ek_matvec_i2_avx2;
 #endif
         break;
     case EK_FMT_T158:

@@ -152,8 +152,8 @@ int main(void)
         x.q = xq, x.n = cols, x.scale = 1.0f, x.tl_lut = lut;
         w.data = packed, w.rows = rows, w.cols = cols, w.scale = 1.0f;
         for (f = 0; f < 3u; f++) {
-            matvec_fn bodies[3];
-            const char *names[3];
+            matvec_fn bodies[4];
+            const char *names[4];
             uint32_t n_bodies = 0, b;
             w.format = formats[f];
             if (formats[f] == EK_FMT_I2) {
@@ -161,6 +161,9 @@ int main(void)
                 names[n_bodies] = "c", bodies[n_bodies++] = ek_matvec_i2_c;
 #if defined(EK_KERNEL_MVE)
                 names[n_bodies] = "mve", bodies[n_bodies++] = ek_matvec_i2_mve;
+#endif
+#if defined(EK_KERNEL_DSP)
+                names[n_bodies] = "dsp", bodies[n_bodies++] = ek_matvec_i2_dsp;
 #endif
             } else if (formats[f] == EK_FMT_T158) {
                 pack_t158(rows, cols);
