@@ -1,0 +1,105 @@
+"""SCons build script of the edgekit bare-metal Cortex-M platform (PlatformIO runs it for `pio run`).
+
+What it adds to PlatformIO's generic program build (piobuild's BuildProgram, which compiles the sources that
+build_src_filter selects, applies build_flags and links with board_build.ldscript):
+  * the system GNU Arm toolchain, through the local package toolchain-edgekit-arm-none-eabi whose bin/ links
+    to the arm-none-eabi-* programs edgekit found on PATH when it generated the project;
+  * the core's code-generation flags from the board (build.cpu_flags, overridden per project by
+    board_build.cpu_flags in platformio.ini) on every compile, assemble and link step, so the linker picks the
+    matching newlib/libgcc multilib (hard-float ABI, FPU);
+  * bare-metal link defaults: the port supplies the vector table and reset handler (-nostartfiles), newlib's
+    system calls come from libnosys unless the port defines them, unused sections are dropped;
+  * outputs firmware.elf, firmware.bin (objcopy of the loadable sections) and firmware.map, and prints the
+    size of every section of the ELF after each build.
+"""
+import os
+import shlex
+import sys
+
+from SCons.Script import AlwaysBuild, Builder, Default, DefaultEnvironment  # pylint: disable=import-error
+
+TOOLCHAIN_PACKAGE = "toolchain-edgekit-arm-none-eabi"
+TOOL_PREFIX = "arm-none-eabi-"
+
+env = DefaultEnvironment()
+platform = env.PioPlatform()
+board = env.BoardConfig()
+
+
+def fail(message):
+    sys.stderr.write("Error: %s\n" % message)
+    env.Exit(1)
+
+
+def flag_list(value):
+    """board_build.* overrides arrive from platformio.ini as one string; board JSON gives a list."""
+    return shlex.split(value) if isinstance(value, str) else [str(v) for v in value]
+
+
+toolchain_dir = platform.get_package_dir(TOOLCHAIN_PACKAGE)
+if not toolchain_dir:
+    fail("package %s is not installed; regenerate the project with `edgekit gen` (it links the system "
+         "arm-none-eabi-gcc into .pio-local/)" % TOOLCHAIN_PACKAGE)
+toolchain_bin = os.path.join(toolchain_dir, "bin")
+compiler = os.path.join(toolchain_bin, TOOL_PREFIX + "gcc")
+if not os.path.exists(compiler):  # a dangling link: the project moved to a machine without the compiler
+    fail("%s does not lead to a compiler; install gcc-arm-none-eabi with apt or run `make deps`, then "
+         "regenerate the project" % compiler)
+
+
+def tool(name):
+    return os.path.join(toolchain_bin, TOOL_PREFIX + name)
+
+
+cpu_flags = flag_list(board.get("build.cpu_flags", []))
+if not any(f.startswith("-mcpu=") for f in cpu_flags):
+    fail("board %s has no -mcpu= in build.cpu_flags; set board_build.cpu_flags in platformio.ini, e.g. "
+         "`-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16`" % env.subst("$BOARD"))
+
+env.Replace(
+    AR=tool("gcc-ar"),
+    RANLIB=tool("gcc-ranlib"),
+    AS=tool("as"),
+    CC=compiler,
+    CXX=tool("g++"),
+    LINK=compiler,
+    OBJCOPY=tool("objcopy"),
+    EK_SIZETOOL=tool("size"),
+    ARFLAGS=["rc"],
+    PROGNAME="firmware",
+    PROGSUFFIX=".elf",
+)
+
+env.Append(
+    # .S files go through $CC with $ASPPFLAGS, which defaults to $ASFLAGS; plain .s through $AS (GNU as takes
+    # the same -mcpu/-mthumb/-mfloat-abi/-mfpu options).
+    ASFLAGS=list(cpu_flags),
+    # One section per function/object so --gc-sections can drop what the firmware never calls.
+    CCFLAGS=list(cpu_flags) + ["-ffunction-sections", "-fdata-sections"],
+    LINKFLAGS=list(cpu_flags) + [
+        "-nostartfiles",
+        "--specs=nosys.specs",
+        "-Wl,--gc-sections",
+        "-Wl,-Map,%s" % os.path.join("$BUILD_DIR", "firmware.map"),
+    ],
+    LIBS=["m"],
+    BUILDERS=dict(
+        ElfToBin=Builder(
+            action=env.VerboseAction("$OBJCOPY -O binary $SOURCES $TARGET", "Building $TARGET"),
+            suffix=".bin",
+        ),
+    ),
+)
+
+if not board.get("build.ldscript", ""):
+    fail("no linker script: set board_build.ldscript in platformio.ini (edgekit projects use firmware.ld)")
+
+target_elf = env.BuildProgram()
+target_bin = env.ElfToBin(os.path.join("$BUILD_DIR", "${PROGNAME}"), target_elf)
+
+# Always print the section sizes (PlatformIO's own checkprogsize needs per-board maxima, which depend on the
+# plan's placement; the linker already refuses a section that overflows its region).
+sizes = env.Alias("size", target_elf, env.VerboseAction("$EK_SIZETOOL -A -d $SOURCES", "Section sizes:"))
+AlwaysBuild(sizes)
+
+Default([target_bin, sizes])
