@@ -175,7 +175,14 @@ class GenerateStream:
                 timeout = self._first_timeout_s if not self.events else self._client._scaled(TOKEN_TIMEOUT_S)
                 what = "GENERATE (waiting for the first token)" if not self.events else \
                     f"token {len(self.events)} of GENERATE"
-                name, values = self._client._wait(self.seq, ("TOKEN", "DONE"), timeout, what)
+                try:
+                    name, values = self._client._wait(self.seq, ("TOKEN", "DONE"), timeout, what)
+                except DeviceError:
+                    self._client._active = None  # the device refused the request: nothing runs
+                    raise
+                except _NoReply as exc:
+                    self._client._active = None  # a silent device: do not also wait for a DONE on exit
+                    raise EdgekitError(str(exc)) from None
                 event = self._accept(name, values)
                 yield event
         finally:
@@ -460,6 +467,9 @@ class DeviceClient:
                                    f"{self.transport.hint()}") from None
             if name in ("TOKEN", "DONE"):
                 stream._accept(name, values)
+            elif name == "ACK":  # the device was idle: the generation had ended and its DONE was lost
+                self._active = None
+                return None
         return stream.done
 
     def logits(self, ids: list[int], *, top_k: int | None = None, continue_sequence: bool = False) -> LogitsReply:

@@ -160,8 +160,33 @@ int ek_posix_link_open_tcp(ek_posix_link *l, int port)
     return 0;
 }
 
+/* Closing a pty master hangs up the slave, and a hangup discards input the host has not read yet (the
+ * ACK of a restart request, say). So let go of our own slave fd and wait, boundedly, for the host to
+ * close its end (the master then reports POLLHUP) before closing the master. */
+#define PTY_LINGER_MS 2000
+
+static void pty_linger(ek_posix_link *l)
+{
+    struct pollfd p;
+    char sink[256];
+    int waited;
+    close(l->keep_fd);
+    l->keep_fd = -1;
+    for (waited = 0; waited < PTY_LINGER_MS; waited += 50) {
+        p.fd = l->in_fd;
+        p.events = POLLIN;
+        p.revents = 0;
+        if (poll(&p, 1, 50) < 0 || (p.revents & (POLLHUP | POLLERR | POLLNVAL)))
+            return;
+        if ((p.revents & POLLIN) && read(l->in_fd, sink, sizeof sink) <= 0)
+            return; /* late bytes from the host are dropped: we are going away */
+    }
+}
+
 void ek_posix_link_close(ek_posix_link *l)
 {
+    if (l->kind == EK_LINK_PTY && l->keep_fd >= 0)
+        pty_linger(l);
     if (l->kind != EK_LINK_STDIO) {
         if (l->in_fd >= 0)
             close(l->in_fd);

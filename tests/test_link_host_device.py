@@ -1,0 +1,464 @@
+"""Host <-> device sessions over real links: the real POSIX device binary (firmware/ports/posix) serving real
+images on a pty or TCP socket, driven by edgekit.link's DeviceClient. Covers the handshake, generation
+against the reference engine, cancel, errors as messages, garbage on the link, silent devices and the
+library functions the CLI uses (stream_generate, ChatSession, validate)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import edgekit
+from edgekit.errors import EdgekitError
+from edgekit.link import (ChatSession, DeviceClient, DeviceError, DeviceProcess, DoneEvent, IncrementalDecoder,
+                          TokenEvent, stream_generate, validate)
+from edgekit.link import client as C
+from edgekit.link import messages as M
+from edgekit.link.framing import FrameDecoder, encode_frame
+from edgekit.link.session import RoleColonTemplate, parse_chat_template
+from edgekit.pack.image import read_image
+from edgekit.pack.packer import PackChoice, pack_model
+from edgekit.reference.generate import generate_tokens
+from edgekit.reference.sampler import Sampler
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from synthetic import random_model, tiny_config  # noqa: E402
+
+# Upper bound for "the host gave up": far above every timeout used here, only there so a regression fails
+# instead of hanging the suite. Not a speed assertion.
+NEVER_HANGS_S = 60.0
+
+
+@pytest.fixture(scope="module")
+def device_binary(tmp_path_factory) -> Path:
+    build = tmp_path_factory.mktemp("posix-device")
+    subprocess.run(["cmake", "-S", str(ROOT / "firmware"), "-B", str(build), "-G", "Ninja", "-DEK_PORT=posix",
+                    "-DEK_BUILD_EVAL=OFF", "-DCMAKE_BUILD_TYPE=Release"], check=True, capture_output=True)
+    subprocess.run(["cmake", "--build", str(build), "-j2"], check=True, capture_output=True)
+    return build / "edgekit-device"
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    return edgekit.load("kjv-bitnet-5m")
+
+
+@pytest.fixture(scope="module")
+def bundled_image(bundled, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("img") / "kjv.ekm"
+    pack_model(bundled, path, PackChoice("i2"))
+    return path
+
+
+@pytest.fixture(scope="module")
+def long_image(tmp_path_factory) -> Path:
+    """A tiny random model with a long context: fast steps, room for thousands of tokens."""
+    path = tmp_path_factory.mktemp("img") / "long.ekm"
+    pack_model(random_model(tiny_config(max_seq_len=4096), seed=11), path, PackChoice("i2"))
+    return path
+
+
+@pytest.fixture
+def bundled_device(device_binary, bundled_image):
+    with DeviceProcess(device_binary, [bundled_image]) as dev:
+        with DeviceClient(dev.url) as client:
+            client.hello()
+            yield dev, client
+
+
+@pytest.fixture
+def long_device(device_binary, long_image):
+    with DeviceProcess(device_binary, [long_image]) as dev:
+        with DeviceClient(dev.url) as client:
+            client.hello()
+            yield dev, client
+
+
+# --- handshake -------------------------------------------------------------------------------------
+def test_identity_describes_the_image(bundled_device, bundled_image, bundled):
+    dev, client = bundled_device
+    ident = client.identity
+    header = read_image(bundled_image).header
+    assert dev.url.startswith("/dev/")
+    assert ident.protocol_version == M.PROTOCOL_VERSION and ident.model_ok
+    assert ident.model_hash == header.model_hash and ident.tokenizer_hash == header.tokenizer_hash
+    assert (ident.vocab_size, ident.num_layers, ident.hidden_size) == (2048, 8, 256)
+    assert ident.context_len == bundled.config.max_seq_len
+    assert (ident.bos_id, ident.eos_id) == (0, 1)
+    assert ident.image_bytes == bundled_image.stat().st_size and ident.arena_bytes > 0
+    assert ident.kernel.startswith("i2:") and ident.board.startswith("posix-") and ident.threads == 1
+
+
+def test_tcp_link_and_clean_exit(device_binary, bundled_image):
+    dev = DeviceProcess(device_binary, [bundled_image], link="tcp")
+    with dev:
+        assert dev.url.startswith("socket://127.0.0.1:")
+        with DeviceClient(dev.url) as client:
+            assert client.hello().model_ok
+            assert client.ping(b"\x00\xffhello") >= 0
+    assert dev.returncode == 0  # SIGTERM -> clean exit
+
+
+def test_stdio_link_exits_on_eof(device_binary, bundled_image):
+    hello = b"\x00" + encode_frame(0x01, 5, M.encode_body("HELLO", protocol_version=1))
+    r = subprocess.run([str(device_binary), "--stdio", str(bundled_image)], input=hello, capture_output=True,
+                       timeout=NEVER_HANGS_S)
+    assert r.returncode == 0
+    frames = FrameDecoder().feed(r.stdout)
+    assert [(M.BY_CODE[f.msg_type].name, f.seq) for f in frames] == [("IDENTITY", 5)]
+
+
+def test_restart_request_ends_the_device_process(device_binary, bundled_image):
+    with DeviceProcess(device_binary, [bundled_image]) as dev:
+        with DeviceClient(dev.url) as client:
+            client.hello()
+            client.reset(restart=True)
+        dev.proc.wait(NEVER_HANGS_S)
+        assert dev.returncode == 0
+
+
+# --- generation against the reference ----------------------------------------------------------------
+def test_greedy_generation_matches_reference(bundled_device, bundled):
+    _, client = bundled_device
+    ids = bundled.encode("And God said")
+    events = list(client.generate(ids, max_new_tokens=24, temperature=0.0, stop_at_eos=True))
+    tokens = [e.token_id for e in events if isinstance(e, TokenEvent)]
+    done = events[-1]
+    assert isinstance(done, DoneEvent) and done.reason in ("eos", "max_tokens")
+    assert tokens == list(generate_tokens(bundled, ids, 24, Sampler(0.0), stop_at_eos=True))
+    assert done.prompt_tokens == len(ids) and done.generated_tokens == len(tokens)
+    assert [e.index for e in events[:-1]] == list(range(len(tokens)))
+    assert all(e.cycles > 0 for e in events[:-1]) and done.prefill_cycles > 0 and done.decode_us > 0
+
+
+def test_validate_report(bundled_device, bundled):
+    _, client = bundled_device
+    report = validate(client, bundled, ["In the beginning God created", [0, 5, 17, 400, 33]], greedy_tokens=12)
+    assert report["passed"], report["summary"]
+    s = report["summary"]
+    assert s["positions"] == len(bundled.encode("In the beginning God created")) + 5
+    assert s["top1_agreement"] >= 0.99 and s["min_cosine"] > 0.9999
+    assert s["max_abs_diff"] < 0.05  # float32 C vs numpy: differences are a few rounding steps
+    json.dumps(report)  # the CLI writes it as JSON
+
+
+def test_logits_full_and_topk_agree_with_reference(bundled_device, bundled):
+    _, client = bundled_device
+    ids = [0, 297, 396, 382]
+    ref = bundled.logits(ids)[-1]
+    full = client.logits(ids)
+    assert full.position == len(ids) - 1 and full.values.shape == (2048,)
+    assert np.max(np.abs(full.values - ref)) < 0.05
+    top = client.logits(ids, top_k=10)
+    assert list(top.top_ids) == list(np.argsort(-full.values, kind="stable")[:10])
+    np.testing.assert_array_equal(top.top_values, full.values[top.top_ids])
+    every = client.logits_all(ids)  # one position at a time, continuing the sequence
+    np.testing.assert_allclose(every, bundled.logits(ids), atol=0.05)
+
+
+def test_stream_generate_yields_the_decoded_text(bundled_device, bundled):
+    _, client = bundled_device
+    ids = bundled.encode("The LORD is my shepherd")
+    stream = stream_generate(client, bundled.tokenizer, ids, max_new_tokens=20)
+    text = "".join(stream)
+    assert stream.done is not None and stream.done.generated_tokens == len(stream.token_ids)
+    shown = [t for t in stream.token_ids if t != client.identity.eos_id]
+    assert text == bundled.tokenizer.decode(shown)
+
+
+def test_threads_give_identical_logits(device_binary, bundled_image, bundled):
+    ids = bundled.encode("Jesus wept. And")
+    results = []
+    for threads in (1, 2):
+        with DeviceProcess(device_binary, [bundled_image], args=["--threads", str(threads)]) as dev:
+            with DeviceClient(dev.url) as client:
+                ident = client.hello()
+                if sys.platform != "darwin":
+                    assert ident.threads == threads
+                results.append(client.logits_all(ids))
+    np.testing.assert_array_equal(results[0], results[1])  # same int32 accumulators, same floats
+
+
+def test_long_prompts_are_sent_in_chunks(long_device):
+    _, client = long_device
+    prompt = [(i * 7) % 90 + 3 for i in range(700)]  # ~3 frames of prompt
+    done = client.generate(prompt, max_new_tokens=3, stop_at_eos=False).run()
+    assert done.prompt_tokens == 700 and done.generated_tokens == 3 and done.seq_len == 702
+    reply = client.logits(prompt, top_k=3)
+    assert reply.position == 699
+
+
+# --- cancel ----------------------------------------------------------------------------------------
+def test_cancel_mid_answer(long_device):
+    _, client = long_device
+    stream = client.generate([1, 2, 3], max_new_tokens=4000, stop_at_eos=False)
+    seen = 0
+    for event in stream:
+        assert isinstance(event, TokenEvent)
+        seen += 1
+        if seen == 3:
+            break  # leaving the loop cancels on the device
+    done = stream.done
+    assert done is not None and done.reason == "cancelled"
+    assert done.generated_tokens < 4000  # the device stopped well before max_new_tokens
+    # the link is clean afterwards: a new request gets its own answer
+    assert client.ping() >= 0
+    assert client.generate([4, 5], max_new_tokens=2, stop_at_eos=False).run().reason == "max_tokens"
+
+
+def test_explicit_cancel_returns_done(long_device):
+    _, client = long_device
+    stream = client.generate([1, 2, 3], max_new_tokens=4000, stop_at_eos=False)
+    it = iter(stream)
+    next(it)
+    done = client.cancel()
+    assert done.reason == "cancelled" and stream.done is done
+    assert client.cancel() is None  # nothing running: the device ACKs
+
+
+# --- errors are messages ---------------------------------------------------------------------------
+def test_unknown_and_malformed_messages_get_error_replies(bundled_device):
+    _, client = bundled_device
+    name, values = client.request_raw(0x42, b"\x01\x02")
+    assert name == "ERROR" and values["status"] == 42 and values["request_type"] == 0x42
+    name, values = client.request_raw(0x01, b"\x01")  # HELLO one byte short
+    assert name == "ERROR" and values["status"] == 43
+    name, values = client.request_raw(0x82, bytes(20))  # a reply type sent as a request
+    assert name == "ERROR" and values["status"] == 42
+    assert client.hello().model_ok  # and the session goes on
+    assert client.stats()["bad_messages"] == 3
+
+
+def test_request_errors_name_the_problem(bundled_device):
+    _, client = bundled_device
+    with pytest.raises(DeviceError, match="outside the vocabulary") as exc:
+        client.generate([0, 5000], max_new_tokens=1).run()
+    assert exc.value.status_name == "BAD_TOKEN"
+    with pytest.raises(DeviceError, match="context length") as exc:
+        client.generate(list(range(300)), max_new_tokens=1).run()
+    assert exc.value.status_name == "CONTEXT_FULL"
+    with pytest.raises(DeviceError) as exc:
+        client.logits([1, 2], top_k=500)
+    assert exc.value.status_name == "BAD_ARGUMENT"
+
+
+def test_busy_while_generating(long_device):
+    _, client = long_device
+    stream = client.generate([1, 2, 3], max_new_tokens=4000, stop_at_eos=False)
+    it = iter(stream)
+    next(it)
+    seq = 77
+    client.send_raw(0x04, seq, M.encode_body("LOGITS", mode=1, top_k=1, ids=[1]))
+    got = None
+    for _ in range(5000):
+        frame = client._recv(time.monotonic() + 10)
+        if frame.seq == seq:
+            got = M.decode_body(frame.msg_type, frame.body)
+            break
+    assert got is not None and got["status"] == 24  # BUSY
+    assert client.cancel().reason == "cancelled"
+
+
+def test_broken_image_is_reported_not_silent(device_binary, bundled_image, tmp_path):
+    broken = tmp_path / "broken.ekm"
+    data = bytearray(bundled_image.read_bytes())
+    data[-100] ^= 0xFF  # inside the last section's payload
+    broken.write_bytes(bytes(data))
+    with DeviceProcess(device_binary, [broken]) as dev:
+        with DeviceClient(dev.url) as client:
+            ident = client.hello()
+            assert not ident.model_ok and "CRC" in ident.model_error
+            with pytest.raises(DeviceError, match="re-flash"):
+                client.generate([0, 1], max_new_tokens=1).run()
+
+
+# --- damaged and silent links --------------------------------------------------------------------------
+class _GarbageProxy:
+    """A TCP proxy between host and device that injects garbage (including zeros and bogus frames with
+    bad CRCs) into both directions, always at frame boundaries so no real frame is destroyed."""
+
+    JUNK = (b"\x13\x37\xca\xfe\x00", b"\x00\x00\x00", bytes(range(1, 200)) + b"\x00",
+            encode_frame(0x82, 1, b"\x01\x02")[:-3] + b"\x99\x99\x00")  # a TOKEN-ish frame with a bad CRC
+
+    def __init__(self, target_port: int):
+        self.target_port = target_port
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(1)
+        self.port = self.listener.getsockname()[1]
+        self.injected = {"h2d": 0, "d2h": 0}
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        host, _ = self.listener.accept()
+        dev = socket.create_connection(("127.0.0.1", self.target_port))
+        threading.Thread(target=self._pump, args=(host, dev, "h2d"), daemon=True).start()
+        self._pump(dev, host, "d2h")
+
+    def _pump(self, src, dst, direction):
+        n = 0
+        try:
+            while True:
+                data = src.recv(4096)
+                if not data:
+                    break
+                out = bytearray()
+                for b in data:
+                    out.append(b)
+                    if b == 0:  # a frame just ended: sometimes follow it with junk
+                        n += 1
+                        if n % 3 == 0:
+                            out += self.JUNK[n % len(self.JUNK)]
+                            self.injected[direction] += 1
+                dst.sendall(bytes(out))
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+def test_session_survives_garbage_in_both_directions(device_binary, bundled_image, bundled):
+    with DeviceProcess(device_binary, [bundled_image], link="tcp") as dev:
+        proxy = _GarbageProxy(int(dev.url.rsplit(":", 1)[1]))
+        with DeviceClient(f"socket://127.0.0.1:{proxy.port}") as client:
+            client.transport.write(b"garbage before hello \x01\x02")  # no delimiter: HELLO's leading 0x00 resyncs
+            assert client.hello().model_ok
+            ids = bundled.encode("And God said")
+            for _ in range(3):
+                done = client.generate(ids, max_new_tokens=20, stop_at_eos=False).run()
+                assert done.generated_tokens == 20
+                client.ping()
+            stats = client.stats()
+            tokens = list(client.generate(ids, max_new_tokens=8, stop_at_eos=False))
+    assert proxy.injected["d2h"] > 5 and proxy.injected["h2d"] > 2
+    assert client.decoder.crc_errors + client.decoder.malformed > 0  # the host dropped the junk it got
+    assert stats["crc_errors"] + stats["malformed_frames"] > 0  # and so did the device
+    assert [e.token_id for e in tokens[:-1]] == list(generate_tokens(bundled, ids, 8, Sampler(0.0),
+                                                                     stop_at_eos=False))
+
+
+def _silent_pty_with_cat():
+    master, slave = os.openpty()
+    name = os.ttyname(slave)
+    cat = subprocess.Popen(["cat"], stdin=master, stdout=master, stderr=subprocess.DEVNULL)
+    return cat, master, slave, name
+
+
+def test_silent_pty_fails_with_clear_timeout(tmp_path):
+    cat, master, slave, name = _silent_pty_with_cat()  # echoes our own frames back, never answers
+    try:
+        t0 = time.monotonic()
+        with DeviceClient(name, timeout_scale=0.2) as client:
+            with pytest.raises(EdgekitError) as exc:
+                client.hello()
+        assert time.monotonic() - t0 < NEVER_HANGS_S
+        text = str(exc.value)
+        total = C.HELLO_TIMEOUT_S * 0.2 * C.HELLO_ATTEMPTS
+        assert f"no reply from {name} within {total:.1f} s after HELLO ({C.HELLO_ATTEMPTS} attempts)" in text
+        assert "still running" in text
+    finally:
+        cat.terminate()
+        cat.wait()
+        os.close(master)
+        os.close(slave)
+
+
+def test_silent_socket_fails_with_clear_timeout():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    try:
+        with DeviceClient(f"socket://127.0.0.1:{port}", timeout_scale=0.1) as client:
+            with pytest.raises(EdgekitError, match=rf"no reply from socket://127.0.0.1:{port} within 0.6 s after "
+                                                   r"HELLO .*listening"):
+                client.hello()
+    finally:
+        listener.close()
+
+
+def test_device_stalling_mid_answer_times_out(long_device):
+    dev, client = long_device
+    client.timeout_scale = 0.1  # TOKEN_TIMEOUT_S 15 s -> 1.5 s
+    stream = client.generate([1, 2, 3], max_new_tokens=4000, stop_at_eos=False)
+    it = iter(stream)
+    next(it)
+    os.kill(dev.proc.pid, signal.SIGSTOP)  # the device freezes (a hung board)
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(EdgekitError, match=r"no (reply|DONE) from /dev/\S+ within \d+\.\d s after"):
+            for _ in it:  # drains what was already sent, then must give up
+                pass
+        assert time.monotonic() - t0 < NEVER_HANGS_S
+    finally:
+        os.kill(dev.proc.pid, signal.SIGCONT)
+
+
+def test_unopenable_port_is_a_clear_error(tmp_path):
+    with pytest.raises(EdgekitError, match="cannot open link .*nonexistent.*list_ports"):
+        DeviceClient(str(tmp_path / "nonexistent-tty"))
+
+
+# --- text and chat helpers -------------------------------------------------------------------------------
+class _ByteTokenizer:
+    """Each id is one byte, decoded as UTF-8 with replacement: how byte-level BPE splits characters."""
+
+    def decode(self, ids, skip_special_tokens=True):
+        return bytes(ids).decode("utf-8", errors="replace")
+
+
+def test_incremental_decoder_never_splits_a_character():
+    dec = IncrementalDecoder(_ByteTokenizer())
+    text = "añ€😀!"
+    pieces = [dec.push(b) for b in text.encode("utf-8")] + [dec.flush()]
+    assert "".join(pieces) == text
+    assert all("\ufffd" not in p for p in pieces)
+    assert pieces[:2] == ["a", ""]  # the first byte of ñ is held back until the second arrives
+
+
+def test_chat_template_rendering():
+    template = ("{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = "
+                "message['role'] | capitalize + ': '+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 "
+                "%}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt "
+                "%}{{ 'Assistant: ' }}{% endif %}")
+    t = parse_chat_template(template)
+    assert t == RoleColonTemplate("<|eot_id|>", True)
+    assert t.render_message("user", "  Hi there \n") == "User: Hi there<|eot_id|>"
+    assert parse_chat_template("{{ messages }}") is None and parse_chat_template(None) is None
+
+
+def test_chat_session_reuses_the_device_sequence_and_saves_a_transcript(bundled_device, bundled, tmp_path):
+    _, client = bundled_device
+    transcript = tmp_path / "chat.json"
+    chat = ChatSession(client, bundled.tokenizer, chat_template=bundled.chat_template, transcript=transcript,
+                       max_new_tokens=12)
+    assert chat.mode == "continuation"  # the bundled model has no chat template
+    first = "".join(chat.send("And God said"))
+    held = list(chat.device_tokens)
+    assert held and chat.conversation[:len(held)] == held
+    second = "".join(chat.send(" And the LORD spake"))
+    # the second turn continued the device's sequence: what it holds starts with the first turn's tokens
+    assert chat.device_tokens[:len(held)] == held
+    assert first and second
+    saved = json.loads(transcript.read_text())
+    assert [t["role"] for t in saved["turns"]] == ["user", "assistant", "user", "assistant"]
+    assert saved["turns"][1]["content"] == first.strip() and "decode_us" in saved["turns"][1]["stats"]
+    assert saved["device"]["model_hash"] == client.identity.model_hash.hex()
+    # the continued sequence gives the same answer as sending the whole conversation fresh
+    whole = bundled.encode("And God said" + first + " And the LORD spake")
+    fresh = client.generate(whole, max_new_tokens=12).run()
+    assert fresh.generated_tokens > 0
