@@ -6,10 +6,14 @@ the Raspberry Pi stand-ins.
         ...
     # QEMU is gone here: quit through QMP, else SIGTERM, else SIGKILL; always reaped.
 
-How the link is made safe to open late: QEMU drops UART output while nobody listens on the pty/socket, so
-the guest starts paused (-S) and only runs once the link has a listener. For a pty the runner itself holds
-the slave side open (raw mode) for the whole session, so output waits in the pty buffer; for TCP a watcher
-resumes the guest the moment the first client connects. Control goes through QMP on a private unix socket.
+Boot output and late listeners: QEMU drops UART output while nobody listens on the pty/socket, and
+pyserial itself discards pending input when it opens a port (tcflush on a tty, a drain on socket://). The
+guest therefore starts paused (-S). With start_paused=True it runs only when the caller calls open_link()
+(which opens pyserial first) or resume(): nothing the firmware prints is lost. Otherwise, for a pty the
+runner holds the slave open (raw) and resumes at once, so QEMU never drops bytes, but a pyserial opened later
+flushes what came before; for TCP a watcher resumes the guest shortly after the first client connects.
+Protocols should therefore speak first (a hello/handshake) rather than rely on boot output.
+Control goes through QMP on a private unix socket.
 """
 from __future__ import annotations
 
@@ -29,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+import serial
+
 from edgekit.boards.schema import Board
 from edgekit.errors import EdgekitError
 
@@ -38,6 +44,7 @@ QMP_REPLY_TIMEOUT_S = 5.0      # a QMP command is answered from QEMU's main loop
 QUIT_TIMEOUT_S = 3.0           # after "quit", QEMU tears down devices and exits
 TERM_TIMEOUT_S = 3.0           # after SIGTERM, before SIGKILL
 TCP_CONNECT_POLL_S = 0.02      # how often the TCP watcher asks QEMU whether the link client has connected
+TCP_SETTLE_S = 0.1             # pyserial's socket:// open() discards input right after connecting: let it finish
 USER_MODE_URL_TIMEOUT_S = 20.0  # an emulated Linux process printing its PTY/TCP line (startup is slow under QEMU)
 
 LINK_KINDS = ("pty", "tcp")
@@ -162,7 +169,9 @@ class _Qmp:
 
     def close(self) -> None:
         try:
-            self._file.close()
+            self._file.close()  # flushes: a "quit" QEMU did not read before exiting raises BrokenPipeError
+        except OSError:
+            pass
         finally:
             self._sock.close()
 
@@ -236,7 +245,7 @@ class EmulatorSession:
     """A running qemu-system-arm. Use as a context manager; .url is the link for pyserial."""
 
     def __init__(self, board: Board, args: list[str], link: str, tmpdir: str, qmp_path: str,
-                 startup_timeout_s: float, tcp_port: int | None):
+                 startup_timeout_s: float, tcp_port: int | None, start_paused: bool = False):
         self.board = board
         self.args = args
         self.link = link
@@ -266,12 +275,14 @@ class EmulatorSession:
                 # Hold the slave open so QEMU sees a listener and keeps every byte in the pty buffer.
                 self._pty_fd = os.open(self.pty_path, os.O_RDWR | os.O_NOCTTY)
                 tty.setraw(self._pty_fd, termios.TCSANOW)
-                self.resume()
+                if not start_paused:
+                    self.resume()
             else:
                 self.url = f"socket://127.0.0.1:{tcp_port}"
-                self._watcher = threading.Thread(target=self._resume_on_connect, name="qemu-tcp-watch",
-                                                 daemon=True)
-                self._watcher.start()
+                if not start_paused:
+                    self._watcher = threading.Thread(target=self._resume_on_connect, name="qemu-tcp-watch",
+                                                     daemon=True)
+                    self._watcher.start()
         except BaseException:
             self.stop()
             raise
@@ -302,6 +313,7 @@ class EmulatorSession:
                 for chardev in self._qmp.execute("query-chardev"):  # type: ignore[union-attr]
                     if chardev.get("label") == "serial0":
                         if not str(chardev.get("filename", "")).startswith("disconnected:"):
+                            time.sleep(TCP_SETTLE_S)
                             self.resume()
                             return
             except (OSError, ConnectionError, RuntimeError, ValueError):
@@ -314,6 +326,16 @@ class EmulatorSession:
         if not self._resumed.is_set() and self._qmp is not None:
             self._qmp.execute("cont")
             self._resumed.set()
+
+    def open_link(self, timeout_s: float = 1.0, **serial_kwargs) -> serial.Serial:
+        """Open the link with pyserial, then let the guest run: boot output is all there to read."""
+        port = serial.serial_for_url(self.url, timeout=timeout_s, **serial_kwargs)
+        try:
+            self.resume()
+        except BaseException:
+            port.close()
+            raise
+        return port
 
     def wait_started(self, timeout_s: float = STARTUP_TIMEOUT_S) -> bool:
         """True once the guest runs (for TCP: after a client connected)."""
@@ -367,12 +389,14 @@ class EmulatorSession:
 def start_emulator(board: Board, elf: str | os.PathLike,
                    images: Iterable[tuple[str | os.PathLike, int]] = (), link: str = "pty", *,
                    icount_shift: int | None = None, extra_args: Sequence[str] = (),
+                   start_paused: bool = False,
                    startup_timeout_s: float = STARTUP_TIMEOUT_S) -> EmulatorSession:
     """Start `elf` on the emulated `board` with each image part loaded at its address.
 
     link: "pty" (url is /dev/pts/N) or "tcp" (url is socket://127.0.0.1:PORT; the guest starts when the
     first client connects). icount_shift: run with -icount shift=N so cycle counts follow instructions
-    (deterministic, an estimate of real timing); None runs at host speed.
+    (deterministic, an estimate of real timing); None runs at host speed. start_paused: the guest waits
+    for open_link() or resume(), so the caller sees its boot output (see the module docstring).
     """
     if board.qemu is None or board.qemu.mode != "system":
         raise EdgekitError(f"board {board.name} is not emulated by qemu-system-arm",
@@ -396,7 +420,7 @@ def start_emulator(board: Board, elf: str | os.PathLike,
                                icount_shift=icount_shift, extra_args=extra_args)
     args[0] = binary
     try:
-        return EmulatorSession(board, args, link, tmpdir, qmp_path, startup_timeout_s, tcp_port)
+        return EmulatorSession(board, args, link, tmpdir, qmp_path, startup_timeout_s, tcp_port, start_paused)
     except BaseException:
         shutil.rmtree(tmpdir, ignore_errors=True)
         raise

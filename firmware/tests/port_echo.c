@@ -1,14 +1,17 @@
 /* port_echo.c — bring-up test app for a port (driven by tests/test_ports_qemu.py over the real link).
  *
- * Prints one ASCII banner line, then serves binary requests until told to exit:
+ * Prints one ASCII banner line at boot, then serves binary requests until told to exit:
  *   request  : cmd(1) len(2, LE) payload(len)
  *   response : '<' cmd(1) len(2, LE) payload(len) '>'
+ *   'B'                  -> the banner line again (for links that may miss boot output)
  *   'E' payload          -> the same bytes (echo through the interrupt-fed RX ring and TX)
  *   'I' off(4) n(2)      -> n bytes of image part 0 at off (proves where the loader put the image)
  *   'C'                  -> cycles(8) time_us(8) clock_hz(4) for a fixed busy loop (cycle counter works)
  *   'A'                  -> arena addr(4) size(4) ok(1): first/last 64 bytes written and read back
  *   'T' ms(2)            -> n(4, int32) elapsed_us(8): ek_port_link_read with nothing to read times out
- *   'X' code(1)          -> reply, then ek_port_exit(code): QEMU exits with that status (semihosting)
+ *   'X' code(1)          -> reply, wait for one acknowledging byte (up to 1 s), then ek_port_exit(code):
+ *                           QEMU exits with that status (semihosting). The wait lets the host read the
+ *                           reply before QEMU's exit hangs up the pty and discards unread bytes.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -160,6 +163,9 @@ int ek_app_main(void)
             continue;
         }
         switch (head[0]) {
+        case 'B':
+            banner();
+            break;
         case 'E':
             reply('E', payload, n);
             break;
@@ -193,6 +199,7 @@ int ek_app_main(void)
         }
         case 'X':
             reply('X', NULL, 0);
+            (void)ek_port_link_read(out, 1, 1000u);
             ek_port_exit(n ? payload[0] : 0);
             break;
         default:

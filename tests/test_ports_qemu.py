@@ -1,0 +1,191 @@
+"""Port bring-up on emulated boards: build firmware/tests/port_echo.c for each QEMU Cortex-M machine, run it with
+a test pattern loaded at the board's image address, and talk to it over a real pty/TCP link with pyserial.
+Also runs a trivial aarch64 program under QEMU user mode for the Raspberry Pi stand-ins."""
+from __future__ import annotations
+
+import re
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+import serial
+
+from edgekit.boards import load_board
+from edgekit.flash import start_emulator, start_user_mode
+
+ROOT = Path(__file__).resolve().parents[1]
+FIRMWARE = ROOT / "firmware"
+CORTEX_M_BOARDS = ["qemu-mps3-an547", "qemu-mps2-an386", "qemu-mps2-an500", "qemu-netduinoplus2"]
+LINK_TIMEOUT_S = 10.0  # one reply from the emulated board; generous for a loaded 2-core CI machine
+
+needs_arm = pytest.mark.skipif(
+    shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None
+    or shutil.which("cmake") is None or shutil.which("ninja") is None,
+    reason="needs arm-none-eabi-gcc, qemu-system-arm, cmake and ninja (make deps)")
+
+
+def _build(source_dir: Path, build_dir: Path, cmake_args: list[str]) -> None:
+    configure = subprocess.run(["cmake", "-S", str(source_dir), "-B", str(build_dir), "-G", "Ninja", *cmake_args],
+                               capture_output=True, text=True)
+    assert configure.returncode == 0, configure.stdout + configure.stderr
+    build = subprocess.run(["ninja", "-C", str(build_dir), "-j2"], capture_output=True, text=True)
+    assert build.returncode == 0, build.stdout + build.stderr
+
+
+@pytest.fixture(scope="module")
+def port_echo_elves(tmp_path_factory) -> dict[str, Path]:
+    """port_echo.elf for every emulated Cortex-M board, built once per test run with -Werror."""
+    elves = {}
+    for name in CORTEX_M_BOARDS:
+        build_dir = tmp_path_factory.mktemp(f"build-{name}")
+        _build(FIRMWARE / "tests" / "port_echo", build_dir, load_board(name).cmake_args(FIRMWARE))
+        elves[name] = build_dir / "port_echo.elf"
+    return elves
+
+
+class EchoLink:
+    """The port_echo request/response protocol (see firmware/tests/port_echo.c)."""
+
+    def __init__(self, port: serial.Serial):
+        self.port = port
+        self.port.timeout = LINK_TIMEOUT_S
+
+    def close(self) -> None:
+        self.port.close()
+
+    def banner(self) -> dict[str, str]:
+        line = self.port.readline().decode()
+        assert line.startswith("EKPORT "), f"no banner, got {line!r}"
+        return dict(field.split("=", 1) for field in line.split()[1:])
+
+    def request(self, cmd: bytes, payload: bytes = b"") -> bytes:
+        self.port.write(cmd + struct.pack("<H", len(payload)) + payload)
+        head = self.port.read(4)
+        assert len(head) == 4 and head[:2] == b"<" + cmd, f"bad reply head {head!r}"
+        (n,) = struct.unpack("<H", head[2:])
+        body = self.port.read(n + 1)
+        assert len(body) == n + 1 and body[-1:] == b">", f"bad reply body {body!r}"
+        return body[:-1]
+
+
+def _pattern(n: int, seed: int) -> bytes:
+    return bytes((i * 31 + seed + (i >> 8)) & 0xFF for i in range(n))
+
+
+@needs_arm
+@pytest.mark.parametrize("name", CORTEX_M_BOARDS)
+def test_port_on_emulated_board(name, port_echo_elves, tmp_path):
+    board = load_board(name)
+    elf = port_echo_elves[name]
+    # The port's default (no plan) image address, from its ek_port_board.h; the test pattern goes there.
+    default_image = {"qemu-mps3-an547": 0x28000000, "qemu-mps2-an386": 0x21800000,
+                     "qemu-mps2-an500": 0x60800000, "qemu-netduinoplus2": 0x08080000}[name]
+    pattern = _pattern(8192, seed=len(name))
+    image = tmp_path / "pattern.bin"
+    image.write_bytes(pattern)
+
+    with start_emulator(board, elf, [(image, default_image)], link="pty", start_paused=True) as emu:
+        assert emu.url.startswith("/dev/pts/")
+        link = EchoLink(emu.open_link())  # opened before the guest runs: its boot banner must be there
+        try:
+            banner = link.banner()
+            assert banner["board"] == name
+            assert int(banner["clock"]) == board.clock_hz
+            image_addr, image_size = (int(v, 0) for v in banner["image0"].split("/"))
+            assert image_addr == default_image and board.region_at(image_addr).holds_images
+            assert image_addr + image_size <= board.region_at(image_addr).end
+            arena_addr, arena_size = (int(v, 0) for v in banner["arena"].split("/"))
+            arena_region = board.region_at(arena_addr)
+            assert arena_region.name == board.layout.arena and arena_region.writable
+            assert arena_size == board.layout.arena_bytes
+
+            link.port.write(b"B\x00\x00")  # the banner on request, for links that missed boot output
+            again = link.banner()
+            assert int(again.pop("uptime_us")) > int(banner.pop("uptime_us")) and again == banner
+
+            # Echo through the interrupt-fed RX ring: small, binary and larger than the UART's 1-byte buffer.
+            for payload in (b"x", bytes(range(256)), _pattern(3000, seed=3)):
+                assert link.request(b"E", payload) == payload
+
+            # Image placement: the bytes QEMU's loader put at the board's image address, read back by the device.
+            for offset, length in ((0, 64), (4093, 300), (8192 - 16, 16)):
+                got = link.request(b"I", struct.pack("<IH", offset, length))
+                assert got == pattern[offset:offset + length]
+
+            # Cycle counter: time_us follows cycles at the board's clock. The two are read at slightly different
+            # moments and, without -icount, QEMU's SysTick follows host time (a burst of translated code can
+            # take ~0 host time), so only a loose match here; the icount test checks the count itself.
+            cycles, time_us, clock = struct.unpack("<QQI", link.request(b"C"))
+            assert clock == board.clock_hz
+            expected_us = cycles * 1_000_000 // clock
+            assert abs(time_us - expected_us) <= max(1000, expected_us // 4)
+
+            # Arena: aligned, inside its region, first and last bytes writable.
+            addr, size, ok = struct.unpack("<IIB", link.request(b"A"))
+            assert ok == 1 and (addr, size) == (arena_addr, arena_size) and addr % 64 == 0
+
+            # A link read with nothing to read returns 0 after (not before) its timeout, on the device's clock.
+            n, elapsed_us = struct.unpack("<iQ", link.request(b"T", struct.pack("<H", 30)))
+            assert n == 0 and elapsed_us >= 30_000
+
+            assert link.request(b"X", bytes([42])) == b""
+            link.port.write(b"!")  # acknowledge: the device exits once we have its reply
+            assert emu.wait(LINK_TIMEOUT_S) == 42  # semihosting exit status reaches the host
+        finally:
+            link.close()
+
+
+@needs_arm
+def test_tcp_link_and_icount(port_echo_elves):
+    """The same firmware over a TCP link, with instruction-count timing: the guest waits for the client."""
+    board = load_board("qemu-mps3-an547")
+    with start_emulator(board, port_echo_elves["qemu-mps3-an547"], link="tcp",
+                        icount_shift=board.qemu.icount_shift) as emu:
+        assert re.fullmatch(r"socket://127\.0\.0\.1:\d+", emu.url)
+        assert not emu.wait_started(0.3)  # nobody connected yet: still paused
+        link = EchoLink(serial.serial_for_url(emu.url))
+        try:
+            assert emu.wait_started(LINK_TIMEOUT_S)
+            # The guest started only after the client connected, so its boot banner is there to read.
+            assert link.banner()["board"] == "qemu-mps3-an547"
+            assert link.request(b"E", b"over tcp") == b"over tcp"
+            # With -icount the clock advances per instruction: the 200000-iteration loop (several instructions
+            # each, 2^5 ns per instruction at 32 MHz) is worth well over 200000 cycles.
+            cycles, _, _ = struct.unpack("<QQI", link.request(b"C"))
+            assert cycles > 200_000
+            link.request(b"X", b"\x00")
+            link.port.write(b"!")
+            assert emu.wait(LINK_TIMEOUT_S) == 0
+        finally:
+            link.close()
+
+
+needs_aarch64 = pytest.mark.skipif(
+    shutil.which("aarch64-linux-gnu-gcc") is None or shutil.which("qemu-aarch64") is None
+    or shutil.which("cmake") is None, reason="needs aarch64-linux-gnu-gcc, qemu-aarch64 and cmake (make deps)")
+
+
+@pytest.fixture(scope="module")
+def user_echo_binary(tmp_path_factory) -> Path:
+    build_dir = tmp_path_factory.mktemp("build-user-echo")
+    _build(FIRMWARE / "tests" / "port_user_echo", build_dir, load_board("qemu-rpi5").cmake_args(FIRMWARE))
+    return build_dir / "port_user_echo"
+
+
+@needs_aarch64
+@pytest.mark.parametrize("name, dotprod", [("qemu-rpi5", 1), ("qemu-rpi4", 0), ("qemu-rpi-zero-2w", 0)])
+def test_user_mode_stand_in(name, dotprod, user_echo_binary):
+    """The runner starts the static aarch64 binary with the board's -cpu and hands back the URL it printed."""
+    with start_user_mode(load_board(name), user_echo_binary) as proc:
+        link = serial.serial_for_url(proc.url, timeout=LINK_TIMEOUT_S)
+        try:
+            link.write(b"h")
+            assert link.readline() == f"EKUSER asimd=1 dotprod={dotprod}\n".encode()
+            link.write(b"ping")
+            assert link.read(4) == b"ping"
+            link.write(b"q")
+            assert proc.wait(LINK_TIMEOUT_S) == 7
+        finally:
+            link.close()
