@@ -19,7 +19,7 @@ set(EK_LD_STACK_REGION DTCM CACHE STRING "region for the stack")
 set(EK_LD_ARENA_REGION DDR CACHE STRING "region for the working arena")
 
 if(TARGET ek_runtime)
-  add_executable(edgekit_fw ${EK_COMMON_PORT_DIR}/ek_main.c)
+  add_executable(edgekit_fw ${EK_COMMON_PORT_DIR}/ek_main.c ${EK_COMMON_PORT_DIR}/ek_app_server.c)
   target_link_libraries(edgekit_fw PRIVATE ek_runtime)
   ek_cortex_m_configure(edgekit_fw)
 endif()
