@@ -25,6 +25,8 @@ needs_platformio = pytest.mark.skipif(not pio.platformio_available(),
 
 EMULATED_BOARDS = ("qemu-mps3-an547", "qemu-mps2-an386", "qemu-mps2-an500", "qemu-netduinoplus2")
 TEST_MAGIC = 0x5EED
+EXPECTED_EXIT_STATUS = 8              # lrintf(2.5f * 3.0f) = lrintf(7.5f), rounded half to even
+QEMU_TIMEOUT_S = 30
 
 # Every check is a build error, so the ELF only exists when defines, include dirs, CPU flags and the source
 # filter all reached the compiler as intended.
@@ -48,14 +50,26 @@ MAIN_C = """\
 #if !defined(__ARM_FP) || !defined(__ARM_PCS_VFP)
 #error "cpu flags did not reach the compiler: not a hard-float build"
 #endif
+/* A string-literal define arrives as that string literal ("" EK_TEST_NAME only compiles for one). */
+typedef char ek_test_name_is_the_board_name[sizeof("" EK_TEST_NAME) == EK_TEST_NAME_SIZE ? 1 : -1];
 
 uint32_t ek_test_value(float x);  /* firmware/lib/value.c: a second source directory */
 
 volatile uint32_t ek_test_sink;
 
+/* Semihosting SYS_EXIT_EXTENDED: QEMU (-semihosting) exits with `status`. */
+static void ek_test_exit(uint32_t status)
+{
+    volatile uint32_t block[2] = {0x20026u /* ADP_Stopped_ApplicationExit */, status};
+    register uint32_t op __asm__("r0") = 0x20u;
+    register volatile uint32_t *arg __asm__("r1") = block;
+    __asm__ volatile("bkpt 0xab" : : "r"(op), "r"(arg) : "memory");
+}
+
 int main(void)
 {
-    ek_test_sink = ek_test_value(2.5f);   /* a store the debugger/QEMU can see */
+    ek_test_sink = ek_test_value(2.5f);   /* lrintf(7.5f): 8 under round-half-to-even */
+    ek_test_exit(ek_test_sink);
     for (;;) {
     }
 }
@@ -72,7 +86,8 @@ uint32_t ek_test_value(float x)
 }
 """
 
-# Vector table and reset handler in assembly: proves .S sources are built with the CPU flags.
+# Vector table and reset handler in assembly: proves .S sources are built and linked first in the text region
+# (QEMU boots from the table there); the reset handler enables the FPU, which main's float code needs.
 VECTORS_S = """\
     .syntax unified
     .thumb
@@ -84,6 +99,13 @@ VECTORS_S = """\
     .thumb_func
     .global ek_reset_handler
 ek_reset_handler:
+    /* Enable the FPU (CPACR CP10/CP11 full access) before any float instruction runs. */
+    ldr r0, =0xE000ED88
+    ldr r1, [r0]
+    orr r1, r1, #(0xF << 20)
+    str r1, [r0]
+    dsb
+    isb
     bl main
 1:  b 1b
 """
@@ -115,7 +137,8 @@ def make_project(root: Path, board_name: str, *, main_c: str = MAIN_C) -> tuple[
         (root / rel).write_text(text)
     write_linker_script(root / "firmware.ld", board)
     features = set(board.cpu.features)
-    defines = {"EK_TEST_MAGIC": f"{TEST_MAGIC:#x}"}
+    defines = {"EK_TEST_MAGIC": f"{TEST_MAGIC:#x}", "EK_TEST_NAME": f'"{board.name}"',
+               "EK_TEST_NAME_SIZE": len(board.name) + 1}
     if "mve" in features:
         defines["EK_TEST_EXPECT_MVE"] = None
     if "dsp" in features:
@@ -168,6 +191,15 @@ def test_pio_run_builds_offline(tmp_path, board_name, cpu_arch):
 
     log = (project / ".pio" / f"edgekit-pio-{board_name}.log").read_text()
     assert "SUCCESS" in log and ".ek_arena" in log                      # the section sizes were printed
+
+    # It runs: QEMU boots the ELF, the reset handler enables the FPU, main calls libm and exits through
+    # semihosting with the computed value.
+    if shutil.which(board.qemu.binary) is None:
+        return                                                         # the build checks above still stand
+    run = subprocess.run([board.qemu.binary, "-machine", board.qemu.machine, "-nographic", "-monitor", "none",
+                          "-serial", "null", "-semihosting-config", "enable=on,target=native",
+                          "-kernel", str(elf)], capture_output=True, text=True, timeout=QEMU_TIMEOUT_S)
+    assert run.returncode == EXPECTED_EXIT_STATUS, run.stderr
 
 
 @needs_compiler
@@ -277,6 +309,7 @@ def test_missing_compiler_is_a_clear_error(tmp_path, monkeypatch):
     (dict(source_dirs=["/somewhere/else"]), "outside the project"),
     (dict(ldscript="../firmware.ld"), "outside the project"),
     (dict(defines={"EK_NAME": "two words"}), "whitespace"),
+    (dict(defines={"EK_NAME": '"two words"'}), "whitespace"),
     (dict(defines={"1BAD": 1}), "not a C identifier"),
     (dict(extra_c_flags=["-DX=$(HOME)"]), r"'\$'"),
 ])

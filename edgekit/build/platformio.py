@@ -305,7 +305,7 @@ def _project_relative(project_dir: Path, path: str | os.PathLike, what: str) -> 
         except ValueError:
             raise EdgekitError(f"{what} {path} lies outside the project {project_dir}",
                                fix="copy it into the project and give a path relative to it") from None
-    text = p.as_posix()
+    text = Path(os.path.normpath(p)).as_posix()      # "a/../b" -> "b"; PlatformIO's filter wants it plain
     if text.startswith("../") or text == "..":
         raise EdgekitError(f"{what} {path} lies outside the project {project_dir}",
                            fix="copy it into the project and give a path relative to it")
@@ -321,6 +321,11 @@ def _check_flag(text: str, what: str) -> str:
     return text
 
 
+# A C string literal as a define value (CMake's NAME="text"), limited to characters that survive the
+# ini -> shlex -> SCons -> shell round trip unchanged.
+_STRING_DEFINE = re.compile(r'^"[A-Za-z0-9_.:/+=@,-]*"$')
+
+
 def _define_flag(name: str, value: object) -> str:
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise EdgekitError(f"define name {name!r} is not a C identifier", fix="use letters, digits and _")
@@ -328,6 +333,10 @@ def _define_flag(name: str, value: object) -> str:
         return f"-D{name}"
     if value is False:
         return f"-D{name}=0"
+    if isinstance(value, str) and _STRING_DEFINE.match(value):
+        # Single quotes keep the double quotes through PlatformIO's shlex split; PlatformIO then escapes
+        # them for the compiler's command line, so C sees a string literal.
+        return f"'-D{name}={value}'"
     return _check_flag(f"-D{name}={value}", "define")
 
 
@@ -380,7 +389,8 @@ def write_platformio_project(project_dir: Path, *, env_name: str, cpu_flags: lis
 
     Paths (include_dirs, source_dirs, ldscript) are relative to project_dir, or absolute inside it.
     source_dirs: directories whose *.c / *.S / *.s files are compiled (not recursive, like the CMake build).
-    defines: name -> value (None/True: `-DNAME`, False: `-DNAME=0`, else `-DNAME=value`).
+    defines: name -> value (None/True: `-DNAME`, False: `-DNAME=0`, else `-DNAME=value`; a value written
+        as a C string literal, e.g. '"qemu-mps3-an547"', reaches C as that string literal).
     env_name doubles as the board id when the platform has a board JSON of that name (the emulated boards);
     any other name builds against the generic Cortex-M board with these cpu_flags.
     """
@@ -472,6 +482,9 @@ def build_with_platformio(project_dir: str | os.PathLike, env_name: str, *, verb
     The whole output is kept in .pio/edgekit-pio-<env>.log; errors quote its tail.
     """
     project_dir = Path(project_dir).resolve()
+    if not _ENV_NAME.match(env_name):
+        raise EdgekitError(f"PlatformIO environment name {env_name!r} is not usable",
+                           fix="use the env name of the generated platformio.ini (the board's name)")
     if not (project_dir / "platformio.ini").is_file():
         raise EdgekitError("no platformio.ini here", path=project_dir,
                            fix="generate the project with `edgekit gen` first")

@@ -7,10 +7,11 @@ build_src_filter selects, applies build_flags and links with board_build.ldscrip
   * the core's code-generation flags from the board (build.cpu_flags, overridden per project by
     board_build.cpu_flags in platformio.ini) on every compile, assemble and link step, so the linker picks the
     matching newlib/libgcc multilib (hard-float ABI, FPU);
-  * bare-metal link defaults: the port supplies the vector table and reset handler (-nostartfiles), newlib's
-    system calls come from libnosys unless the port defines them, unused sections are dropped;
-  * outputs firmware.elf, firmware.bin (objcopy of the loadable sections) and firmware.map, and prints the
-    size of every section of the ELF after each build.
+  * the same bare-metal link as the CMake build (firmware/ports/common/cortex-m.cmake): the port supplies the
+    vector table and reset handler (-nostartfiles) and newlib's system calls (ek_newlib_stubs.c), newlib-nano
+    supplies libc and libm is linked, unused sections are dropped;
+  * outputs firmware.elf, firmware.bin (objcopy of the loadable sections) and firmware.map; the linker prints
+    how full each memory region is, and the size of every section is printed after each build.
 """
 import os
 import shlex
@@ -48,7 +49,9 @@ if not os.path.exists(compiler):  # a dangling link: the project moved to a mach
 
 
 def tool(name):
-    return os.path.join(toolchain_bin, TOOL_PREFIX + name)
+    # A bare name: PlatformIO puts the toolchain package's bin/ first on PATH (LoadPioPlatform), and SCons
+    # would split an absolute path that contains a space into two words.
+    return TOOL_PREFIX + name
 
 
 cpu_flags = flag_list(board.get("build.cpu_flags", []))
@@ -60,9 +63,9 @@ env.Replace(
     AR=tool("gcc-ar"),
     RANLIB=tool("gcc-ranlib"),
     AS=tool("as"),
-    CC=compiler,
+    CC=tool("gcc"),
     CXX=tool("g++"),
-    LINK=compiler,
+    LINK=tool("gcc"),
     OBJCOPY=tool("objcopy"),
     EK_SIZETOOL=tool("size"),
     ARFLAGS=["rc"],
@@ -78,9 +81,12 @@ env.Append(
     CCFLAGS=list(cpu_flags) + ["-ffunction-sections", "-fdata-sections"],
     LINKFLAGS=list(cpu_flags) + [
         "-nostartfiles",
-        "--specs=nosys.specs",
+        "--specs=nano.specs",
         "-Wl,--gc-sections",
-        "-Wl,-Map,%s" % os.path.join("$BUILD_DIR", "firmware.map"),
+        # Relative to the project (where SCons runs the linker): an absolute path may contain a space.
+        "-Wl,-Map,%s" % os.path.relpath(env.subst(os.path.join("$BUILD_DIR", "firmware.map")),
+                                        env.subst("$PROJECT_DIR")),
+        "-Wl,--print-memory-usage",
     ],
     LIBS=["m"],
     BUILDERS=dict(
