@@ -180,3 +180,51 @@ def test_unknown_pre_tokenizer_is_refused():
     gf = GGUFFile(GGUF_DIR / "bitlinear-tied-gqa2-h256.tq2_0.gguf")
     with pytest.raises(EdgekitError, match="pre-tokenizer 'qwen2' is not supported"):
         tokenizer_from_gguf(SimpleNamespace(metadata={**gf.metadata, "tokenizer.ggml.pre": "qwen2"}, path=gf.path))
+
+
+def write_gguf_like(model, path: Path, ternary_tensors) -> None:
+    """A GGUF of `model` written with the gguf package; ternary_tensors(name, tensor) yields (gguf name, array)
+    pairs for each ternary weight (so a test chooses how they are stored)."""
+    from edgekit.load.gguf import gguf_name
+
+    c = model.config
+    w = gguf.GGUFWriter(str(path), "bitnet")
+    w.add_embedding_length(c.hidden_size)
+    w.add_block_count(c.num_layers)
+    w.add_feed_forward_length(c.intermediate_size)
+    w.add_head_count(c.num_heads)
+    w.add_head_count_kv(c.num_kv_heads)
+    w.add_context_length(c.max_seq_len)
+    w.add_layer_norm_rms_eps(c.rms_norm_eps)
+    w.add_rope_freq_base(c.rope_theta)
+    for t in model:
+        name = gguf_name(t.role, t.layer)
+        if t.kind == "ternary":
+            for gname, arr in ternary_tensors(name, t):
+                w.add_tensor(gname, arr)
+        else:
+            w.add_tensor(name, t.array())
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def test_llama_cpp_per_tensor_scale_multiplies_the_weight(tmp_path):
+    """llama.cpp's BitNet graph multiplies by an optional `blk.N.<proj>.scale` after the matmul."""
+    source = load_checkpoint(FIXTURES / "autobitlinear-untied-gqa4")
+
+    def doubled_with_half_scale(name, t):
+        mean_abs = np.float32(1) / np.float32(t.weight_scale)
+        yield name, (t.codes().astype(np.float32) * (2 * mean_abs)).astype(np.float16)
+        yield name[: -len("weight")] + "scale", np.array([0.5], dtype=np.float32)
+
+    path = tmp_path / "scaled.gguf"
+    write_gguf_like(source, path, doubled_with_half_scale)
+    model = load_checkpoint(path)
+    assert model.tokenizer is None  # no tokenizer metadata: the model takes token ids
+    for t in source:
+        if t.kind == "ternary":
+            got = model.tensors[t.name]
+            np.testing.assert_array_equal(got.codes(), t.codes())
+            assert got.weight_scale == t.weight_scale

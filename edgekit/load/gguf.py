@@ -113,18 +113,41 @@ def _decode_float_ternary(w: np.ndarray, info: GGUFTensorInfo, path: Path) -> tu
 
 def _ternary_tensor(gf: GGUFFile, info: GGUFTensorInfo, name: str, role: str, layer: int,
                     shape: tuple[int, ...]) -> TernaryTensor:
+    """The weight's decoder, times the optional per-tensor multiplier llama.cpp's BitNet graph applies after
+    the matmul (`blk.N.attn_q.scale`, a one-element F32 tensor): W = W_q * mean|W| * scale."""
+    scale_info = gf.tensors.get(info.name[: -len("weight")] + "scale")
+    decode = _ternary_decoder(gf, info)
+    if scale_info is None:
+        return DeferredScaleTernaryTensor(name=name, role=role, layer=layer, shape=shape,
+                                          source_format=info.type_name.lower(), source_bytes=info.nbytes,
+                                          decode=decode)
+    if scale_info.numel != 1:
+        raise EdgekitError(f"tensor {scale_info.name} has {scale_info.numel} elements; a tensor scale has one",
+                           path=gf.path)
+    multiplier = float(_read_float(gf, scale_info).reshape(-1)[0])
+    if not np.isfinite(multiplier) or multiplier <= 0:
+        raise EdgekitError(f"tensor {scale_info.name} is {multiplier!r}; a weight scale must be positive",
+                           path=gf.path, fix="the file is corrupt")
+
+    def decode_scaled() -> tuple[np.ndarray, float]:
+        codes, s_w = decode()
+        return codes, float(np.float32(s_w) / np.float32(multiplier))  # s_w divides: 1/(mean|W| * scale)
+
+    return DeferredScaleTernaryTensor(name=name, role=role, layer=layer, shape=shape,
+                                      source_format=info.type_name.lower(), source_bytes=info.nbytes,
+                                      decode=decode_scaled)
+
+
+def _ternary_decoder(gf: GGUFFile, info: GGUFTensorInfo):
+    """A function decoding this tensor to (codes, s_w), chosen by its ggml type."""
     path = gf.path
-    common = dict(name=name, role=role, layer=layer, shape=shape, source_format=info.type_name.lower(),
-                  source_bytes=info.nbytes)
     t = info.ggml_type
     if t == GGML_TYPE_I2_S:
-        return DeferredScaleTernaryTensor(**common, decode=lambda: _decode_i2_s(gf.read_bytes(info.name), info, path))
+        return lambda: _decode_i2_s(gf.read_bytes(info.name), info, path)
     if t in (GGMLQuantizationType.TQ1_0, GGMLQuantizationType.TQ2_0):
-        return DeferredScaleTernaryTensor(**common, decode=lambda: _decode_blocks(gf.read_bytes(info.name), info,
-                                                                                  path))
+        return lambda: _decode_blocks(gf.read_bytes(info.name), info, path)
     if t in FLOAT_TYPES:
-        return DeferredScaleTernaryTensor(**common, decode=lambda: _decode_float_ternary(_read_float(gf, info),
-                                                                                         info, path))
+        return lambda: _decode_float_ternary(_read_float(gf, info), info, path)
     raise EdgekitError(f"tensor {info.name} is {info.type_name}, which is not a ternary or float format",
                        path=path, fix="convert the model with TQ1_0, TQ2_0, I2_S or F16 weights")
 
