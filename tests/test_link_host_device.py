@@ -462,3 +462,16 @@ def test_chat_session_reuses_the_device_sequence_and_saves_a_transcript(bundled_
     whole = bundled.encode("And God said" + first + " And the LORD spake")
     fresh = client.generate(whole, max_new_tokens=12).run()
     assert fresh.generated_tokens > 0
+
+
+def test_ping_and_stats_while_streaming_keep_every_token(long_device):
+    _, client = long_device
+    stream = client.generate([1, 2, 3], max_new_tokens=60, stop_at_eos=False)
+    indices = []
+    for event in stream:
+        if isinstance(event, TokenEvent):
+            indices.append(event.index)
+            if event.index in (2, 10):
+                assert client.ping() >= 0
+                assert client.stats()["tokens_generated"] >= event.index + 1
+    assert indices == list(range(60)) and stream.done.generated_tokens == 60

@@ -191,3 +191,61 @@ def test_c_codec_builds_for_a_32bit_microcontroller(tmp_path):
     for src in ("ek_link.c", "ek_server.c"):
         subprocess.run([cc, "-mcpu=cortex-m4", "-mthumb", *C_FLAGS, "-c", str(RUNTIME / src), "-o",
                         str(tmp_path / (src + ".o"))], check=True)
+
+
+# --- docs/protocol.md stays true ------------------------------------------------------------------------
+DOC = (ROOT / "docs" / "protocol.md").read_text()
+
+
+def _doc_examples() -> list[tuple[str, int, dict, dict[str, bytes]]]:
+    import ast
+    import re
+
+    out = []
+    for block in re.findall(r"```\n(.*?)```", DOC, re.S):
+        lines = block.splitlines()
+        i = 0
+        while i < len(lines):
+            head = re.match(r"^([A-Z_]+) seq=(\d+)(.*)$", lines[i])
+            if not head or head.group(1) not in M.BY_NAME:
+                i += 1
+                continue
+            values = {k: ast.literal_eval(v) for k, v in
+                      re.findall(r"(\w+)=(\"[^\"]*\"|\[[^\]]*\]|\S+)", head.group(3))}
+            hexes: dict[str, str] = {}
+            label = None
+            i += 1
+            while i < len(lines) and lines[i].startswith("  "):
+                m = re.match(r"^  (body|frame|wire)\s+(.*)$", lines[i])
+                if m:
+                    label = m.group(1)
+                    hexes[label] = m.group(2)
+                else:
+                    hexes[label] += " " + lines[i].strip()
+                i += 1
+            out.append((head.group(1), int(head.group(2)), values,
+                        {k: bytes.fromhex(v) for k, v in hexes.items()}))
+    return out
+
+
+def test_worked_example_in_docs_matches_the_codec():
+    examples = _doc_examples()
+    assert {name for name, *_ in examples} >= {"HELLO", "GENERATE", "TOKEN", "DONE", "ERROR"}
+    for name, seq, values, hexes in examples:
+        body = M.encode_body(name, **values)
+        assert body == hexes["body"], f"docs/protocol.md: {name} body is stale"
+        code = M.BY_NAME[name].code
+        frame = bytes((code, seq)) + body
+        assert hexes["frame"][:-4] == frame and encode_frame(code, seq, body) == hexes["wire"], \
+            f"docs/protocol.md: {name} frame/wire bytes are stale"
+
+
+def test_docs_list_every_message_and_status():
+    from edgekit import status as S
+
+    for m in M.MESSAGES:
+        assert f"0x{m.code:02X} {m.name}" in DOC, f"docs/protocol.md does not document {m.name}"
+        for f in m.fields:
+            assert f"`{f.name}` | {f.type} |" in DOC, f"docs/protocol.md: {m.name}.{f.name} missing or mistyped"
+    for s in S.STATUSES:
+        assert f"| {s.code} | {s.name} |" in DOC

@@ -168,6 +168,9 @@ class GenerateStream:
         self.tokens: list[int] = []
         self.events: list[TokenEvent] = []
         self.done: DoneEvent | None = None
+        # TOKEN/DONE frames that arrived while the client waited for another answer (a PING or STATS
+        # sent mid-stream); consumed before reading the link again
+        self.backlog: deque[tuple[str, dict]] = deque()
 
     def __iter__(self) -> Iterator[TokenEvent | DoneEvent]:
         try:
@@ -176,7 +179,10 @@ class GenerateStream:
                 what = "GENERATE (waiting for the first token)" if not self.events else \
                     f"token {len(self.events)} of GENERATE"
                 try:
-                    name, values = self._client._wait(self.seq, ("TOKEN", "DONE"), timeout, what)
+                    if self.backlog:
+                        name, values = self.backlog.popleft()
+                    else:
+                        name, values = self._client._wait(self.seq, ("TOKEN", "DONE"), timeout, what)
                 except DeviceError:
                     self._client._active = None  # the device refused the request: nothing runs
                     raise
@@ -318,6 +324,11 @@ class DeviceClient:
                 raise _NoReply(f"no reply from {self.port} within {timeout_s:.1f} s after {what}: "
                                f"{self.transport.hint()}")
             decoded = self._decode(frame)
+            active = self._active
+            if decoded is not None and active is not None and frame.seq == active.seq and frame.seq not in seqs \
+                    and decoded[0] in ("TOKEN", "DONE"):
+                active.backlog.append(decoded)  # the stream's, while we wait for something else: keep it
+                continue
             if decoded is None or frame.seq not in seqs:
                 self._log(f"   (skipped: not a reply to seq {'/'.join(map(str, seqs))})")
                 continue
@@ -455,6 +466,8 @@ class DeviceClient:
             except _NoReply as exc:
                 raise EdgekitError(str(exc)) from None
             return None
+        while stream.backlog and stream.done is None:
+            stream._accept(*stream.backlog.popleft())
         timeout = self._scaled(CANCEL_TIMEOUT_S)
         deadline = time.monotonic() + timeout
         while stream.done is None:

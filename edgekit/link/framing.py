@@ -14,7 +14,7 @@ from dataclasses import dataclass
 DELIMITER = 0x00
 # Largest body either side accepts. Both sides enforce it: a sender never builds a longer frame, a
 # receiver drops (and counts) anything longer. 1024 keeps the device's two frame buffers small enough
-# for a Cortex-M with 64 KB of SRAM while a logits chunk still carries 253 float32 values.
+# for a Cortex-M with 64 KB of SRAM while a logits chunk still carries 252 float32 values.
 MAX_BODY = 1024
 HEADER_SIZE = 2  # type u8, seq u8
 CRC_SIZE = 4

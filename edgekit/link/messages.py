@@ -78,7 +78,7 @@ class Message:
 F = Field
 
 # GENERATE flags
-GEN_STATS = 1  # fill TOKEN.time_us/cycles (otherwise 0: the device skips the clock reads)
+GEN_STATS = 1  # fill TOKEN.time_us/cycles (otherwise they are 0; DONE and STATS_REPLY always have timings)
 GEN_STOP_AT_EOS = 2  # stop (DONE reason EOS) when the sampled token is the model's eos id
 GEN_CONTINUE = 4  # append the prompt to the current sequence instead of starting a fresh one
 # LOGITS modes and flags
@@ -103,7 +103,7 @@ MESSAGES: tuple[Message, ...] = (
         F("top_k", "u32", "0 = no top-k cut"),
         F("top_p", "f32", "nucleus mass; 1.0 = off"),
         F("seed", "u64", "sampler seed; same seed, same tokens"),
-        F("flags", "u32", "GEN_STATS | GEN_STOP_AT_EOS | GEN_CONTINUE"),
+        F("flags", "u32", "bits: GEN_STATS, GEN_STOP_AT_EOS, GEN_CONTINUE"),
         F("prompt", "u32[]", "token ids to prefill"),
     ), "Run the prompt, then stream one TOKEN per generated token and a final DONE (same seq)."),
     Message(0x03, "CANCEL", "h2d", (), "Stop a running GENERATE: its DONE comes with reason cancelled. "

@@ -96,7 +96,7 @@ typedef struct {
     uint32_t top_k; /* 0 = no top-k cut */
     float top_p; /* nucleus mass; 1.0 = off */
     uint64_t seed; /* sampler seed; same seed, same tokens */
-    uint32_t flags; /* GEN_STATS | GEN_STOP_AT_EOS | GEN_CONTINUE */
+    uint32_t flags; /* bits: GEN_STATS, GEN_STOP_AT_EOS, GEN_CONTINUE */
     ek_array prompt; /* token ids to prefill */
 } ek_msg_generate;
 #define EK_MSG_GENERATE_FIXED_SIZE 28

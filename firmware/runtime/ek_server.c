@@ -300,10 +300,8 @@ static void run_generate(ek_server *s, const ek_msg_generate *g)
     while (generated < g->max_new_tokens) {
         uint64_t sc0;
         const float *logits;
-        if (stats) {
-            t0 = ek_port_time_us();
-            c0 = ek_port_cycles();
-        }
+        t0 = ek_port_time_us();
+        c0 = ek_port_cycles();
         if (generated > 0) {
             ek_port_marker(1);
             st = ek_model_step(&s->model, token, 1);
@@ -323,16 +321,12 @@ static void run_generate(ek_server *s, const ek_msg_generate *g)
             ek_msg_token t;
             t.token_id = token;
             t.index = generated;
-            t.time_us = 0;
-            t.cycles = 0;
-            if (stats) {
-                t1 = ek_port_time_us();
-                t.time_us = (uint32_t)(t1 - t0);
-                t.cycles = c1 - c0;
-                decode_us += t1 - t0;
-                decode_cycles += c1 - c0;
-                s->counters.decode_cycles += c1 - c0 - (c1 - sc0);
-            }
+            t1 = ek_port_time_us();
+            t.time_us = stats ? (uint32_t)(t1 - t0) : 0u; /* measured always (STATS counts it), sent on request */
+            t.cycles = stats ? c1 - c0 : 0u;
+            decode_us += t1 - t0;
+            decode_cycles += c1 - c0;
+            s->counters.decode_cycles += sc0 - c0;
             send_msg(s, EK_MSG_TOKEN, s->gen_seq, &t);
         }
         generated++;
