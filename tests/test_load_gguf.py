@@ -228,3 +228,20 @@ def test_llama_cpp_per_tensor_scale_multiplies_the_weight(tmp_path):
             got = model.tensors[t.name]
             np.testing.assert_array_equal(got.codes(), t.codes())
             assert got.weight_scale == t.weight_scale
+
+
+def test_add_bos_token_becomes_a_post_processor():
+    """`tokenizer.ggml.add_bos_token` (set by bitnet.cpp's converter) -> encode() prepends BOS, as llama.cpp
+    does and as Llama 3's tokenizer.json template does; without it nothing is added."""
+    from types import SimpleNamespace
+
+    from edgekit.load.gguf_tokenizer import tokenizer_from_gguf
+
+    gf = GGUFFile(GGUF_DIR / "bitlinear-tied-gqa2-h256.tq2_0.gguf")
+    bos = gf.metadata["tokenizer.ggml.bos_token_id"]
+    with_bos = tokenizer_from_gguf(SimpleNamespace(metadata={**gf.metadata, "tokenizer.ggml.add_bos_token": True},
+                                                   path=gf.path))
+    plain = tokenizer_from_gguf(gf)
+    ids = plain.encode("Hello world").ids
+    assert with_bos.encode("Hello world").ids == [bos] + ids
+    assert with_bos.encode("Hello world", add_special_tokens=False).ids == ids

@@ -372,6 +372,39 @@ def write_gguf(model: RandomModel, tok, fmt: str, path: Path) -> None:
     w.close()
 
 
+def fixtures_readme(manifest: dict[str, str]) -> str:
+    rows = ["| fixture | weights | lm_head | heads / kv heads | hidden | oracle positions | seed |",
+            "| --- | --- | --- | --- | --- | --- | --- |"]
+    encodings = {"bitlinear": "packed 2-bit, bitlinear (weight_scale = 1/mean\\|W\\|)",
+                 "autobitlinear": "packed 2-bit, autobitlinear (weight_scale = mean\\|W\\|)",
+                 "float-none": "float master, no quantization_config",
+                 "float-online": "float master, autobitlinear online"}
+    for spec in FIXTURES:
+        dtype = spec.float_dtype if spec.encoding.startswith("float") else "u8"
+        rows.append(f"| {spec.name} | {encodings[spec.encoding]} ({dtype}) | {'tied' if spec.tied else 'untied'} "
+                    f"| {spec.heads} / {spec.kv_heads} | {spec.hidden} | {spec.positions} | {spec.seed} |")
+    gguf_rows = [f"| gguf/{name} | {source} |" for name, source in sorted(manifest.items())]
+    return "\n".join([
+        "# Oracle fixtures (generated: do not edit)",
+        "",
+        "Written by `tools/make_fixtures.py` (needs torch + transformers; the tests do not). Each directory is a",
+        "tiny random BitNet b1.58 checkpoint in Hugging Face layout with a byte-level BPE tokenizer, and",
+        "`expected.npz` = token `ids` and the float32 `logits` transformers' BitNetForCausalLM computed from",
+        "that directory. Seeds are redrawn until every position has a clear greedy winner and no int8",
+        f"activation lies within {MIN_BOUNDARY_ULPS:.0f} ulps of a rounding boundary, so any correct engine",
+        "agrees to ~1e-5. Regenerate with `.venv/bin/python tools/make_fixtures.py` (deterministic).",
+        "",
+        *rows,
+        "",
+        "GGUF copies (oracle: their source's expected.npz):",
+        "",
+        "| file | source |",
+        "| --- | --- |",
+        *gguf_rows,
+        "",
+    ])
+
+
 # --- main --------------------------------------------------------------------------------------------------
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -412,6 +445,7 @@ def main() -> None:
                 write_gguf(model, tok, fmt, tmp / "gguf" / fname)
                 manifest[fname] = spec.name
         (tmp / "gguf" / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        (tmp / "README.md").write_text(fixtures_readme(manifest))
         # Swap the whole fixture tree at once so a failed run never leaves half-new fixtures behind.
         if args.out.exists():
             old = args.out.with_name(args.out.name + ".old")

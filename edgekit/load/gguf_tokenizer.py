@@ -45,8 +45,19 @@ def tokenizer_from_gguf(gf: GGUFFile):
         raise EdgekitError(f"tokenizer pre-tokenizer {pre!r} is not supported "
                            f"(known: gpt-2, {', '.join(LLAMA3_PRE_NAMES)})", path=gf.path)
 
+    bos_id = md.get("tokenizer.ggml.bos_token_id")
+    add_bos = md.get("tokenizer.ggml.add_bos_token") is True and type(bos_id) is int and 0 <= bos_id < len(tokens)
     try:
-        return _build_byte_level_bpe(tokens, merges, types, llama3=pre in LLAMA3_PRE_NAMES)
+        tokenizer = _build_byte_level_bpe(tokens, merges, types, llama3=pre in LLAMA3_PRE_NAMES)
+        if add_bos:
+            # llama.cpp prepends BOS when add_bos_token is set; tokenizer.json says the same with a template
+            # (Llama 3's own: "<|begin_of_text|> $A"), so encode(text) gives the ids llama.cpp would.
+            from tokenizers.processors import TemplateProcessing
+
+            bos = tokens[bos_id]
+            tokenizer.post_processor = TemplateProcessing(single=f"{bos} $A", pair=f"{bos} $A {bos} $B:1",
+                                                          special_tokens=[(bos, bos_id)])
+        return tokenizer
     except Exception as e:  # tokenizers raises bare Exceptions, e.g. for a merge of unknown tokens
         raise EdgekitError(f"tokenizer metadata is inconsistent ({str(e)[:200]})", path=gf.path,
                            fix="the file is corrupt") from None
