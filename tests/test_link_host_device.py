@@ -475,3 +475,16 @@ def test_ping_and_stats_while_streaming_keep_every_token(long_device):
                 assert client.ping() >= 0
                 assert client.stats()["tokens_generated"] >= event.index + 1
     assert indices == list(range(60)) and stream.done.generated_tokens == 60
+
+
+def test_trace_hex_dumps_frames(device_binary, bundled_image):
+    import io
+
+    out = io.StringIO()
+    with DeviceProcess(device_binary, [bundled_image]) as dev:
+        with DeviceClient(dev.url, trace=True, trace_stream=out) as client:
+            client.hello()
+            client.ping(b"\xab\xcd")
+    text = out.getvalue()
+    assert "TX HELLO seq=1" in text and "RX IDENTITY seq=1" in text and "RX PONG" in text
+    assert "0000  00 04 01 01 01 05 0f e3 21 81 00" in text  # HELLO's wire bytes, as in docs/protocol.md

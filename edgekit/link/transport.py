@@ -6,6 +6,7 @@ deadline they are given, which is what lets the client promise that it never han
 """
 from __future__ import annotations
 
+import select
 import time
 
 import serial
@@ -16,6 +17,7 @@ DEFAULT_BAUD = 115200
 # Longest single blocking read: short enough that a deadline is honoured to within this, long enough
 # not to spin. (pyserial's read returns as soon as the requested bytes or any in_waiting bytes arrive.)
 READ_SLICE_S = 0.05
+READ_CHUNK = 65536  # most bytes taken from the OS in one read
 
 
 class Transport:
@@ -34,6 +36,16 @@ class Transport:
         try:
             self._port.reset_input_buffer()  # bytes from before we opened belong to nobody
         except (serial.SerialException, OSError, NotImplementedError):
+            pass
+        # Where the port has a file descriptor (POSIX serial/pty, socket://) we wait with select() and then
+        # take everything available in one non-blocking read; pyserial's own blocking read would either wait
+        # for a fixed count or, for sockets (whose in_waiting is only 0 or 1), go byte by byte.
+        self._fd = None
+        try:
+            fd = self._port.fileno()
+            self._port.timeout = 0
+            self._fd = fd
+        except (AttributeError, NotImplementedError, serial.SerialException, OSError, ValueError):
             pass
 
     @property
@@ -66,6 +78,9 @@ class Transport:
         if remaining <= 0:
             return b""
         try:
+            if self._fd is not None:
+                ready, _, _ = select.select([self._fd], [], [], min(remaining, READ_SLICE_S))
+                return self._port.read(READ_CHUNK) if ready else b""
             self._port.timeout = min(remaining, READ_SLICE_S)
             waiting = self._port.in_waiting
             return self._port.read(max(1, waiting))
