@@ -112,6 +112,8 @@ ek_reset_handler:
 
 # Source directories are not searched recursively (like the CMake build's file(GLOB dir/*.c)).
 NOT_BUILT_C = '#error "a subdirectory of a source directory was compiled"\n'
+# source_files picks single files from a directory (as ports pick from ports/common): the others stay out.
+NOT_CHOSEN_C = '#error "a file next to a chosen source file was compiled"\n'
 
 
 def unshare_prefix() -> tuple[str, ...]:
@@ -130,6 +132,7 @@ def make_project(root: Path, board_name: str, *, main_c: str = MAIN_C) -> tuple[
         "firmware/app/unused/not_built.c": NOT_BUILT_C,
         "firmware/lib/value.c": VALUE_C,
         "firmware/startup/vectors.S": VECTORS_S,
+        "firmware/startup/not_chosen.c": NOT_CHOSEN_C,
         "ek_config.h": "#ifndef EK_TEST_CONFIG_H\n#define EK_TEST_CONFIG_H 1\n#endif\n",
     }
     for rel, text in files.items():
@@ -144,7 +147,8 @@ def make_project(root: Path, board_name: str, *, main_c: str = MAIN_C) -> tuple[
     if "dsp" in features:
         defines["EK_TEST_EXPECT_DSP"] = 1
     args = dict(env_name=board.name, cpu_flags=list(board.toolchain.cpu_flags), defines=defines,
-                include_dirs=["."], source_dirs=["firmware/app", "firmware/lib", "firmware/startup"],
+                include_dirs=["."], source_dirs=["firmware/app", "firmware/lib"],
+                source_files=["firmware/startup/vectors.S"],
                 ldscript="firmware.ld", extra_c_flags=["-O2", "-std=c99", "-ffp-contract=off", "-Wall", "-Werror"])
     return root, args
 
@@ -308,6 +312,10 @@ def test_missing_compiler_is_a_clear_error(tmp_path, monkeypatch):
     (dict(cpu_flags=["-mthumb"]), "no -mcpu="),
     (dict(source_dirs=["/somewhere/else"]), "outside the project"),
     (dict(ldscript="../firmware.ld"), "outside the project"),
+    (dict(ldscript="missing.ld"), "does not exist"),
+    (dict(source_dirs=["firmware/missing"]), "does not exist"),
+    (dict(source_files=["firmware/startup"]), "does not exist"),
+    (dict(source_files=["ek_config.h"]), "not C or assembly"),
     (dict(defines={"EK_NAME": "two words"}), "whitespace"),
     (dict(defines={"EK_NAME": '"two words"'}), "whitespace"),
     (dict(defines={"1BAD": 1}), "not a C identifier"),

@@ -23,6 +23,7 @@ local port, so a build that tried to download something fails at once instead of
 from __future__ import annotations
 
 import collections
+import fnmatch
 import importlib.util
 import json
 import os
@@ -55,6 +56,8 @@ CLOSED_PROXY = "http://127.0.0.1:9"
 DEFAULT_TIMEOUT_S = 600.0             # a full firmware build on 2 cores takes well under a minute
 DEFAULT_JOBS = 2                      # the team's machines and CI have 2 cores
 ERROR_TAIL_LINES = 40                 # lines of pio output quoted in an EdgekitError
+
+SOURCE_PATTERNS = ("*.c", "*.S", "*.s")  # what the platform compiles: C and assembly (with/without cpp)
 
 _ENV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # Characters platformio.ini or SCons would reinterpret inside one build flag: whitespace splits a flag, '$'
@@ -217,6 +220,11 @@ def install_scons_package(project_dir: Path) -> Path:
 
     dest = project_dir / CORE_DIR / "packages" / SCONS_PACKAGE
     version = _scons_version_for_platformio()
+    # The registry numbers SCons a.b.c as a.abbcc.0 (4.11.1 -> 4.41101.0); the majors must agree.
+    wanted_major, installed_major = version.split(".")[0], str(SCons.__version__).split(".")[0]
+    if wanted_major != installed_major:
+        raise EdgekitError(f"PlatformIO expects SCons {wanted_major}.x but SCons {SCons.__version__} is installed",
+                           fix=f"install a matching one with `pip install 'scons>={wanted_major},<{int(wanted_major) + 1}'`")
     template = templates_dir() / SCONS_PACKAGE
     manifest = json.loads((template / "package.json").read_text(encoding="utf-8"))
     manifest["version"] = version
@@ -313,6 +321,14 @@ def _project_relative(project_dir: Path, path: str | os.PathLike, what: str) -> 
     return text
 
 
+def _existing(project_dir: Path, path: str | os.PathLike, what: str, kind_test) -> str:
+    rel = _project_relative(project_dir, path, what)
+    if not kind_test(project_dir / rel):
+        raise EdgekitError(f"{what} {rel} does not exist in the project {project_dir}",
+                           fix="write the project's sources and linker script before platformio.ini")
+    return rel
+
+
 def _check_flag(text: str, what: str) -> str:
     if not text or _UNSAFE_IN_FLAG.search(text):
         raise EdgekitError(f"{what} {text!r} is empty or contains whitespace, a quote, '$', '%' or a backslash, "
@@ -342,13 +358,14 @@ def _define_flag(name: str, value: object) -> str:
 
 def render_platformio_ini(*, env_name: str, board_id: str, cpu_flags: Sequence[str], defines: Mapping,
                           include_dirs: Sequence[str], source_dirs: Sequence[str], ldscript: str,
-                          extra_c_flags: Sequence[str]) -> str:
+                          extra_c_flags: Sequence[str], source_files: Sequence[str] = ()) -> str:
     """The text of platformio.ini; paths are already project-relative POSIX strings."""
     src_filter = ["-<*>"]
     for d in source_dirs:
         prefix = "" if d in ("", ".") else f"{d.rstrip('/')}/"
         # One level only, like the CMake build's file(GLOB dir/*.c): a directory pattern would recurse.
-        src_filter += [f"+<{prefix}*.c>", f"+<{prefix}*.S>", f"+<{prefix}*.s>"]
+        src_filter += [f"+<{prefix}{pattern}>" for pattern in SOURCE_PATTERNS]
+    src_filter += [f"+<{f}>" for f in source_files]
     build_flags = [_define_flag(str(k), v) for k, v in defines.items()]
     build_flags += [f"-I{d}" for d in include_dirs]
     build_flags += [_check_flag(f, "C flag") for f in extra_c_flags]
@@ -384,11 +401,14 @@ def render_platformio_ini(*, env_name: str, board_id: str, cpu_flags: Sequence[s
 
 def write_platformio_project(project_dir: Path, *, env_name: str, cpu_flags: list[str], defines: dict,
                              include_dirs: list[str], source_dirs: list[str], ldscript: str,
-                             extra_c_flags: list[str]) -> Path:
+                             extra_c_flags: list[str], source_files: Sequence[str] = ()) -> Path:
     """Write `<project>/platformio.ini` and the local packages it refers to; returns the ini's path.
 
-    Paths (include_dirs, source_dirs, ldscript) are relative to project_dir, or absolute inside it.
+    Paths (include_dirs, source_dirs, source_files, ldscript) are relative to project_dir, or absolute inside
+    it, and must exist: write the sources and the linker script first.
     source_dirs: directories whose *.c / *.S / *.s files are compiled (not recursive, like the CMake build).
+    source_files: single sources besides those, for directories only partly used (ports/common: each port
+        takes some of its files, as its port.cmake lists them).
     defines: name -> value (None/True: `-DNAME`, False: `-DNAME=0`, else `-DNAME=value`; a value written
         as a C string literal, e.g. '"qemu-mps3-an547"', reaches C as that string literal).
     env_name doubles as the board id when the platform has a board JSON of that name (the emulated boards);
@@ -400,11 +420,15 @@ def write_platformio_project(project_dir: Path, *, env_name: str, cpu_flags: lis
                            fix="use letters, digits, '-', '_' or '.'")
     if not any(str(f).startswith("-mcpu=") for f in cpu_flags):
         raise EdgekitError(f"cpu_flags {list(cpu_flags)} have no -mcpu=", fix="pass the board's toolchain.cpu_flags")
-    if not source_dirs:
-        raise EdgekitError("no source directories for the PlatformIO project", fix="pass source_dirs")
-    rel_sources = [_project_relative(project_dir, d, "source directory") for d in source_dirs]
-    rel_includes = [_project_relative(project_dir, d, "include directory") for d in include_dirs]
-    rel_ldscript = _project_relative(project_dir, ldscript, "linker script")
+    if not source_dirs and not source_files:
+        raise EdgekitError("no sources for the PlatformIO project", fix="pass source_dirs or source_files")
+    rel_sources = [_existing(project_dir, d, "source directory", Path.is_dir) for d in source_dirs]
+    rel_files = [_existing(project_dir, f, "source file", Path.is_file) for f in source_files]
+    for f in rel_files:
+        if not any(fnmatch.fnmatchcase(Path(f).name, pattern) for pattern in SOURCE_PATTERNS):
+            raise EdgekitError(f"source file {f} is not C or assembly", fix=f"give {', '.join(SOURCE_PATTERNS)} files")
+    rel_includes = [_existing(project_dir, d, "include directory", Path.is_dir) for d in include_dirs]
+    rel_ldscript = _existing(project_dir, ldscript, "linker script", Path.is_file)
 
     boards_dir = templates_dir() / PLATFORM_PACKAGE / "boards"
     board_id = env_name if (boards_dir / f"{env_name}.json").is_file() else GENERIC_BOARD
@@ -412,7 +436,8 @@ def write_platformio_project(project_dir: Path, *, env_name: str, cpu_flags: lis
     # Render first: a bad argument leaves the project untouched.
     text = render_platformio_ini(env_name=env_name, board_id=board_id, cpu_flags=[str(f) for f in cpu_flags],
                                  defines=defines, include_dirs=rel_includes, source_dirs=rel_sources,
-                                 ldscript=rel_ldscript, extra_c_flags=[str(f) for f in extra_c_flags])
+                                 ldscript=rel_ldscript, extra_c_flags=[str(f) for f in extra_c_flags],
+                                 source_files=rel_files)
     install_local_packages(project_dir)
     ini = project_dir / "platformio.ini"
     _write_text_atomic(ini, text)

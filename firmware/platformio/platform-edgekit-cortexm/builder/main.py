@@ -103,8 +103,9 @@ if not board.get("build.ldscript", ""):
 target_elf = env.BuildProgram()
 target_bin = env.ElfToBin(os.path.join("$BUILD_DIR", "${PROGNAME}"), target_elf)
 
-# Always print the section sizes (PlatformIO's own checkprogsize needs per-board maxima, which depend on the
-# plan's placement; the linker already refuses a section that overflows its region).
+# The linker reports how full each memory region is (--print-memory-usage); this adds every section's size
+# and address on each build, even when nothing was relinked. (PlatformIO's own checkprogsize would compare
+# against fixed board maxima, but the plan decides which region holds what.)
 sizes = env.Alias("size", target_elf, env.VerboseAction("$EK_SIZETOOL -A -d $SOURCES", "Section sizes:"))
 AlwaysBuild(sizes)
 
