@@ -128,17 +128,20 @@ def test_tq_blocks_with_different_scales_are_refused(tmp_path):
     assert "mixed.gguf" in str(e.value)
 
 
-def test_negative_block_scale_moves_the_sign_into_the_codes(tmp_path):
+def test_negative_block_scales_move_their_sign_into_the_codes(tmp_path):
     src = GGUF_DIR / "bitlinear-tied-gqa2-h256.tq2_0.gguf"
     name = "blk.1.attn_k.weight"
     original = load_checkpoint(src).tensors["L1.k"]
     raw = GGUFFile(src).read_bytes(name).copy().reshape(-1, 66)
     d = raw[:, 64:66].copy().view("<f2")
-    raw[:, 64:66] = (-d).view(np.uint8)
+    d[::2] = -d[::2]  # every other block negated: the same |d| everywhere, signs vary per block
+    raw[:, 64:66] = d.view(np.uint8)
     flipped = tmp_path / "neg.gguf"
     _rewrite_tensor(src, flipped, name, raw.reshape(-1))
     t = load_checkpoint(flipped).tensors["L1.k"]
-    np.testing.assert_array_equal(t.codes(), -original.codes())
+    block_sign = np.where(np.arange(raw.shape[0]) % 2 == 0, -1, 1).astype(np.int8)
+    expected = (original.codes().reshape(-1, 256) * block_sign[:, None]).reshape(original.shape)
+    np.testing.assert_array_equal(t.codes(), expected)
     assert t.weight_scale == original.weight_scale
 
 

@@ -49,6 +49,8 @@ def _decode_blocks(raw: np.ndarray, info: GGUFTensorInfo, path: Path) -> tuple[n
     except BlockFormatError as e:
         raise EdgekitError(f"tensor {info.name}: {e}", path=path, fix="the file is corrupt") from None
     codes[d == 0] = 0  # a block with d = 0 is all-zero weights whatever its codes say
+    codes[d < 0] *= -1  # d * W_q == |d| * (-W_q): move each block's sign into its codes
+    d = np.abs(d)
     distinct = np.unique(d[(d != 0) & (codes != 0).any(axis=1)])
     if not np.isfinite(distinct).all():
         raise EdgekitError(f"tensor {info.name}: {info.type_name} block scale is NaN or infinite", path=path,
@@ -59,8 +61,6 @@ def _decode_blocks(raw: np.ndarray, info: GGUFTensorInfo, path: Path) -> tuple[n
             f"(e.g. {distinct[0]:g} and {distinct[-1]:g}); a BitNet ternary weight has one scale per tensor",
             path=path, fix="this GGUF was quantised from a non-ternary model; edgekit runs BitNet b1.58 only")
     scale = float(distinct[0]) if distinct.size else 0.0
-    if scale < 0:  # the same weights with the sign moved into the codes
-        codes, scale = -codes, -scale
     return codes.reshape(info.shape), _divisor(scale)
 
 
