@@ -229,3 +229,16 @@ def test_cmake_defaults_render_the_same_script_as_python(tmp_path, name):
     from_python = render_linker_script(board)
     normalise = lambda s: re.sub(r"by \S+ for board", "by RENDERER for board", s)  # noqa: E731
     assert normalise(from_cmake) == normalise(from_python)
+
+
+@pytest.mark.skipif(shutil.which("cmake") is None or shutil.which("clang") is None, reason="needs cmake and clang")
+def test_apple_toolchain_without_sdk_names_the_fix(tmp_path):
+    """Cross-building apple-m needs Apple's SDK; without one the toolchain file says so instead of failing oddly."""
+    import platform
+
+    if platform.system() == "Darwin":
+        pytest.skip("native macOS builds need no SDK path")
+    args = load_board("apple-m").cmake_args(FIRMWARE)
+    result = subprocess.run(["cmake", "-S", str(FIRMWARE), "-B", str(tmp_path), *args], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "EK_MACOS_SDK" in result.stderr and "xcrun --show-sdk-path" in result.stderr

@@ -153,6 +153,9 @@ void ek_default_handler(void)
  * enough never to miss a wrap (2^32 cycles is 7 s even at 600 MHz). */
 
 #define EK_SYSTICK_RELOAD (EK_CLOCK_HZ / 1000u - 1u)
+#if EK_CLOCK_HZ / 1000u - 1u > 0xFFFFFFu
+#error "EK_CLOCK_HZ too high for a 1 ms SysTick period (24-bit reload)"
+#endif
 
 static volatile uint64_t ek_systick_ticks;
 static int ek_use_dwt;
@@ -228,7 +231,9 @@ uint32_t ek_port_clock_hz(void)
 
 uint64_t ek_port_time_us(void)
 {
-    return ek_port_cycles() / (EK_CLOCK_HZ / 1000000u);
+    /* Split so neither step overflows or rounds: exact for any clock, good for centuries of uptime. */
+    uint64_t cycles = ek_port_cycles();
+    return (cycles / EK_CLOCK_HZ) * 1000000u + (cycles % EK_CLOCK_HZ) * 1000000u / EK_CLOCK_HZ;
 }
 
 /* ---- init ---------------------------------------------------------------------------------------- */

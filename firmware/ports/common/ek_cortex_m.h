@@ -65,7 +65,7 @@ void ek_uart_irq_handler(void);
 /* Implemented in ek_link_uart.c: the UART IRQ handler hands each received byte to the link ring. */
 void ek_link_rx_push(uint8_t byte);
 
-/* Cycle counter internals, exposed for the port_echo bring-up test. */
+/* Which counter ek_port_cycles reads, for diagnostics. */
 const char *ek_cycle_source(void); /* "dwt" or "systick" */
 
 #endif /* EK_CORTEX_M_H */
