@@ -11,7 +11,6 @@ from pathlib import Path
 
 from edgekit.errors import EdgekitError
 from edgekit.model import Model, ModelConfig
-import edgekit.load as _loaders  # noqa: E402  (bound before `def load` below, which must win the name)
 
 __version__ = "0.1.0"
 __all__ = ["load", "Model", "ModelConfig", "EdgekitError", "__version__"]
@@ -38,4 +37,6 @@ def load(path_or_name: str | Path) -> Model:
         from edgekit.pack.packer import model_from_images
 
         return model_from_images([path])
-    return _loaders.load_checkpoint(path)
+    from edgekit.loaders import load_checkpoint
+
+    return load_checkpoint(path)

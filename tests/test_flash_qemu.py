@@ -150,7 +150,7 @@ def test_stop_falls_back_to_signals_when_qmp_is_gone(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def bundled_image(tmp_path_factory) -> Path:
-    from edgekit.load import load_checkpoint
+    from edgekit.loaders import load_checkpoint
     from edgekit.pack.packer import pack_model
 
     path = tmp_path_factory.mktemp("image") / "kjv.ekm"

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgekit.errors import EdgekitError
-from edgekit.load import load_checkpoint
+from edgekit.loaders import load_checkpoint
 
 FIXTURES = Path(__file__).parent / "fixtures"
 HF_SOURCE = FIXTURES / "bitlinear-tied-gqa1"
@@ -132,7 +132,7 @@ def gguf_work(tmp_path_factory) -> Path:
 
 def _header_end(raw: bytes) -> int:
     """Roughly where the metadata and tensor table end (the first tensor's data starts after them)."""
-    from edgekit.load.gguf_file import GGUFFile
+    from edgekit.loaders.gguf_file import GGUFFile
 
     return min(t.begin for t in GGUFFile(next(p for p in GGUF_SOURCES if p.read_bytes() == raw)).tensors.values())
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from edgekit.errors import EdgekitError
-from edgekit.load import load_checkpoint
-from edgekit.load.gguf_file import GGUFFile
-from edgekit.load.hf import hf_name
+from edgekit.loaders import load_checkpoint
+from edgekit.loaders.gguf_file import GGUFFile
+from edgekit.loaders.hf import hf_name
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PACKED = FIXTURES / "bitlinear-tied-gqa1"

@@ -11,10 +11,10 @@ from gguf.constants import GGMLQuantizationType as QT
 from gguf.quants import dequantize, quantize
 
 from edgekit.errors import EdgekitError
-from edgekit.load import load_checkpoint
-from edgekit.load.gguf_blocks import (i2_s_decode, i2_s_encode, tq1_0_decode, tq1_0_encode, tq2_0_decode,
+from edgekit.loaders import load_checkpoint
+from edgekit.loaders.gguf_blocks import (i2_s_decode, i2_s_encode, tq1_0_decode, tq1_0_encode, tq2_0_decode,
                                       tq2_0_encode)
-from edgekit.load.gguf_file import GGUFFile
+from edgekit.loaders.gguf_file import GGUFFile
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GGUF_DIR = FIXTURES / "gguf"
@@ -162,7 +162,7 @@ def test_llama3_pre_tokenizer_split():
     at most three, a lone space before them on its own), unlike GPT-2's."""
     from types import SimpleNamespace
 
-    from edgekit.load.gguf_tokenizer import tokenizer_from_gguf
+    from edgekit.loaders.gguf_tokenizer import tokenizer_from_gguf
 
     gf = GGUFFile(GGUF_DIR / "bitlinear-tied-gqa2-h256.tq2_0.gguf")
     llama3 = tokenizer_from_gguf(SimpleNamespace(metadata={**gf.metadata, "tokenizer.ggml.pre": "llama-bpe"},
@@ -178,7 +178,7 @@ def test_llama3_pre_tokenizer_split():
 def test_unknown_pre_tokenizer_is_refused():
     from types import SimpleNamespace
 
-    from edgekit.load.gguf_tokenizer import tokenizer_from_gguf
+    from edgekit.loaders.gguf_tokenizer import tokenizer_from_gguf
 
     gf = GGUFFile(GGUF_DIR / "bitlinear-tied-gqa2-h256.tq2_0.gguf")
     with pytest.raises(EdgekitError, match="pre-tokenizer 'qwen2' is not supported"):
@@ -188,7 +188,7 @@ def test_unknown_pre_tokenizer_is_refused():
 def write_gguf_like(model, path: Path, ternary_tensors) -> None:
     """A GGUF of `model` written with the gguf package; ternary_tensors(name, tensor) yields (gguf name, array)
     pairs for each ternary weight (so a test chooses how they are stored)."""
-    from edgekit.load.gguf import gguf_name
+    from edgekit.loaders.gguf import gguf_name
 
     c = model.config
     w = gguf.GGUFWriter(str(path), "bitnet")
@@ -238,7 +238,7 @@ def test_add_bos_token_becomes_a_post_processor():
     does and as Llama 3's tokenizer.json template does; without it nothing is added."""
     from types import SimpleNamespace
 
-    from edgekit.load.gguf_tokenizer import tokenizer_from_gguf
+    from edgekit.loaders.gguf_tokenizer import tokenizer_from_gguf
 
     gf = GGUFFile(GGUF_DIR / "bitlinear-tied-gqa2-h256.tq2_0.gguf")
     bos = gf.metadata["tokenizer.ggml.bos_token_id"]

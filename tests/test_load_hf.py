@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from safetensors import safe_open
 
-from edgekit.load import load_checkpoint
-from edgekit.load.hf import hf_name
-from edgekit.load.safetensors_file import SafetensorsFile, bf16_to_f32
-from edgekit.load.ternary import absmean_ternarise, pack_hf_2bit, unpack_hf_2bit
+from edgekit.loaders import load_checkpoint
+from edgekit.loaders.hf import hf_name
+from edgekit.loaders.safetensors_file import SafetensorsFile, bf16_to_f32
+from edgekit.loaders.ternary import absmean_ternarise, pack_hf_2bit, unpack_hf_2bit
 from edgekit.model import tensor_layout
 
 FIXTURES = Path(__file__).parent / "fixtures"

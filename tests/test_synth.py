@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgekit.load import load_checkpoint
-from edgekit.load.safetensors_file import SafetensorsFile
+from edgekit.loaders import load_checkpoint
+from edgekit.loaders.safetensors_file import SafetensorsFile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tools.synth_checkpoint import SHAPES, _entries, main, synth_checkpoint  # noqa: E402

@@ -28,8 +28,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from edgekit.load.gguf_blocks import i2_s_encode, tq1_0_encode, tq2_0_encode  # noqa: E402
-from edgekit.load.ternary import pack_hf_2bit  # noqa: E402
+from edgekit.loaders.gguf_blocks import i2_s_encode, tq1_0_encode, tq2_0_encode  # noqa: E402
+from edgekit.loaders.ternary import pack_hf_2bit  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 VOCAB_SIZE = 300

@@ -21,7 +21,7 @@ def load_checkpoint(path) -> Model:
         raise EdgekitError("no such file or directory", path=path,
                            fix="give a Hugging Face checkpoint directory, a .gguf file or a bundled model name")
     if path.is_dir():
-        from edgekit.load.hf import load_hf_dir
+        from edgekit.loaders.hf import load_hf_dir
 
         return load_hf_dir(path)
     try:
@@ -30,11 +30,11 @@ def load_checkpoint(path) -> Model:
     except OSError as e:
         raise EdgekitError(f"cannot read: {e.strerror or e}", path=path) from None
     if magic == GGUF_MAGIC or path.suffix.lower() == ".gguf":
-        from edgekit.load.gguf import load_gguf
+        from edgekit.loaders.gguf import load_gguf
 
         return load_gguf(path)
     if path.suffix == ".safetensors" or path.name in ("config.json", "model.safetensors.index.json"):
-        from edgekit.load.hf import load_hf_dir
+        from edgekit.loaders.hf import load_hf_dir
 
         return load_hf_dir(path.parent)
     raise EdgekitError("is neither a GGUF file nor part of a Hugging Face checkpoint", path=path,

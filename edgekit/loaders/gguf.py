@@ -16,9 +16,9 @@ import numpy as np
 from gguf.constants import MODEL_TENSOR, TENSOR_NAMES, GGMLQuantizationType
 
 from edgekit.errors import EdgekitError
-from edgekit.load.gguf_blocks import BlockFormatError, i2_s_decode, tq1_0_decode, tq2_0_decode
-from edgekit.load.gguf_file import GGML_TYPE_I2_S, GGUFFile, GGUFTensorInfo
-from edgekit.load.ternary import DeferredScaleTernaryTensor, absmean_ternarise
+from edgekit.loaders.gguf_blocks import BlockFormatError, i2_s_decode, tq1_0_decode, tq2_0_decode
+from edgekit.loaders.gguf_file import GGML_TYPE_I2_S, GGUFFile, GGUFTensorInfo
+from edgekit.loaders.ternary import DeferredScaleTernaryTensor, absmean_ternarise
 from edgekit.model import FloatTensor, Model, ModelConfig, TernaryTensor, check_layout, tensor_layout
 
 SUPPORTED_ARCHITECTURES = ("bitnet", "bitnet-b1.58", "bitnet-25")
@@ -245,7 +245,7 @@ def load_gguf(path: Path) -> Model:
             tensors[name] = FloatTensor(name=name, role=role, layer=layer, shape=tuple(shape),
                                         source_format=info.type_name.lower(), source_bytes=info.nbytes,
                                         _produce=lambda info=info: _read_float(gf, info))
-    from edgekit.load.gguf_tokenizer import tokenizer_from_gguf
+    from edgekit.loaders.gguf_tokenizer import tokenizer_from_gguf
 
     tokenizer = tokenizer_from_gguf(gf)
     tokenizer_json = tokenizer.to_str() if tokenizer is not None else None

@@ -22,7 +22,7 @@ import numpy as np
 from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFValueType
 
 from edgekit.errors import EdgekitError
-from edgekit.load.gguf_blocks import I2_S_BLOCK, i2_s_nbytes
+from edgekit.loaders.gguf_blocks import I2_S_BLOCK, i2_s_nbytes
 
 GGML_TYPE_I2_S = 36  # bitnet.cpp's I2_S (layout in gguf_blocks.py); not in the gguf package's tables
 DEFAULT_ALIGNMENT = 32

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgekit.errors import EdgekitError
-from edgekit.load.gguf_file import GGUFFile
+from edgekit.loaders.gguf_file import GGUFFile
 
 TOKEN_TYPE_CONTROL = 3
 TOKEN_TYPE_USER_DEFINED = 4

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.errors import EdgekitError
-from edgekit.load.safetensors_file import FLOAT_DTYPES, SafetensorsFile
-from edgekit.load.ternary import DeferredScaleTernaryTensor, absmean_ternarise, require_ternary, unpack_hf_2bit
+from edgekit.loaders.safetensors_file import FLOAT_DTYPES, SafetensorsFile
+from edgekit.loaders.ternary import DeferredScaleTernaryTensor, absmean_ternarise, require_ternary, unpack_hf_2bit
 from edgekit.model import FloatTensor, Model, ModelConfig, TernaryTensor, check_layout, tensor_layout
 
 # edgekit role -> HF tensor name ("{L}" is the layer index). Checked against transformers'

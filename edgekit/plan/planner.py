@@ -186,7 +186,7 @@ def plan_fixed(config: ModelConfig, board: Board, ctx: int, choice: PackChoice) 
     arena_bytes = layout.size_bytes
     kv_read = 2 * config.num_layers * ctx * config.kv_dim * 4  # whole cache at full context
     plan = Plan(board, config, ctx, choice, False, list(uses.values()), [], [], None, arena_bytes,
-                {name: size for name, (_, size) in layout.buffers.items()} if hasattr(layout, "buffers") else {})
+                {name: size for name, (_, size) in layout.buffers.items()})
     for region in _arena_candidates(board):
         if uses[region.name].free_bytes >= arena_bytes:
             uses[region.name].arena_bytes += arena_bytes
