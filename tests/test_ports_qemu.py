@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import serial
 
-from edgekit.boards import load_board
+from edgekit.boards import load_board, write_linker_script
 from edgekit.flash import start_emulator, start_user_mode
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,7 +111,7 @@ def test_port_on_emulated_board(name, port_echo_elves, tmp_path):
 
             # Image placement: the bytes QEMU's loader put at the board's image address, read back by the device.
             for offset, length in ((0, 64), (4093, 300), (8192 - 16, 16)):
-                got = link.request(b"I", struct.pack("<IH", offset, length))
+                got = link.request(b"I", struct.pack("<BIH", 0, offset, length))
                 assert got == pattern[offset:offset + length]
 
             # Cycle counter: time_us follows cycles at the board's clock. The two are read at slightly different
@@ -158,6 +158,42 @@ def test_tcp_link_and_icount(port_echo_elves):
             link.request(b"X", b"\x00")
             link.port.write(b"!")
             assert emu.wait(LINK_TIMEOUT_S) == 0
+        finally:
+            link.close()
+
+
+@needs_arm
+def test_generated_config_and_linker_script_are_honoured(tmp_path):
+    """The generator's contract: ek_config.h macros and a rendered linker script replace the port defaults."""
+    board = load_board("qemu-mps3-an547")
+    config_dir = tmp_path / "config"
+    config_dir.mkdir()
+    (config_dir / "ek_config.h").write_text(
+        '#define EK_BOARD_NAME "planned-an547"\n'
+        "#define EK_IMAGE_COUNT 2\n"
+        "#define EK_IMAGE_ADDRS {0x28000000u, 0x60800000u}\n"
+        "#define EK_IMAGE_SIZES {0x00010000u, 0x00020000u}\n"
+        "#define EK_ARENA_SIZE 0x00100000u\n")
+    script = write_linker_script(tmp_path / "fw.ld", board, {"arena": "isram"}, stack_bytes=8192)
+    build_dir = tmp_path / "build"
+    _build(FIRMWARE / "tests" / "port_echo", build_dir,
+           [*board.cmake_args(FIRMWARE), f"-DEK_CONFIG_DIR={config_dir}", f"-DEK_LINKER_SCRIPT={script}"])
+    parts = [_pattern(4096, seed=1), _pattern(4096, seed=2)]
+    for i, data in enumerate(parts):
+        (tmp_path / f"part{i}.ekm").write_bytes(data)
+    images = [(tmp_path / "part0.ekm", 0x28000000), (tmp_path / "part1.ekm", 0x60800000)]
+    with start_emulator(board, build_dir / "port_echo.elf", images, start_paused=True) as emu:
+        link = EchoLink(emu.open_link())
+        try:
+            banner = link.banner()
+            assert banner["board"] == "planned-an547" and banner["images"] == "2"
+            assert banner["image0"] == "0x28000000/65536"
+            arena_addr, arena_size = (int(v, 0) for v in banner["arena"].split("/"))
+            assert board.region_at(arena_addr).name == "isram" and arena_size == 0x100000
+            for part, data in enumerate(parts):
+                assert link.request(b"I", struct.pack("<BIH", part, 100, 200)) == data[100:300]
+            link.port.write(b"I" + struct.pack("<H", 7) + struct.pack("<BIH", 2, 0, 1))
+            assert link.port.read(5) == b"<!\x00\x00>"  # there is no part 2: refused, not read out of bounds
         finally:
             link.close()
 

@@ -5,7 +5,7 @@
  *   response : '<' cmd(1) len(2, LE) payload(len) '>'
  *   'B'                  -> the banner line again (for links that may miss boot output)
  *   'E' payload          -> the same bytes (echo through the interrupt-fed RX ring and TX)
- *   'I' off(4) n(2)      -> n bytes of image part 0 at off (proves where the loader put the image)
+ *   'I' part(1) off(4) n(2) -> n bytes of image part `part` at off (proves where the loader put it)
  *   'C'                  -> cycles(8) time_us(8) clock_hz(4) for a fixed busy loop (cycle counter works)
  *   'A'                  -> arena addr(4) size(4) ok(1): first/last 64 bytes written and read back
  *   'T' ms(2)            -> n(4, int32) elapsed_us(8): ek_port_link_read with nothing to read times out
@@ -171,10 +171,10 @@ int ek_app_main(void)
             break;
         case 'I': {
             size_t size = 0;
-            const uint8_t *image = ek_port_image(0, &size);
-            uint32_t off = (uint32_t)le_load(payload, 4);
-            size_t len = (size_t)le_load(payload + 4, 2);
-            if (n != 6 || image == NULL || off > size || len > size - off || len > MAX_PAYLOAD) {
+            const uint8_t *image = n == 7 ? ek_port_image(payload[0], &size) : NULL;
+            uint32_t off = (uint32_t)le_load(payload + 1, 4);
+            size_t len = (size_t)le_load(payload + 5, 2);
+            if (image == NULL || off > size || len > size - off || len > MAX_PAYLOAD) {
                 reply('!', NULL, 0);
             } else {
                 reply('I', image + off, len);

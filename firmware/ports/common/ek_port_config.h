@@ -23,7 +23,11 @@
 #include "ek_port_board.h"
 
 #ifndef EK_BOARD_NAME
+#ifdef EK_BUILD_BOARD /* -DEK_BOARD=<name> at configure time; ek_config.h wins over it */
+#define EK_BOARD_NAME EK_BUILD_BOARD
+#else
 #define EK_BOARD_NAME EK_PORT_DEFAULT_BOARD_NAME
+#endif
 #endif
 #ifndef EK_CLOCK_HZ
 #define EK_CLOCK_HZ EK_PORT_DEFAULT_CLOCK_HZ
