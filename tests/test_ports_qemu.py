@@ -163,6 +163,22 @@ def test_tcp_link_and_icount(port_echo_elves):
 
 
 @needs_arm
+@pytest.mark.parametrize("name", ["qemu-mps3-an547", "qemu-netduinoplus2"])
+def test_fault_is_reported_on_the_link_and_ends_the_program(name, port_echo_elves):
+    """An undefined instruction lands in the port's fault handler: one `EK FAULT` line, exit status 3."""
+    with start_emulator(load_board(name), port_echo_elves[name], start_paused=True) as emu:
+        link = EchoLink(emu.open_link())
+        try:
+            link.banner()
+            link.port.write(b"F\x00\x00")
+            report = link.port.read_until(b"\n", 200) + link.port.read_until(b"\n", 200)
+            assert re.search(rb"EK FAULT exc=[0-9a-f]{8} cfsr=[0-9a-f]{8} hfsr=[0-9a-f]{8}", report), report
+            assert emu.wait(LINK_TIMEOUT_S) == 3
+        finally:
+            link.close()
+
+
+@needs_arm
 def test_generated_config_and_linker_script_are_honoured(tmp_path):
     """The generator's contract: ek_config.h macros and a rendered linker script replace the port defaults."""
     board = load_board("qemu-mps3-an547")

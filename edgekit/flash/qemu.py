@@ -349,6 +349,12 @@ class EmulatorSession:
             raise EdgekitError(f"{self.board.name}: the emulated program did not exit within {timeout_s:g} s",
                                fix="check that the firmware calls ek_port_exit") from None
         self.returncode = code
+        self._stderr.join(1.0)
+        fatal = [line for line in self._stderr.text().splitlines() if "fatal" in line.lower()]
+        if fatal:
+            raise EdgekitError(f"{self.board.name}: QEMU stopped the emulated CPU: {fatal[0]}",
+                               fix="a fault inside the fault handler (lockup): check the vector table, stack and "
+                                   "the `EK FAULT` line on the link")
         return code
 
     @property

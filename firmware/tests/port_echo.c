@@ -9,6 +9,8 @@
  *   'C'                  -> cycles(8) time_us(8) clock_hz(4) for a fixed busy loop (cycle counter works)
  *   'A'                  -> arena addr(4) size(4) ok(1): first/last 64 bytes written and read back
  *   'T' ms(2)            -> n(4, int32) elapsed_us(8): ek_port_link_read with nothing to read times out
+ *   'F'                  -> no reply: executes a permanently undefined instruction, so the port's fault
+ *                           handler must report it on the link and end the program (status 3)
  *   'X' code(1)          -> reply, wait for one acknowledging byte (up to 1 s), then ek_port_exit(code):
  *                           QEMU exits with that status (semihosting). The wait lets the host read the
  *                           reply before QEMU's exit hangs up the pty and discards unread bytes.
@@ -197,6 +199,12 @@ int ek_app_main(void)
             reply('T', out, 12);
             break;
         }
+        case 'F':
+#if defined(__arm__) || defined(__thumb__)
+            __asm__ volatile("udf #0");
+#endif
+            reply('?', head, 1); /* not an Arm core: nothing to fault */
+            break;
         case 'X':
             reply('X', NULL, 0);
             (void)ek_port_link_read(out, 1, 1000u);

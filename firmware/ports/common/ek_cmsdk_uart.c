@@ -36,6 +36,9 @@ void ek_uart_init(uint32_t base, uint32_t baud)
 
 void ek_uart_putc(uint8_t byte)
 {
+    if (ek_uart_base == 0) {
+        return; /* a fault report before ek_uart_init: nowhere to print */
+    }
     while (UART(CMSDK_STATE) & CMSDK_STATE_TXFULL) {
     }
     UART(CMSDK_DATA) = byte;

@@ -17,6 +17,8 @@ extern uint32_t __ek_data_start[], __ek_data_end[], __ek_data_load[];
 extern uint32_t __ek_bss_start[], __ek_bss_end[];
 extern uint32_t __ek_stack_top[];
 
+#define EK_FAULT_REPORT_MS 300u /* time the host gets to read the fault line before the program ends */
+
 int main(void);
 void ek_reset_handler(void);
 void ek_default_handler(void);
@@ -125,8 +127,22 @@ static void ek_put_hex(uint32_t v)
     }
 }
 
+/* Busy-wait in fault context, where the SysTick interrupt cannot run: count its COUNTFLAG wraps (1 ms each). */
+static void ek_fault_delay_ms(uint32_t ms)
+{
+    if (!(EK_SYST_CSR & EK_SYST_CSR_ENABLE)) {
+        return;
+    }
+    for (uint32_t n = 0; n < ms;) {
+        if (EK_SYST_CSR & EK_SYST_CSR_COUNTFLAG) {
+            n++;
+        }
+    }
+}
+
 /* A fault leaves a one-line trace on the link (the host's frame decoder skips it as garbage) and ends
- * the program with status 3, so tests fail loudly instead of timing out. */
+ * the program with status 3, so tests fail loudly instead of timing out. The pause before exiting lets the
+ * host read the line: when QEMU exits, the pty hangs up and unread bytes are gone. */
 void ek_fault_handler(void)
 {
     uint32_t ipsr;
@@ -138,6 +154,7 @@ void ek_fault_handler(void)
     ek_puts_raw(" hfsr=");
     ek_put_hex(EK_SCB_HFSR);
     ek_puts_raw("\r\n");
+    ek_fault_delay_ms(EK_FAULT_REPORT_MS);
     ek_port_exit(3);
 }
 

@@ -14,6 +14,7 @@
 #define EK_SYST_CSR_ENABLE (1u << 0)
 #define EK_SYST_CSR_TICKINT (1u << 1)
 #define EK_SYST_CSR_CLKSOURCE_CPU (1u << 2)
+#define EK_SYST_CSR_COUNTFLAG (1u << 16) /* set when the counter wrapped; cleared by reading CSR */
 
 /* System control block */
 #define EK_SCB_VTOR EK_REG32(0xE000ED08u)

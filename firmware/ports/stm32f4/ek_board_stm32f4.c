@@ -115,6 +115,9 @@ void ek_uart_init(uint32_t base, uint32_t baud)
 
 void ek_uart_putc(uint8_t byte)
 {
+    if (ek_usart_base == 0) {
+        return; /* a fault report before ek_uart_init: nowhere to print */
+    }
     while (!(USART(USART_SR) & USART_SR_TXE)) {
     }
     USART(USART_DR) = byte;
