@@ -183,3 +183,27 @@ def test_full_firmware_serves_the_bundled_model_on_mps3_an547(tmp_path, bundled_
             assert identity.kernel == "i2:mve"
             done = client.generate([1, 2, 3], max_new_tokens=4).run()
             assert done.generated_tokens == 4 and done.decode_cycles > 0
+
+
+@pytest.mark.skipif(shutil.which("aarch64-linux-gnu-gcc") is None or shutil.which("qemu-aarch64") is None
+                    or shutil.which("cmake") is None or shutil.which("ninja") is None,
+                    reason="needs aarch64-linux-gnu-gcc, qemu-aarch64, cmake and ninja (make deps)")
+def test_posix_port_under_user_mode_serves_the_bundled_model(tmp_path, bundled_image):
+    """The Raspberry Pi 4 stand-in: the POSIX port cross-built with aarch64-linux-gnu.cmake (static, NEON, no
+    dot product), started by the runner under qemu-aarch64 -cpu cortex-a72, speaking the link over a pty."""
+    from edgekit.link.client import DeviceClient
+
+    board = load_board("qemu-rpi4")
+    configure = subprocess.run(["cmake", "-S", str(FIRMWARE), "-B", str(tmp_path), "-G", "Ninja",
+                                *board.cmake_args(FIRMWARE), "-DEK_KERNELS=c;neon"], capture_output=True, text=True)
+    assert configure.returncode == 0, configure.stderr
+    build = subprocess.run(["ninja", "-C", str(tmp_path), "-j2", "edgekit-device"], capture_output=True, text=True)
+    assert build.returncode == 0, build.stdout + build.stderr
+
+    args = ["--pty", "--board", board.name, "--clock-hz", str(board.clock_hz), str(bundled_image)]
+    with start_user_mode(board, tmp_path / "edgekit-device", args) as device:
+        assert device.url.startswith("/dev/pts/")
+        with DeviceClient(device.url) as client:
+            identity = client.hello()
+            assert identity.model_ok and identity.board == "qemu-rpi4" and identity.kernel == "i2:neon"
+            assert client.generate([1, 2, 3], max_new_tokens=4).run().generated_tokens == 4
