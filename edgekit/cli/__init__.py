@@ -17,6 +17,11 @@ COMMANDS = (
     ("boards", "boards"),
     ("plan", "plan"),
     ("pack", "pack"),
+    ("gen", "gen"),
+    ("gen", "build"),
+    ("device", "flash"),
+    ("device", "chat"),
+    ("device", "validate"),
 )
 
 

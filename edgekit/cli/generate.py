@@ -58,8 +58,10 @@ def generate(model, prompt, max_new, temperature, top_k, top_p, seed, engine, bo
     else:
         from edgekit.link.run import device_token_stream
 
-        session, tokens_iter = device_token_stream(m, model_arg=resolve_model_arg(model), board=board, port=port,
-                                                   prompt_ids=prompt_ids, max_new=max_new, **sampling)
+        con = stderr_console()
+        session, tokens_iter = device_token_stream(m, board=board, port=port, prompt_ids=prompt_ids,
+                                                   max_new=max_new, log=lambda msg: con.print(f"[dim]{msg}[/dim]"),
+                                                   **sampling)
     stream = TextStream(m.tokenizer)
     tokens: list[int] = []
     start = time.perf_counter()

@@ -1,0 +1,76 @@
+"""Build a generated project (edgekit/gen/project.py) with CMake or PlatformIO and find the firmware binary."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgekit.errors import EdgekitError
+from edgekit.gen.project import read_manifest
+
+BUILD_DIR = "build"
+BUILD_TIMEOUT_S = 900.0  # a cold cross build of runtime + kernels + port is well under a minute on 2 cores
+ERROR_TAIL_LINES = 30
+POSIX_BINARY = "edgekit-device"
+MCU_BINARY = "edgekit_fw.elf"
+
+
+@dataclass
+class BuildResult:
+    project: Path
+    system: str
+    binary: Path
+    seconds: float
+    log: str
+
+
+def _run(cmd: list[str], cwd: Path, what: str, verbose: bool) -> str:
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=not verbose, text=True, timeout=BUILD_TIMEOUT_S)
+    out = (proc.stdout or "") + (proc.stderr or "")
+    if proc.returncode != 0:
+        tail = "\n".join(out.strip().splitlines()[-ERROR_TAIL_LINES:])
+        raise EdgekitError(f"{what} failed (exit {proc.returncode}):\n{tail}", path=cwd,
+                           fix="run with --verbose for the whole log")
+    return out
+
+
+def firmware_binary(project: Path, system: str, manifest: dict) -> Path:
+    if system == "platformio":
+        from edgekit.build.platformio import firmware_elf_path
+
+        return firmware_elf_path(project, manifest["board"])
+    name = POSIX_BINARY if manifest["port"] == "posix" else MCU_BINARY
+    return project / BUILD_DIR / "firmware" / name
+
+
+def build_project(project: str | Path, *, system: str = "cmake", jobs: int = 2, verbose: bool = False) -> BuildResult:
+    """Configure (once) and build; incremental afterwards. Returns the path of the firmware binary."""
+    project = Path(project).resolve()
+    manifest = read_manifest(project)
+    start = time.perf_counter()
+    if system == "platformio":
+        if not (project / "platformio.ini").is_file():
+            raise EdgekitError(f"board {manifest['board']} has no PlatformIO build in this project", path=project,
+                               fix="build it with --system cmake")
+        from edgekit.build.platformio import build_with_platformio
+
+        binary = build_with_platformio(project, manifest["board"], verbose=verbose)
+        return BuildResult(project, system, Path(binary), time.perf_counter() - start, "")
+    if system != "cmake":
+        raise EdgekitError(f"unknown build system {system!r}", fix="use cmake or platformio")
+    cmake = shutil.which("cmake")
+    if cmake is None:
+        raise EdgekitError("cmake not found", fix="install it with `sudo apt-get install cmake` or run `make deps`")
+    build = project / BUILD_DIR
+    log = ""
+    if not (build / "CMakeCache.txt").is_file():
+        generator = ["-G", "Ninja"] if shutil.which("ninja") else []
+        log += _run([cmake, "-S", str(project), "-B", str(build), *generator, "-DCMAKE_BUILD_TYPE=Release"],
+                    project, "cmake configure", verbose)
+    log += _run([cmake, "--build", str(build), "-j", str(jobs)], project, "cmake build", verbose)
+    binary = firmware_binary(project, "cmake", manifest)
+    if not binary.is_file():
+        raise EdgekitError(f"the build finished but produced no {binary.name}", path=build)
+    return BuildResult(project, system, binary, time.perf_counter() - start, log)

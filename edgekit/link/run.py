@@ -1,0 +1,157 @@
+"""One-step device paths: build (cached by model + board), flash/start, connect, generate.
+
+    with connect_device(model, board="qemu-mps3-an547") as dev:   # or port="/dev/ttyACM0"
+        for event in dev.client.generate(ids, max_new_tokens=32):
+            ...
+
+Builds are cached under $EDGEKIT_CACHE (default ~/.cache/edgekit)/builds/<board>-<key>, where the key covers
+the model's files, the board profile, the firmware sources and the edgekit version, so a changed input builds
+again and an unchanged one starts at once.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from edgekit import __version__
+from edgekit.errors import EdgekitError
+from edgekit.model import Model
+
+CACHE_ENV = "EDGEKIT_CACHE"
+
+
+def cache_root() -> Path:
+    env = os.environ.get(CACHE_ENV)
+    return Path(env) if env else Path.home() / ".cache" / "edgekit"
+
+
+def _tree_fingerprint(h, root: Path) -> None:
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and "__pycache__" not in p.parts:
+            st = p.stat()
+            h.update(f"{p.relative_to(root)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+
+
+def build_key(model: Model, board, *, ctx: int | None, ternary: str | None, embedding: str | None) -> str:
+    from edgekit.boards.linker import firmware_dir
+
+    h = hashlib.sha256(f"edgekit {__version__}|{board.name}|{ctx}|{ternary}|{embedding}\n".encode())
+    src = Path(model.source)
+    if src.is_dir():
+        _tree_fingerprint(h, src)
+    elif src.is_file():
+        st = src.stat()
+        h.update(f"{src.resolve()}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    if board.source:
+        h.update(Path(board.source).read_bytes())
+    _tree_fingerprint(h, firmware_dir())
+    return h.hexdigest()[:16]
+
+
+def ensure_built(model: Model, board_name: str, *, ctx: int | None = None, ternary: str | None = None,
+                 embedding: str | None = None, log=None) -> Path:
+    """The built project for (model, board), generating and building it only when the cache has none."""
+    from edgekit.boards import load_board
+    from edgekit.build import build_project
+    from edgekit.build.project import firmware_binary
+    from edgekit.gen.project import generate_project, read_manifest
+
+    board = load_board(board_name)
+    project = cache_root() / "builds" / f"{board.name}-{build_key(model, board, ctx=ctx, ternary=ternary, embedding=embedding)}"
+    if (project / "manifest.json").is_file():
+        manifest = read_manifest(project)
+        if firmware_binary(project, "cmake", manifest).is_file():
+            return project
+    if log:
+        log(f"building firmware for {board.name} in {project} (cached for next time)")
+    generate_project(model, board, project, ctx=ctx, ternary=ternary, embedding=embedding)
+    build_project(project)
+    return project
+
+
+@dataclass
+class ConnectedDevice:
+    """A link client plus whatever was started to give it a device (emulator, process); close() stops both."""
+
+    client: object  # edgekit.link.client.DeviceClient
+    identity: object
+    describe: str
+    project: Path | None = None
+    _session: object | None = field(default=None, repr=False)
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        finally:
+            if self._session is not None:
+                self._session.close()
+
+    def __enter__(self) -> "ConnectedDevice":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def connect_device(model: Model | None, *, board: str | None = None, port: str | None = None, trace: bool = False,
+                   ctx: int | None = None, log=None) -> ConnectedDevice:
+    """Connect to --port, or build/flash/start the model on --board; HELLO and check the model matches."""
+    from edgekit.link.client import DeviceClient
+
+    if (board is None) == (port is None):
+        raise EdgekitError("give exactly one of --board (build, flash and run) or --port (a running device)")
+    session = None
+    project = None
+    if board is not None:
+        if model is None:
+            raise EdgekitError("--board needs a model to build", fix="pass MODEL or use the bundled default")
+        from edgekit.flash.device import open_device
+
+        project = ensure_built(model, board, ctx=ctx, log=log)
+        session = open_device(project)
+        url, describe = session.url, session.describe
+    else:
+        url, describe = port, port
+    try:
+        client = DeviceClient(url, trace=trace)
+        identity = client.hello()
+    except BaseException:
+        if session is not None:
+            session.close()
+        raise
+    dev = ConnectedDevice(client, identity, describe, project, session)
+    if model is not None:
+        cfg = model.config
+        if identity.vocab_size != cfg.vocab_size:
+            dev.close()
+            raise EdgekitError(f"the device at {url} runs a model with vocabulary {identity.vocab_size}, but "
+                               f"{model.source} has {cfg.vocab_size}", fix="flash this model, or pass its MODEL")
+    return dev
+
+
+def device_token_stream(model: Model, *, board: str | None, port: str | None, prompt_ids: list[int],
+                        max_new: int, temperature: float, top_k: int, top_p: float, seed: int, log=None
+                        ) -> tuple[ConnectedDevice, Iterator[int]]:
+    """For `edgekit generate --board/--port`: the connected device and an iterator of generated token ids."""
+    from edgekit.link.client import TokenEvent
+
+    dev = connect_device(model, board=board, port=port, log=log)
+    if log:
+        log(f"device: {dev.describe}")
+
+    def tokens() -> Iterator[int]:
+        stream = dev.client.generate(prompt_ids, max_new_tokens=max_new, temperature=temperature, top_k=top_k,
+                                     top_p=top_p, seed=seed)
+        for event in stream:
+            if isinstance(event, TokenEvent):
+                yield event.token_id
+        done = stream.done
+        if done is not None and done.reason == "error":
+            from edgekit import status
+
+            raise EdgekitError(f"device stopped with an error: {status.describe(done.status)}")
+
+    return dev, tokens()
