@@ -1,0 +1,87 @@
+"""`edgekit demo` (what `make demo` runs): the bundled model on the emulated Cortex-M55 board, end to end."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from edgekit.cli.common import resolve_model_arg, stderr_console, stdout_console
+
+DEMO_BOARD = "qemu-mps3-an547"
+DEMO_PROMPT = "And God said,"
+
+
+@click.command("demo")
+@click.option("--board", "-b", default=DEMO_BOARD, show_default=True, help="Board to run on.")
+@click.option("--model", "model_arg", default=None, help="Model [default: the bundled model].")
+@click.option("--prompt", "-p", default=DEMO_PROMPT, show_default=True, help="The scripted prompt.")
+@click.option("--max-new", type=click.IntRange(1), default=48, show_default=True, help="Tokens to generate.")
+@click.option("--chat/--no-chat", default=None, help="Interactive chat afterwards [default: when stdin is a terminal].")
+def demo(board, model_arg, prompt, max_new, chat):
+    """Plan, build, flash and run the bundled model on an emulated board; stream a prompt, then chat."""
+    import edgekit
+    from edgekit.boards import load_board
+    from edgekit.cli.plan import print_plan
+    from edgekit.flash.device import open_device
+    from edgekit.link.client import DeviceClient, TokenEvent
+    from edgekit.link.run import ensure_built
+    from edgekit.plan.planner import plan_model
+    from edgekit.textstream import TextStream
+
+    err = stderr_console()
+    out = stdout_console()
+    model = edgekit.load(resolve_model_arg(model_arg))
+    b = load_board(board)
+    out.rule(f"1. plan: {model.source.name} on {b.name}")
+    print_plan(plan_model(model.config, b), out)
+    out.rule("2. generate + build the firmware (cached)")
+    project = ensure_built(model, b.name, log=lambda m: err.print(f"[dim]{m}[/dim]"))
+    out.print(f"project {project}")
+    out.rule("3. flash: start the emulator with the image parts at their planned addresses")
+    with open_device(project) as session:
+        out.print(f"{session.describe}; link {session.url}")
+        with DeviceClient(session.url) as client:
+            ident = client.hello()
+            out.print(f"device says: board {ident.board}, {ident.firmware_version}, kernels {ident.kernel}, "
+                      f"context {ident.context_len}, clock {ident.clock_hz / 1e6:g} MHz, "
+                      f"model hash {ident.model_hash.hex()[:16]}…")
+            out.rule(f"4. generate over the UART (greedy, {max_new} tokens)")
+            ids = model.encode(prompt)
+            stream = TextStream(model.tokenizer)
+            sys.stdout.write(prompt)
+            gen = client.generate(ids, max_new_tokens=max_new, temperature=0.0)
+            for event in gen:
+                if isinstance(event, TokenEvent):
+                    sys.stdout.write(stream.push(event.token_id))
+                    sys.stdout.flush()
+            sys.stdout.write(stream.flush() + "\n")
+            done = gen.done
+            if done is not None:
+                rate = done.decode_tokens_per_s
+                out.print(f"{done.generated_tokens} tokens ({done.reason}); prefill {done.prompt_tokens} tokens in "
+                          f"{done.prefill_us / 1e3:.1f} ms, decode "
+                          + (f"{rate:.2f} tokens/s" if rate else "n/a")
+                          + " by the emulated device's own clock (QEMU timing, an estimate of real silicon)")
+            interactive = sys.stdin.isatty() if chat is None else chat
+            if not interactive:
+                return
+            from edgekit.link.session import ChatSession
+
+            out.rule("5. chat (Ctrl-D to quit)")
+            session_chat = ChatSession(client, model.tokenizer, chat_template=model.chat_template,
+                                       max_new_tokens=64, temperature=0.8, top_p=0.95)
+            while True:
+                try:
+                    line = input("you> ")
+                except (EOFError, KeyboardInterrupt):
+                    click.echo()
+                    break
+                if not line.strip():
+                    continue
+                try:
+                    for piece in session_chat.send(line):
+                        sys.stdout.write(piece)
+                        sys.stdout.flush()
+                except KeyboardInterrupt:
+                    client.cancel()
+                sys.stdout.write("\n")
