@@ -138,6 +138,46 @@ def test_port_on_emulated_board(name, port_echo_elves, tmp_path):
 
 
 @needs_arm
+@pytest.mark.parametrize("name", CORTEX_M_BOARDS)
+def test_profile_memory_map_matches_qemu(name, port_echo_elves, tmp_path):
+    """Every region of the board profile exists in the emulated machine, with the profile's kind: RAM takes a
+    write, flash/ROM keeps what QEMU's loader put there. Probes the last word of each region and the first
+    word of regions that hold no firmware section (so the probe never disturbs the running program)."""
+    board = load_board(name)
+    layout_regions = {board.layout.text, board.layout.data, board.layout.stack}
+    loads, probes = [], []
+    for region in board.memory:
+        addresses = [region.end - 4] + ([] if region.name in layout_regions else [region.base])
+        for addr in addresses:
+            expected = None
+            if not region.writable:  # ROM: the loader writes a marker the firmware must read back unchanged
+                marker = tmp_path / f"{region.name}-{addr:x}.bin"
+                expected = struct.pack("<I", (0xEC000000 | (addr >> 8)) & 0xFFFFFFFF)
+                marker.write_bytes(expected)
+                loads.append((marker, addr))
+            probes.append((region, addr, expected))
+    if name == "qemu-netduinoplus2":
+        # QEMU 7.2 models no CCM (newer QEMU does): the profile keeps the real chip's region, unprobed here.
+        probes = [p for p in probes if p[0].name != "ccm"]
+    with start_emulator(board, port_echo_elves[name], loads, start_paused=True) as emu:
+        link = EchoLink(emu.open_link())
+        try:
+            link.banner()
+            for region, addr, expected in probes:
+                before, after = struct.unpack("<II", link.request(b"P", struct.pack("<I", addr)))
+                if region.writable:
+                    assert after == before ^ 0xFFFFFFFF, f"{region.name} at {addr:#x} is not writable RAM"
+                else:
+                    assert after == before and struct.pack("<I", before) == expected, \
+                        f"{region.name} at {addr:#x}: read {before:#x}, loader wrote {expected.hex()}"
+            link.request(b"X", b"\x00")
+            link.port.write(b"!")
+            assert emu.wait(LINK_TIMEOUT_S) == 0
+        finally:
+            link.close()
+
+
+@needs_arm
 def test_tcp_link_and_icount(port_echo_elves):
     """The same firmware over a TCP link, with instruction-count timing: the guest waits for the client."""
     board = load_board("qemu-mps3-an547")

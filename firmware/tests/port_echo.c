@@ -9,6 +9,9 @@
  *   'C'                  -> cycles(8) time_us(8) clock_hz(4) for a fixed busy loop (cycle counter works)
  *   'A'                  -> arena addr(4) size(4) ok(1): first/last 64 bytes written and read back
  *   'T' ms(2)            -> n(4, int32) elapsed_us(8): ek_port_link_read with nothing to read times out
+ *   'P' addr(4)          -> before(4) after(4): reads the word at addr, writes its complement, reads it back
+ *                           and restores it (RAM: after == ~before; ROM/flash: after == before). Tests
+ *                           probe every region of the board profile this way to check the memory map.
  *   'F'                  -> no reply: executes a permanently undefined instruction, so the port's fault
  *                           handler must report it on the link and end the program (status 3)
  *   'X' code(1)          -> reply, wait for one acknowledging byte (up to 1 s), then ek_port_exit(code):
@@ -113,6 +116,26 @@ static void banner(void)
     put_str("\n");
 }
 
+/* Probe one word with interrupts off, so no ISR sees the complemented value in between. */
+static size_t probe(uint32_t addr, uint8_t *out)
+{
+    volatile uint32_t *word = (volatile uint32_t *)(uintptr_t)addr;
+#if defined(__arm__) || defined(__thumb__)
+    uint32_t primask;
+    __asm__ volatile("mrs %0, primask\n\tcpsid i" : "=r"(primask)::"memory");
+#endif
+    uint32_t before = *word;
+    *word = ~before;
+    uint32_t after = *word;
+    *word = before;
+#if defined(__arm__) || defined(__thumb__)
+    __asm__ volatile("msr primask, %0" ::"r"(primask) : "memory");
+#endif
+    le_store(out, before, 4);
+    le_store(out + 4, after, 4);
+    return 8;
+}
+
 static size_t measure(uint8_t *out)
 {
     uint64_t c0 = ek_port_cycles();
@@ -199,6 +222,13 @@ int ek_app_main(void)
             reply('T', out, 12);
             break;
         }
+        case 'P':
+            if (n != 4) {
+                reply('!', NULL, 0);
+            } else {
+                reply('P', out, probe((uint32_t)le_load(payload, 4), out));
+            }
+            break;
         case 'F':
 #if defined(__arm__) || defined(__thumb__)
             __asm__ volatile("udf #0");
