@@ -56,6 +56,7 @@ _INSTALL_HINT = {
 _PTY_LINE = re.compile(r"char device redirected to (/dev/pts/\d+) \(label serial0\)")
 _USER_URL_LINE = re.compile(r"^(?:PTY (?P<pty>/dev/\S+)|TCP (?P<host>127\.0\.0\.1|localhost):(?P<port>\d+))\s*$")
 _AARCH64_SYSROOT = Path("/usr/aarch64-linux-gnu")
+_UNIX_PATH_MAX = 108  # sizeof(sockaddr_un.sun_path) on Linux
 
 
 def find_qemu(binary: str) -> str:
@@ -416,6 +417,10 @@ def start_emulator(board: Board, elf: str | os.PathLike,
     parts = check_images(board, images)
     tmpdir = tempfile.mkdtemp(prefix="edgekit-qemu-")
     qmp_path = os.path.join(tmpdir, "qmp.sock")
+    if len(qmp_path.encode()) >= _UNIX_PATH_MAX:  # a long $TMPDIR: unix socket paths are limited to 108 bytes
+        shutil.rmtree(tmpdir, ignore_errors=True)
+        tmpdir = tempfile.mkdtemp(prefix="edgekit-qemu-", dir="/tmp")
+        qmp_path = os.path.join(tmpdir, "qmp.sock")
     tcp_port = None
     if link == "pty":
         serial_arg = "pty"
