@@ -6,7 +6,6 @@
  */
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 
 #include "ek_cortex_m.h"
 #include "ek_port.h"
@@ -66,8 +65,8 @@ __attribute__((naked, noreturn)) void ek_reset_handler(void)
 __attribute__((noreturn, used)) void ek_c_startup(void);
 __attribute__((noreturn, used)) void ek_c_startup(void)
 {
-    /* volatile pointers keep the compiler from turning these loops into memcpy/memset calls into libc,
-     * which is fine to call afterwards but not before .data holds its values. */
+    /* volatile: the loops stay plain word copies (no libc call, no vectorised body), so start-up depends on
+     * nothing that start-up itself initialises. */
     volatile uint32_t *dst = __ek_data_start;
     const volatile uint32_t *src = __ek_data_load;
     while (dst < __ek_data_end) {
