@@ -50,7 +50,9 @@ def device_binary(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def bundled():
-    return edgekit.load("kjv-bitnet-5m")
+    from edgekit.models import DEFAULT_MODEL
+
+    return edgekit.load(DEFAULT_MODEL)  # a real model with a tokenizer (edgekit/models/)
 
 
 @pytest.fixture(scope="module")
@@ -92,9 +94,11 @@ def test_identity_describes_the_image(bundled_device, bundled_image, bundled):
     assert dev.url.startswith("/dev/")
     assert ident.protocol_version == M.PROTOCOL_VERSION and ident.model_ok
     assert ident.model_hash == header.model_hash and ident.tokenizer_hash == header.tokenizer_hash
-    assert (ident.vocab_size, ident.num_layers, ident.hidden_size) == (2048, 8, 256)
-    assert ident.context_len == bundled.config.max_seq_len
-    assert (ident.bos_id, ident.eos_id) == (0, 1)
+    cfg = bundled.config
+    assert (ident.vocab_size, ident.num_layers, ident.hidden_size) == (cfg.vocab_size, cfg.num_layers,
+                                                                       cfg.hidden_size)
+    assert ident.context_len == cfg.max_seq_len
+    assert (ident.bos_id, ident.eos_id) == (cfg.bos_token_id, cfg.eos_token_id)
     assert ident.image_bytes == bundled_image.stat().st_size and ident.arena_bytes > 0
     assert ident.kernel.startswith("i2:") and ident.board.startswith("posix-") and ident.threads == 1
 
@@ -154,10 +158,10 @@ def test_validate_report(bundled_device, bundled):
 
 def test_logits_full_and_topk_agree_with_reference(bundled_device, bundled):
     _, client = bundled_device
-    ids = [0, 297, 396, 382]
+    ids = bundled.encode("And God said")
     ref = bundled.logits(ids)[-1]
     full = client.logits(ids)
-    assert full.position == len(ids) - 1 and full.values.shape == (2048,)
+    assert full.position == len(ids) - 1 and full.values.shape == (bundled.config.vocab_size,)
     assert np.max(np.abs(full.values - ref)) < 0.05
     top = client.logits(ids, top_k=10)
     assert list(top.top_ids) == list(np.argsort(-full.values, kind="stable")[:10])
@@ -242,10 +246,10 @@ def test_unknown_and_malformed_messages_get_error_replies(bundled_device):
 def test_request_errors_name_the_problem(bundled_device):
     _, client = bundled_device
     with pytest.raises(DeviceError, match="outside the vocabulary") as exc:
-        client.generate([0, 5000], max_new_tokens=1).run()
+        client.generate([0, client.identity.vocab_size], max_new_tokens=1).run()
     assert exc.value.status_name == "BAD_TOKEN"
     with pytest.raises(DeviceError, match="context length") as exc:
-        client.generate(list(range(300)), max_new_tokens=1).run()
+        client.generate([5] * (client.identity.context_len + 1), max_new_tokens=1).run()
     assert exc.value.status_name == "CONTEXT_FULL"
     with pytest.raises(DeviceError) as exc:
         client.logits([1, 2], top_k=500)
@@ -488,3 +492,78 @@ def test_trace_hex_dumps_frames(device_binary, bundled_image):
     text = out.getvalue()
     assert "TX HELLO seq=1" in text and "RX IDENTITY seq=1" in text and "RX PONG" in text
     assert "0000  00 04 01 01 01 05 0f e3 21 81 00" in text  # HELLO's wire bytes, as in docs/protocol.md
+
+
+BITNET_2B_TEMPLATE = (
+    "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = message['role'] | "
+    "capitalize + ': '+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = "
+    "bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ 'Assistant: ' }}"
+    "{% endif %}")
+
+
+def test_chat_session_renders_the_template_turn_by_turn(bundled_device, bundled, monkeypatch):
+    _, client = bundled_device
+    sent = []
+    real_generate = client.generate
+
+    def recording_generate(prompt_ids, **kw):
+        sent.append((list(prompt_ids), kw["continue_sequence"]))
+        return real_generate(prompt_ids, **kw)
+
+    monkeypatch.setattr(client, "generate", recording_generate)
+    chat = ChatSession(client, bundled.tokenizer, chat_template=BITNET_2B_TEMPLATE, system="Be brief.",
+                       max_new_tokens=6)
+    assert chat.mode == "chat"
+    answer = "".join(chat.send("Who made the light?"))
+    tok = bundled.tokenizer
+    first_text = "System: Be brief.<|eot_id|>User: Who made the light?<|eot_id|>Assistant: "
+    assert sent[0] == ([client.identity.bos_id] + tok.encode(first_text, add_special_tokens=False).ids, False)
+    "".join(chat.send("And then?"))
+    # the first answer was cut at max tokens: the next turn closes it, then continues the device's sequence
+    second_text = "<|eot_id|>User: And then?<|eot_id|>Assistant: "
+    prompt2, cont2 = sent[1]
+    assert cont2 is True and prompt2[-len(tok.encode(second_text, add_special_tokens=False).ids):] == \
+        tok.encode(second_text, add_special_tokens=False).ids
+    assert chat.turns[1].content == answer.strip()
+
+
+class _ScriptedTransport(C.Transport):
+    """A transport that replays device bytes from a script, one chunk per read, and records writes."""
+
+    def __init__(self, chunks):
+        self.url, self.baud, self._fd = "scripted", 115200, None
+        self.chunks = list(chunks)
+        self.written = bytearray()
+
+    def write(self, data):
+        self.written += data
+
+    def read(self, deadline):
+        if self.chunks:
+            return self.chunks.pop(0)
+        time.sleep(max(0.0, min(0.01, deadline - time.monotonic())))
+        return b""
+
+    def close(self):
+        pass
+
+
+def _ident_frame(seq):
+    return encode_frame(0x81, seq, M.encode_body("IDENTITY", protocol_version=M.PROTOCOL_VERSION, max_body=1024,
+                                                   vocab_size=100, context_len=64, eos_id=1, bos_id=0))
+
+
+def test_a_lost_token_frame_is_an_error_not_wrong_text():
+    tok = lambda i: encode_frame(0x82, 2, M.encode_body("TOKEN", token_id=10 + i, index=i))  # noqa: E731
+    done = encode_frame(0x83, 2, M.encode_body("DONE", reason=2, generated_tokens=3))
+    client = DeviceClient(_ScriptedTransport([_ident_frame(1), tok(0), tok(2), done]))
+    client.hello()
+    with pytest.raises(EdgekitError, match=r"lost on the link \(got token 2, expected 1\)"):
+        list(client.generate([1, 2], max_new_tokens=3))
+    assert client._active is None
+
+
+def test_protocol_version_mismatch_is_refused():
+    frame = encode_frame(0x81, 1, M.encode_body("IDENTITY", protocol_version=M.PROTOCOL_VERSION + 1))
+    with pytest.raises(EdgekitError, match=r"speaks link protocol 2, this edgekit speaks 1 \(rebuild and flash"):
+        DeviceClient(_ScriptedTransport([frame])).hello()

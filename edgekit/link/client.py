@@ -198,6 +198,13 @@ class GenerateStream:
     def _accept(self, name: str, values: dict) -> TokenEvent | DoneEvent:
         if name == "TOKEN":
             ev = _dataclass_from(TokenEvent, values)
+            if ev.index != len(self.events):  # a TOKEN frame was lost (CRC error): the text would be wrong
+                expected = len(self.events)
+                if self._client._active is self:
+                    self._client.cancel()
+                raise EdgekitError(f"token frame(s) from {self._client.port} were lost on the link (got token "
+                                   f"{ev.index}, expected {expected})",
+                                   fix="check the link (baud rate, cable, flow control) and retry")
             self.tokens.append(ev.token_id)
             self.events.append(ev)
             return ev
