@@ -195,10 +195,10 @@ class GenerateStream:
             if self.done is None and self._client._active is self:
                 self._client.cancel()
 
-    def _accept(self, name: str, values: dict) -> TokenEvent | DoneEvent:
+    def _accept(self, name: str, values: dict, *, strict: bool = True) -> TokenEvent | DoneEvent:
         if name == "TOKEN":
             ev = _dataclass_from(TokenEvent, values)
-            if ev.index != len(self.events):  # a TOKEN frame was lost (CRC error): the text would be wrong
+            if strict and ev.index != len(self.events):  # a TOKEN frame was lost (CRC error): the text would be wrong
                 expected = len(self.events)
                 if self._client._active is self:
                     self._client.cancel()
@@ -473,8 +473,9 @@ class DeviceClient:
             except _NoReply as exc:
                 raise EdgekitError(str(exc)) from None
             return None
+        # tokens that arrive while cancelling are kept but not checked for gaps: the answer is being dropped
         while stream.backlog and stream.done is None:
-            stream._accept(*stream.backlog.popleft())
+            stream._accept(*stream.backlog.popleft(), strict=False)
         timeout = self._scaled(CANCEL_TIMEOUT_S)
         deadline = time.monotonic() + timeout
         while stream.done is None:
@@ -486,7 +487,7 @@ class DeviceClient:
                 raise EdgekitError(f"no DONE from {self.port} within {timeout:.1f} s after CANCEL: "
                                    f"{self.transport.hint()}") from None
             if name in ("TOKEN", "DONE"):
-                stream._accept(name, values)
+                stream._accept(name, values, strict=False)
             elif name == "ACK":  # the device was idle: the generation had ended and its DONE was lost
                 self._active = None
                 return None
