@@ -154,6 +154,9 @@ def test_validate_report(bundled_device, bundled):
     assert s["top1_agreement"] >= 0.99 and s["min_cosine"] > 0.9999
     assert s["max_abs_diff"] < 0.05  # float32 C vs numpy: differences are a few rounding steps
     json.dumps(report)  # the CLI writes it as JSON
+    light = validate(client, bundled, [[0, 5, 17, 400, 33]], greedy_tokens=4, top_k=8)  # slow-link mode
+    assert light["passed"] and light["summary"]["top1_agreement"] == 1.0 and light["summary"]["min_cosine"] is None
+    assert light["summary"]["max_abs_diff"] < 0.05
 
 
 def test_logits_full_and_topk_agree_with_reference(bundled_device, bundled):

@@ -14,9 +14,9 @@ Library entry points for the CLI: DeviceClient, DeviceProcess, stream_generate, 
 from edgekit.link.client import DeviceClient, DeviceError, DoneEvent, Identity, LogitsReply, TokenEvent
 from edgekit.link.device_process import DeviceProcess
 from edgekit.link.session import ChatSession, IncrementalDecoder, stream_generate
-from edgekit.link.validate import compare_logits, validate
+from edgekit.link.validate import compare_logits, compare_top_k, validate
 
 __all__ = [
     "ChatSession", "DeviceClient", "DeviceError", "DeviceProcess", "DoneEvent", "Identity", "IncrementalDecoder",
-    "LogitsReply", "TokenEvent", "compare_logits", "stream_generate", "validate",
+    "LogitsReply", "TokenEvent", "compare_logits", "compare_top_k", "stream_generate", "validate",
 ]
