@@ -10,17 +10,17 @@ void ek_matvec_i2_c(const ek_tensor *w, const ek_qvec *x, int32_t *acc)
 {
     const uint32_t blocks = (w->cols + EK_I2_BLOCK - 1u) / EK_I2_BLOCK;
     const uint8_t *p = w->data; /* (rows, blocks, 32) */
-    uint32_t r, b, j, k;
+    uint32_t r, b, j;
     for (r = 0; r < w->rows; r++) {
         int32_t sum = 0;
         const int8_t *xb = x->q;
         for (b = 0; b < blocks; b++, p += 32, xb += EK_I2_BLOCK) {
-            /* one pass per 2-bit field: weights 32k..32k+31 of the block meet contiguous x_q, which lets
-             * compilers vectorise the loop */
-            for (k = 0; k < 4u; k++) {
-                const unsigned shift = 6u - 2u * k;
-                for (j = 0; j < 32u; j++)
-                    sum += xb[32u * k + j] * ((int32_t)((p[j] >> shift) & 3u) - 1);
+            for (j = 0; j < 32u; j++) {
+                const int32_t byte = p[j];
+                sum += xb[j] * ((byte >> 6) - 1);
+                sum += xb[j + 32u] * (((byte >> 4) & 3) - 1);
+                sum += xb[j + 64u] * (((byte >> 2) & 3) - 1);
+                sum += xb[j + 96u] * ((byte & 3) - 1);
             }
         }
         acc[r] = sum;

@@ -6,8 +6,6 @@
  */
 #include "ek_kernels.h"
 
-static const uint32_t pow3[5] = {1u, 3u, 9u, 27u, 81u};
-
 /* digit k of a stored byte q as a weight in {-1, 0, 1}: ((q * 3^k) mod 256) * 3 >> 8, minus 1 */
 static int32_t trit(uint32_t q, uint32_t pow3_k) { return (int32_t)((((q * pow3_k) & 0xFFu) * 3u) >> 8) - 1; }
 
@@ -21,12 +19,17 @@ void ek_matvec_t158_c(const ek_tensor *w, const ek_qvec *x, int32_t *acc)
         int32_t sum = 0;
         const int8_t *xb = x->q;
         for (b = 0; b < blocks; b++, p += 16, xb += EK_T158_BLOCK) {
-            /* one pass per digit: weights 16k..16k+15 of the block meet contiguous x_q (vectorisable) */
-            for (k = 0; k < 5u; k++)
-                for (j = 0; j < 16u; j++)
-                    sum += xb[16u * k + j] * trit(p[j], pow3[k]);
+            for (j = 0; j < 16u; j++) {
+                const uint32_t q = p[j];
+                sum += xb[j] * trit(q, 1u);
+                sum += xb[j + 16u] * trit(q, 3u);
+                sum += xb[j + 32u] * trit(q, 9u);
+                sum += xb[j + 48u] * trit(q, 27u);
+                sum += xb[j + 64u] * trit(q, 81u);
+            }
         }
         for (j = 0; j < tail_bytes; j++) {
+            static const uint32_t pow3[5] = {1u, 3u, 9u, 27u, 81u};
             const uint32_t q = p[j];
             for (k = 0; k < 5u && 5u * j + k < tail; k++)
                 sum += xb[5u * j + k] * trit(q, pow3[k]);

@@ -93,14 +93,26 @@ static uint8_t *read_file(const char *path, size_t *size_out)
     return buf;
 }
 
+/* Write to "<path>.tmp", then rename over path, so a reader never sees a half-written file. */
 static int write_file(const char *path, const void *data, size_t n)
 {
-    FILE *f = fopen(path, "wb");
+    char tmp[4096];
+    FILE *f;
     int ok;
+    if (strlen(path) + 5u > sizeof tmp)
+        return 0;
+    strcpy(tmp, path);
+    strcat(tmp, ".tmp");
+    f = fopen(tmp, "wb");
     if (f == NULL)
         return 0;
     ok = fwrite(data, 1, n, f) == n;
-    return fclose(f) == 0 && ok;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        remove(tmp);
+        return 0;
+    }
+    return 1;
 }
 
 /* Parse "1,2,3" or whitespace-separated ids into a malloc'd array. */
