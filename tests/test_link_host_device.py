@@ -568,3 +568,55 @@ def test_protocol_version_mismatch_is_refused():
     frame = encode_frame(0x81, 1, M.encode_body("IDENTITY", protocol_version=M.PROTOCOL_VERSION + 1))
     with pytest.raises(EdgekitError, match=r"speaks link protocol 2, this edgekit speaks 1 \(rebuild and flash"):
         DeviceClient(_ScriptedTransport([frame])).hello()
+
+
+class _FdTransport(C.Transport):
+    """The master side of a pty pair we own, as a transport (pyserial can only open the slave by path)."""
+
+    def __init__(self, fd, name):
+        self.url, self.baud, self._fd_raw = name, 115200, fd
+
+    def write(self, data):
+        os.write(self._fd_raw, data)
+
+    def read(self, deadline):
+        import select
+
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return b""
+        ready, _, _ = select.select([self._fd_raw], [], [], min(remaining, 0.05))
+        return os.read(self._fd_raw, 65536) if ready else b""
+
+    def close(self):
+        pass
+
+
+def test_tty_mode_serves_an_existing_serial_device(device_binary, bundled_image):
+    master, slave = os.openpty()
+    path = os.ttyname(slave)
+    proc = subprocess.Popen([str(device_binary), "--tty", path, "--baud", "115200", str(bundled_image)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        with DeviceClient(_FdTransport(master, path)) as client:
+            assert client.hello().model_ok
+            assert client.generate([0, 5], max_new_tokens=3, stop_at_eos=False).run().generated_tokens == 3
+    finally:
+        proc.terminate()
+        assert proc.wait(NEVER_HANGS_S) == 0
+        os.close(master)
+        os.close(slave)
+
+
+def test_reset_while_generating_cancels_then_acks(long_device):
+    _, client = long_device
+    stream = client.generate([1, 2, 3], max_new_tokens=4000, stop_at_eos=False)
+    it = iter(stream)
+    next(it)
+    client.send_raw(0x07, 99, M.encode_body("RESET", mode=M.RESET_SEQUENCE))
+    for event in it:
+        pass
+    assert stream.done.reason == "cancelled"
+    name, _ = client._wait(99, ("ACK",), 10.0, "RESET")
+    assert name == "ACK"
+    assert client.stats()["tokens_generated"] == 0 and client.stats()["seq_len"] == 0  # counters were reset
