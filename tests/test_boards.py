@@ -210,6 +210,8 @@ def test_render_refuses_boards_without_layout_and_bad_limits():
         render_linker_script(load_board("rpi5"))
     with pytest.raises(EdgekitError, match="lies outside it"):
         render_linker_script(load_board("qemu-mps3-an547"), limits={"ddr": (0, 32 * MB)})
+    full = render_linker_script(load_board("qemu-mps3-an547"), limits={"qspi": (0, 0)})  # images fill the QSPI
+    assert "QSPI         (rx) : ORIGIN = 0x28000000, LENGTH = 0x0" in full
 
 
 def test_write_is_atomic_and_complete(tmp_path):

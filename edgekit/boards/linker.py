@@ -44,7 +44,8 @@ def memory_lines(board: Board, limits: Mapping[str, tuple[int, int]] | None = No
         origin, length = r.base, r.size_bytes
         if r.name in limits:
             offset, size = limits.pop(r.name)
-            if offset < 0 or size <= 0 or offset + size > r.size_bytes:
+            # Length 0 is fine: image parts may fill a region the linker then places nothing in.
+            if offset < 0 or size < 0 or offset + size > r.size_bytes:
                 raise EdgekitError(f"linker limit for region {r.name!r} ({offset:#x}+{size:#x}) lies outside it "
                                    f"(size {r.size_bytes:#x})", path=board.source,
                                    fix="give an offset and length inside the region")
