@@ -13,6 +13,11 @@
 #include "ek_kernels.h"
 #include "ek_spec.h"
 
+/* A generated project's ek_config.h may set EK_MAX_PARTS and EK_VERIFY_PAYLOAD_CRC below. */
+#ifdef EK_HAVE_CONFIG_H
+#include "ek_config.h"
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
