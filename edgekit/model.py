@@ -141,7 +141,20 @@ class TernaryTensor(Tensor):
 
 @dataclass
 class FloatTensor(Tensor):
+    # Optional: rows (start, stop) of the first dimension, read from the source on their own, so a
+    # 128k x 2560 embedding can be packed without ever being whole in memory.
+    _produce_rows: Callable[[int, int], np.ndarray] | None = field(default=None, repr=False)
+
     kind = "float"
+
+    def row_chunks(self, rows_per_chunk: int = 4096) -> Iterator[np.ndarray]:
+        """float32 row blocks of this tensor, in order (the whole tensor at once for vectors)."""
+        if self._produce_rows is None or len(self.shape) < 2:
+            yield self.array()
+            return
+        for start in range(0, self.shape[0], rows_per_chunk):
+            stop = min(start + rows_per_chunk, self.shape[0])
+            yield np.ascontiguousarray(self._produce_rows(start, stop), dtype=np.float32)
 
     def array(self) -> np.ndarray:
         """float32 array of `shape`."""

@@ -23,6 +23,7 @@ COMMANDS = (
     ("device", "chat"),
     ("device", "validate"),
     ("demo", "demo"),
+    ("bench", "bench"),
 )
 
 

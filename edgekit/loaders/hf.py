@@ -218,7 +218,8 @@ def _float_tensor(sf: SafetensorsFile, hf: str, name: str, role: str, layer: int
         raise EdgekitError(f"tensor {hf} has shape {entry.shape}, the config implies {shape}", path=sf.path,
                            fix="config.json and the weights disagree")
     return FloatTensor(name=name, role=role, layer=layer, shape=shape, source_format=entry.dtype.lower(),
-                       source_bytes=entry.nbytes, _produce=lambda: sf.read_float32(hf))
+                       source_bytes=entry.nbytes, _produce=lambda: sf.read_float32(hf),
+                       _produce_rows=lambda start, stop: sf.read_float32(hf, (start, stop)))
 
 
 def _scalar(sf: SafetensorsFile, hf: str) -> float:

@@ -46,7 +46,9 @@ class TensorEntry:
 
 def bf16_to_f32(raw: np.ndarray) -> np.ndarray:
     """bf16 bit patterns (uint16) -> float32: bf16 is the top half of a float32, so shift it back."""
-    return (raw.astype(np.uint32) << 16).view(np.float32)
+    wide = raw.astype(np.uint32)
+    wide <<= 16  # in place: no second full-size temporary
+    return wide.view(np.float32)
 
 
 class SafetensorsFile:
@@ -111,30 +113,40 @@ class SafetensorsFile:
     def __contains__(self, name: str) -> bool:
         return name in self.entries
 
-    def read_raw(self, name: str) -> np.ndarray:
-        """The tensor's elements as stored (bf16 as uint16 bit patterns), shaped; read from disk now."""
+    def read_raw(self, name: str, rows: tuple[int, int] | None = None) -> np.ndarray:
+        """The tensor's elements as stored (bf16 as uint16 bit patterns), shaped; read from disk now.
+        rows=(start, stop) reads only those rows of the first dimension."""
         entry = self.entries[name]
         if entry.dtype not in NUMPY_DTYPES:
             raise EdgekitError(f"tensor {name!r} has dtype {entry.dtype}, which edgekit does not read",
                                path=self.path)
+        shape = tuple(entry.shape)
+        begin, nbytes = entry.begin, entry.nbytes
+        if rows is not None:
+            start, stop = rows
+            if not shape or not 0 <= start <= stop <= shape[0]:
+                raise EdgekitError(f"rows {start}..{stop} are outside tensor {name!r} of shape {shape}",
+                                   path=self.path)
+            row_bytes = nbytes // shape[0]
+            begin, nbytes, shape = begin + start * row_bytes, (stop - start) * row_bytes, (stop - start, *shape[1:])
         try:
             with open(self.path, "rb") as f:
-                f.seek(entry.begin)
-                buf = f.read(entry.nbytes)
+                f.seek(begin)
+                buf = f.read(nbytes)
         except OSError as e:
             raise EdgekitError(f"cannot read tensor {name!r}: {e.strerror or e}", path=self.path) from None
-        if len(buf) != entry.nbytes:
+        if len(buf) != nbytes:
             raise EdgekitError(f"tensor {name!r} is truncated (file changed since it was opened?)",
                                path=self.path)
-        return np.frombuffer(buf, dtype=np.dtype(NUMPY_DTYPES[entry.dtype]).newbyteorder("<")).reshape(entry.shape)
+        return np.frombuffer(buf, dtype=np.dtype(NUMPY_DTYPES[entry.dtype]).newbyteorder("<")).reshape(shape)
 
-    def read_float32(self, name: str) -> np.ndarray:
-        """A float tensor (F32/F16/BF16) widened to float32."""
+    def read_float32(self, name: str, rows: tuple[int, int] | None = None) -> np.ndarray:
+        """A float tensor (F32/F16/BF16) widened to float32 (optionally only rows (start, stop))."""
         entry = self.entries[name]
         if entry.dtype not in FLOAT_DTYPES:
             raise EdgekitError(f"tensor {name!r} has dtype {entry.dtype}, expected one of "
                                f"{', '.join(FLOAT_DTYPES)}", path=self.path)
-        raw = self.read_raw(name)
+        raw = self.read_raw(name, rows)
         if entry.dtype == "BF16":
             return bf16_to_f32(raw)
         return raw.astype(np.float32)

@@ -218,19 +218,27 @@ class FloatFormat:
         return self.pack_fn(np.asarray(arr, dtype=np.float32))
 
     def pack_chunks(self, arr: np.ndarray, rows_per_chunk: int = 4096):
-        """The packed bytes in row chunks (q8row: all scales first, then the rows), for streaming writers."""
+        """The packed bytes of `arr` in row chunks (see pack_stream)."""
         arr = np.asarray(arr)
+        rows = arr.shape[0] if arr.ndim else 1
+        return self.pack_stream(arr[r:r + rows_per_chunk] for r in range(0, max(rows, 1), rows_per_chunk))
+
+    def pack_stream(self, chunks):
+        """Pack an iterable of float32 row blocks, yielding bytes as they are ready. q8row keeps the int8 rows
+        (a quarter of the float32 size) until all scales, which come first in the layout, are out."""
         if self.name != "q8row":
-            for r in range(0, max(arr.shape[0], 1), rows_per_chunk):
-                yield self.pack_fn(np.asarray(arr[r:r + rows_per_chunk], dtype=np.float32))
+            for chunk in chunks:
+                yield self.pack_fn(np.asarray(chunk, dtype=np.float32))
             return
-        parts = [self.pack_fn(np.asarray(arr[r:r + rows_per_chunk], dtype=np.float32))
-                 for r in range(0, arr.shape[0], rows_per_chunk)]
-        counts = [min(rows_per_chunk, arr.shape[0] - r) for r in range(0, arr.shape[0], rows_per_chunk)]
-        for part, n in zip(parts, counts):
-            yield part[: 4 * n]
-        for part, n in zip(parts, counts):
-            yield part[4 * n:]
+        scales, values = [], []
+        for chunk in chunks:
+            chunk = np.asarray(chunk, dtype=np.float32)
+            n = chunk.shape[0] if chunk.ndim else 1
+            packed = self.pack_fn(chunk)
+            scales.append(packed[: 4 * n])
+            values.append(packed[4 * n:])
+        yield from scales
+        yield from values
 
     def unpack(self, data: bytes, shape: tuple[int, ...]) -> np.ndarray:
         need = self.packed_size(shape)

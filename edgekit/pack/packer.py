@@ -49,7 +49,7 @@ def section_payloads(model: Model, choice: PackChoice, placement: dict[str, tupl
                                            produce, region, part))
         else:
             ffmt = FLOAT_FORMATS[choice.format_for(role)]
-            produce = (lambda t=tensor, f=ffmt: f.pack_chunks(t.array()))
+            produce = (lambda t=tensor, f=ffmt: f.pack_stream(t.row_chunks()))
             payloads.append(SectionPayload(name, role, layer, ffmt.name, rows, cols, 0.0, produce, region, part))
     return payloads
 

@@ -1,0 +1,44 @@
+"""`edgekit bench`: performance goals, measured (a table on stdout, JSON on disk). Never run by the tests."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+
+from edgekit.cli.common import stderr_console, stdout_console
+
+
+@click.command("bench")
+@click.option("--suite", "suites", multiple=True, type=click.Choice(["pack", "host", "qemu"]),
+              help="Suites to run (repeatable) [default: all].")
+@click.option("--work", type=click.Path(file_okay=False, path_type=Path), default=Path("bench/work"),
+              show_default=True, help="Scratch directory (synthetic checkpoints and builds are kept here).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("bench/results.json"),
+              show_default=True, help="JSON results file.")
+def bench(suites, work, output):
+    """Measure load+pack throughput and RSS, host decode/prefill tokens/s, and emulated-board decode."""
+    from rich.table import Table
+
+    from edgekit.bench.suites import SUITES, run
+
+    err = stderr_console()
+    results = run(list(suites or SUITES), work, lambda m: err.print(f"[dim]{m}[/dim]"))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(results, indent=2) + "\n")
+    os.replace(tmp, output)
+    con = stdout_console()
+    by_suite: dict[str, list[dict]] = {}
+    for row in results["rows"]:
+        by_suite.setdefault(row["suite"], []).append(row)
+    for suite, rows in by_suite.items():
+        table = Table(title=suite, show_edge=False, pad_edge=False)
+        cols = [c for c in rows[0] if c != "suite"]
+        for c in cols:
+            table.add_column(c)
+        for r in rows:
+            table.add_row(*[f"{r[c]:,}" if isinstance(r[c], int) else str(r[c]) for c in cols])
+        con.print(table)
+    con.print(f"wrote {output}")
