@@ -436,11 +436,7 @@ def test_incremental_decoder_never_splits_a_character():
 
 
 def test_chat_template_rendering():
-    template = ("{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = "
-                "message['role'] | capitalize + ': '+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 "
-                "%}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt "
-                "%}{{ 'Assistant: ' }}{% endif %}")
-    t = parse_chat_template(template)
+    t = parse_chat_template(BITNET_2B_TEMPLATE)
     assert t == RoleColonTemplate("<|eot_id|>", True)
     assert t.render_message("user", "  Hi there \n") == "User: Hi there<|eot_id|>"
     assert parse_chat_template("{{ messages }}") is None and parse_chat_template(None) is None
@@ -620,3 +616,25 @@ def test_reset_while_generating_cancels_then_acks(long_device):
     name, _ = client._wait(99, ("ACK",), 10.0, "RESET")
     assert name == "ACK"
     assert client.stats()["tokens_generated"] == 0 and client.stats()["seq_len"] == 0  # counters were reset
+
+
+def test_chat_session_recovers_from_an_interrupted_answer(long_device):
+    _, client = long_device
+
+    class Digits:  # a tokenizer for the random model: one id per character
+        def encode(self, text, add_special_tokens=False):
+            return [3 + (ord(c) % 90) for c in text]
+
+        def decode(self, ids, skip_special_tokens=True):
+            return "".join(chr(ord("a") + i % 26) for i in ids)
+
+    chat = ChatSession(client, Digits(), max_new_tokens=3000)
+    answer = chat.send("hello")
+    for i, _ in enumerate(answer):
+        if i == 3:
+            break
+    answer.close()  # what a Ctrl-C in the caller's loop does: the device is cancelled
+    assert chat.device_tokens == [] and chat.turns[-1].role == "assistant"
+    chat.sampling["max_new_tokens"] = 4
+    assert len("".join(chat.send("again"))) > 0  # a fresh start, not a corrupted continuation
+    assert chat.turns[-1].stats["reason"] in ("max_tokens", "eos")

@@ -268,7 +268,16 @@ class ChatSession:
         stream = stream_generate(self.client, self.tokenizer, prompt, stop_at_eos=True, stop_ids=self.stop_ids,
                                  continue_sequence=continue_seq, seed=self.seed + len(self.turns),
                                  **self.sampling)
-        yield from stream
+        try:
+            yield from stream
+        except BaseException:
+            # Ctrl-C, a link error or the caller closing us mid-answer: the generation was cancelled (or the
+            # device is gone) and what its KV cache holds is unknown, so the next turn starts fresh
+            self.device_tokens = []
+            self.conversation = wanted + stream.token_ids
+            self.turns.append(ChatTurn("assistant", stream.text.strip(), None))
+            self.save()
+            raise
         done = stream.done
         answer = stream.token_ids
         # the device holds prompt + answer up to seq_len (the last sampled token is never run)

@@ -177,7 +177,8 @@ int main(void)
                 printf("FAIL decode\n");
             else
                 printf("ok\n");
-        } else if (strncmp(line, "msg ", 4) == 0 && sscanf(line + 4, "%u %u %2097152s %2097152s", &type, &seq, a, b) == 4) {
+        } else if (strncmp(line, "msg ", 4) == 0 &&
+                   sscanf(line + 4, "%u %u %2097152s %2097152s", &type, &seq, a, b) == 4) {
             size_t n = unhex(a, x), fn = unhex(b, y);
             check_msg(type, seq, x, n, y, fn);
         } else if (strncmp(line, "bad ", 4) == 0 && sscanf(line + 4, "%u %2097152s", &type, a) == 2) {
