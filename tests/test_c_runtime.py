@@ -331,6 +331,13 @@ def test_untouched_small_image_runs(build, small_image, tmp_path):
     run_eval(build, "run", "--tokens", "1,2", path)
 
 
+def test_region_larger_than_the_image_is_accepted(build, small_image, tmp_path):
+    """A port hands over the whole flash partition; bytes after image_size are not part of the image."""
+    path = tmp_path / "partition.bin"
+    path.write_bytes(small_image + b"\xff" * 4096)
+    run_eval(build, "run", "--tokens", "1,2", path)
+
+
 def test_payload_crc_check_can_be_skipped(build, small_image, tmp_path):
     bad = bytearray(small_image)
     flip(bad, entry(bad, 2, "offset") + 3)  # a ternary byte: still a valid tl index pair, just a wrong weight
