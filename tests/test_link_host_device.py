@@ -638,3 +638,15 @@ def test_chat_session_recovers_from_an_interrupted_answer(long_device):
     chat.sampling["max_new_tokens"] = 4
     assert len("".join(chat.send("again"))) > 0  # a fresh start, not a corrupted continuation
     assert chat.turns[-1].stats["reason"] in ("max_tokens", "eos")
+
+
+def test_a_new_host_session_ends_an_abandoned_generation(long_device):
+    dev, old_client = long_device
+    stream = old_client.generate([1, 2, 3], max_new_tokens=4000, stop_at_eos=False)
+    next(iter(stream))
+    old_client._active = None  # the old host crashes mid-answer: no CANCEL, it just goes away
+    old_client.close()
+    with DeviceClient(dev.url) as client:
+        assert client.hello().model_ok  # HELLO ends the orphaned generation...
+        done = client.generate([4, 5], max_new_tokens=2, stop_at_eos=False).run()  # ...so this is not BUSY
+        assert done.reason == "max_tokens" and done.generated_tokens == 2

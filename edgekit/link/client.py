@@ -362,7 +362,8 @@ class DeviceClient:
 
     # --- requests ------------------------------------------------------------------------------------
     def hello(self) -> Identity:
-        """Handshake (retried HELLO_ATTEMPTS times). Checks the protocol version; returns the identity."""
+        """Handshake (retried HELLO_ATTEMPTS times). Checks the protocol version; returns the identity.
+        Starts a session: the device ends any generation still running (ours, or a previous host's)."""
         sent: list[int] = []
         timeout = self._scaled(HELLO_TIMEOUT_S)
         for _ in range(HELLO_ATTEMPTS):

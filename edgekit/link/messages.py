@@ -96,7 +96,8 @@ MESSAGES: tuple[Message, ...] = (
     # ---- host -> device -------------------------------------------------------------------------
     Message(0x01, "HELLO", "h2d", (
         F("protocol_version", "u16", "the host's PROTOCOL_VERSION"),
-    ), "Handshake. The device answers IDENTITY, whatever it is doing."),
+    ), "Handshake, and the start of a session: the device answers IDENTITY at once and ends a GENERATE "
+       "still running (DONE cancelled)."),
     Message(0x02, "GENERATE", "h2d", (
         F("max_new_tokens", "u32", "stop after this many generated tokens (0: prefill only)"),
         F("temperature", "f32", "0 = greedy (argmax)"),

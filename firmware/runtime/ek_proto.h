@@ -30,7 +30,7 @@
 #define EK_DONE_ERROR 4u
 
 typedef enum {
-    EK_MSG_HELLO = 0x01, /* h2d: Handshake */
+    EK_MSG_HELLO = 0x01, /* h2d: Handshake, and the start of a session: the device answers IDENTITY at once and ends a GENERATE still running (DONE cancelled) */
     EK_MSG_GENERATE = 0x02, /* h2d: Run the prompt, then stream one TOKEN per generated token and a final DONE (same seq) */
     EK_MSG_CANCEL = 0x03, /* h2d: Stop a running GENERATE: its DONE comes with reason cancelled */
     EK_MSG_LOGITS = 0x04, /* h2d: Run ids (fresh sequence unless LOGITS_CONTINUE) and return the last position's logits */
@@ -79,7 +79,7 @@ typedef struct {
     const ek_field_desc *fields;
 } ek_msg_desc;
 
-/* HELLO (0x01, h2d): Handshake. The device answers IDENTITY, whatever it is doing. */
+/* HELLO (0x01, h2d): Handshake, and the start of a session: the device answers IDENTITY at once and ends a GENERATE still running (DONE cancelled). */
 typedef struct {
     uint16_t protocol_version; /* the host's PROTOCOL_VERSION */
 } ek_msg_hello;

@@ -513,6 +513,10 @@ static void handle_frame(ek_server *s, const ek_frame *f)
     }
     switch (f->type) {
     case EK_MSG_HELLO:
+        /* HELLO opens a session: a generation still running belongs to a host that went away (or restarted)
+         * and would hold the device BUSY for its remaining tokens, so it ends (DONE cancelled, its own seq) */
+        if (s->generating)
+            s->cancel_requested = 1;
         send_identity(s, f->seq);
         break;
     case EK_MSG_PING: {
