@@ -26,7 +26,7 @@ def demo(board, model_arg, prompt, max_new, chat):
     from edgekit.link.client import DeviceClient, TokenEvent
     from edgekit.link.run import ensure_built
     from edgekit.plan.planner import plan_model
-    from edgekit.textstream import TextStream
+    from edgekit.textstream import IncrementalDecoder
 
     err = stderr_console()
     out = stdout_console()
@@ -47,7 +47,7 @@ def demo(board, model_arg, prompt, max_new, chat):
                       f"model hash {ident.model_hash.hex()[:16]}…")
             out.rule(f"4. generate over the UART (greedy, {max_new} tokens)")
             ids = model.encode(prompt)
-            stream = TextStream(model.tokenizer)
+            stream = IncrementalDecoder(model.tokenizer)
             sys.stdout.write(prompt)
             gen = client.generate(ids, max_new_tokens=max_new, temperature=0.0)
             for event in gen:

@@ -40,7 +40,7 @@ def sampling_options(f):
 def generate(model, prompt, max_new, temperature, top_k, top_p, seed, engine, board, port, json_out):
     """Generate text from MODEL, streamed as it is produced."""
     import edgekit
-    from edgekit.textstream import TextStream
+    from edgekit.textstream import IncrementalDecoder
 
     m = edgekit.load(resolve_model_arg(model))
     if engine is None:
@@ -62,7 +62,7 @@ def generate(model, prompt, max_new, temperature, top_k, top_p, seed, engine, bo
         session, tokens_iter = device_token_stream(m, board=board, port=port, prompt_ids=prompt_ids,
                                                    max_new=max_new, log=lambda msg: con.print(f"[dim]{msg}[/dim]"),
                                                    **sampling)
-    stream = TextStream(m.tokenizer)
+    stream = IncrementalDecoder(m.tokenizer)
     tokens: list[int] = []
     start = time.perf_counter()
     try:
@@ -80,7 +80,7 @@ def generate(model, prompt, max_new, temperature, top_k, top_p, seed, engine, bo
             session.close()
     elapsed = time.perf_counter() - start
     if json_out:
-        echo_json({"tokens": tokens, "text": stream.text, "prompt_tokens": len(prompt_ids), "engine": engine})
+        echo_json({"tokens": tokens, "text": m.decode(tokens), "prompt_tokens": len(prompt_ids), "engine": engine})
     else:
         sys.stdout.write(stream.flush() + "\n")
         rate = len(tokens) / elapsed if elapsed > 0 else 0.0

@@ -139,6 +139,21 @@ static int parse_long(const char *text, long lo, long hi, long *out, const char 
     return 0;
 }
 
+/* Clocks of real boards pass 2^31 (a Raspberry Pi 5 runs at 2.4 GHz): parse the full uint32 range. */
+static int parse_u32(const char *text, unsigned long lo, unsigned long *out, const char *opt)
+{
+    char *end;
+    unsigned long v;
+    errno = 0;
+    v = strtoul(text, &end, 10);
+    if (errno || *end || end == text || text[0] == '-' || v < lo || v > 0xFFFFFFFFul) {
+        fprintf(stderr, "edgekit-device: %s expects an integer in %lu..4294967295, got '%s'\n", opt, lo, text);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
 static int map_image(const char *path)
 {
     struct stat st;
@@ -197,7 +212,8 @@ int main(int argc, char **argv)
     ek_posix_link link;
     ek_server_config cfg;
     const char *tty_path = NULL;
-    long baud = 115200, tcp_port = -1, ctx = 0, arena_bytes = -1, threads = 1, clock_hz = 1000000000L;
+    long baud = 115200, tcp_port = -1, ctx = 0, arena_bytes = -1, threads = 1;
+    unsigned long clock_hz = 1000000000ul;
     int mode = -1, i, code;
     struct utsname u;
 
@@ -236,7 +252,7 @@ int main(int argc, char **argv)
             if (parse_long(argv[++i], 1, EK_POSIX_MAX_THREADS, &threads, a))
                 return 2;
         } else if (!strcmp(a, "--clock-hz") && has_value) {
-            if (parse_long(argv[++i], 1, 0x7FFFFFFFL, &clock_hz, a))
+            if (parse_u32(argv[++i], 1, &clock_hz, a))
                 return 2;
         } else if (!strcmp(a, "--board") && has_value) {
             snprintf(port.board, sizeof port.board, "%s", argv[++i]);
