@@ -173,13 +173,7 @@ def plan_fixed(config: ModelConfig, board: Board, ctx: int, choice: PackChoice) 
     """Plan with the given formats and context; `fits` says whether it worked (never raises for size)."""
     uses = {r.name: RegionUse(r) for r in board.memory}
     bare_metal = board.os == "none"
-    if bare_metal and board.layout:
-        uses[board.layout.text].firmware_bytes += FIRMWARE_RESERVE_MCU
-        uses[board.layout.data].data_bytes += DATA_RESERVE_MCU
-        uses[board.layout.stack].data_bytes += board.layout.stack_bytes
-    else:
-        biggest = max(board.memory, key=lambda r: r.size_bytes)
-        uses[biggest.name].firmware_bytes += FIRMWARE_RESERVE_OS
+    _reserve_firmware(board, uses)
 
     ternary_used = {choice.ternary}
     layout = arena_layout(config, ctx, ternary_used)
@@ -187,6 +181,7 @@ def plan_fixed(config: ModelConfig, board: Board, ctx: int, choice: PackChoice) 
     kv_read = 2 * config.num_layers * ctx * config.kv_dim * 4  # whole cache at full context
     plan = Plan(board, config, ctx, choice, False, list(uses.values()), [], [], None, arena_bytes,
                 {name: size for name, (_, size) in layout.buffers.items()})
+    problems = []
     for region in _arena_candidates(board):
         if uses[region.name].free_bytes >= arena_bytes:
             uses[region.name].arena_bytes += arena_bytes
@@ -195,10 +190,9 @@ def plan_fixed(config: ModelConfig, board: Board, ctx: int, choice: PackChoice) 
             break
     if plan.arena_region is None:
         best = max((uses[r.name].free_bytes for r in _arena_candidates(board)), default=0)
-        plan.shortfall_bytes = arena_bytes - best
-        plan.problem = (f"the arena ({arena_bytes:,} bytes for context {ctx}) fits in no RAM region "
+        plan.shortfall_bytes += arena_bytes - best
+        problems.append(f"the arena ({arena_bytes:,} bytes for context {ctx}) fits in no RAM region "
                         f"(largest free: {best:,} bytes)")
-        return plan
 
     sections = section_sizes(config, choice)
     candidates = _image_candidates(board)
@@ -234,13 +228,34 @@ def plan_fixed(config: ModelConfig, board: Board, ctx: int, choice: PackChoice) 
         i += count
     if i < len(sections):
         missing = sum(_align(s[2], SECTION_ALIGN) for s in sections[i:]) + HEADER_SIZE + ENTRY_SIZE * (len(sections) - i)
-        free = sum(uses[r.name].free_bytes for r in candidates)
-        plan.shortfall_bytes = max(missing - free, 1) if free < missing else missing
-        plan.problem = (f"{len(sections) - i} section(s) from {sections[i][0]} on ({missing:,} bytes) fit in no "
+        free = sum(max(uses[r.name].free_bytes, 0) for r in candidates)
+        plan.shortfall_bytes += max(missing - free, SECTION_ALIGN)
+        problems.append(f"{len(sections) - i} section(s) from {sections[i][0]} on ({missing:,} bytes) fit in no "
                         f"region that can hold images ({free:,} bytes free there)")
-        return plan
-    plan.fits = True
+    plan.problem = "; ".join(problems)
+    plan.fits = not problems
     return plan
+
+
+def _reserve_firmware(board: Board, uses: dict[str, RegionUse]) -> None:
+    """Room for the firmware itself: code where the board boots from, data/stack in RAM."""
+    if board.os != "none":
+        biggest = max(board.memory, key=lambda r: r.size_bytes)
+        uses[biggest.name].firmware_bytes += FIRMWARE_RESERVE_OS
+        return
+    if board.layout:
+        uses[board.layout.text].firmware_bytes += FIRMWARE_RESERVE_MCU
+        uses[board.layout.data].data_bytes += DATA_RESERVE_MCU
+        uses[board.layout.stack].data_bytes += board.layout.stack_bytes
+        return
+    # framework ports (Arduino, Pico SDK, STM32Cube) link themselves: code in the first flash region,
+    # data in the largest internal RAM
+    flash = [r for r in board.memory if r.kind in ("flash", "xip-flash")]
+    ram = [r for r in board.memory if r.kind in ("sram", "tcm")]
+    if flash:
+        uses[flash[0].name].firmware_bytes += FIRMWARE_RESERVE_MCU
+    if ram:
+        uses[max(ram, key=lambda r: r.size_bytes).name].data_bytes += DATA_RESERVE_MCU
 
 
 def _choices(config: ModelConfig, ternary: str | None, embedding: str | None) -> list[PackChoice]:
@@ -286,9 +301,7 @@ def plan_model(config: ModelConfig | Model, board: Board, *, ctx: int | None = N
     for p in attempts:
         if p.fits:
             return p
-    best = min(attempts, key=lambda p: p.shortfall_bytes)
-    smallest = attempts[-1]
-    best.shortfall_bytes, best.problem = smallest.shortfall_bytes, smallest.problem
+    best = min(attempts, key=lambda p: p.shortfall_bytes)  # the closest miss says most about what is missing
     suggestions = []
     for c in (PackChoice(t, e, e) for t, e in FORMAT_PREFERENCE):
         if c in choices:

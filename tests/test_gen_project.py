@@ -1,0 +1,94 @@
+"""`edgekit gen`: deterministic, self-contained, version-stamped projects; atomic replacement; clear refusals."""
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import edgekit
+from edgekit import __version__
+from edgekit.boards import load_board
+from edgekit.cli import cli
+from edgekit.errors import EdgekitError
+from edgekit.gen.project import generate_project, read_manifest
+
+FIXTURE = Path(__file__).parent / "fixtures" / "bitlinear-tied-gqa1"
+
+
+@pytest.fixture(scope="module")
+def model():
+    return edgekit.load(FIXTURE)
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and ".pio-local" not in p.parts}
+
+
+def test_generation_is_deterministic(model, tmp_path):
+    board = load_board("qemu-mps3-an547")
+    a = generate_project(model, board, tmp_path / "a")
+    b = generate_project(model, board, tmp_path / "b")
+    fa, fb = _files(a.path), _files(b.path)
+    assert fa.keys() == fb.keys()
+    differing = [name for name in fa if fa[name] != fb[name]]
+    assert differing == []
+    assert set(read_manifest(a.path)["files"]) == set(fa) - {"manifest.json"}
+
+
+def test_config_header_and_linker_script_follow_the_plan(model, tmp_path):
+    board = load_board("qemu-mps3-an547")
+    project = generate_project(model, board, tmp_path / "p", ctx=128)
+    header = (project.path / "ek_config.h").read_text()
+    assert f"edgekit {__version__}" in header
+    assert "#define EK_MAX_CTX 128u" in header
+    assert f"#define EK_ARENA_SIZE {project.plan.arena_bytes}u" in header
+    part = project.plan.parts[0]
+    assert f"0x{part.address:08X}u" in header
+    assert f"#define EK_MODEL_HASH_HEX \"{project.model_hash}\"" in header
+    # the linker may use each image region only below the image parts
+    ld = (project.path / "firmware.ld").read_text()
+    region = board.region(part.region)
+    m = re.search(rf"{region.name.upper()}\s+\(\w+\)\s*:\s*ORIGIN = (0x[0-9a-f]+), LENGTH = (0x[0-9a-f]+)", ld)
+    assert m, ld
+    origin, length = int(m.group(1), 16), int(m.group(2), 16)
+    assert origin + length <= part.address
+    # the image files on disk are what the manifest lists at the planned addresses
+    manifest = read_manifest(project.path)
+    assert manifest["images"][0]["address"] == part.address
+    assert (project.path / part.file_name).stat().st_size == part.size_bytes
+
+
+def test_regenerating_replaces_and_refusals_leave_no_trace(model, tmp_path):
+    board = load_board("qemu-mps3-an547")
+    out = tmp_path / "p"
+    generate_project(model, board, out, ctx=256)
+    generate_project(model, board, out, ctx=64)
+    assert "#define EK_MAX_CTX 64u" in (out / "ek_config.h").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p"]  # no staging or old copies left behind
+    with pytest.raises(EdgekitError, match="short by"):
+        generate_project(model, load_board("qemu-netduinoplus2"), tmp_path / "small", ctx=256)
+    assert not (tmp_path / "small").exists()
+    other = tmp_path / "not-a-project"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(EdgekitError, match="not an edgekit project"):
+        generate_project(model, board, other)
+    assert (other / "notes.txt").read_text() == "mine"
+
+
+def test_linux_board_project_has_no_linker_script(model, tmp_path):
+    project = generate_project(model, load_board("qemu-rpi4"), tmp_path / "p")
+    assert not (project.path / "firmware.ld").exists()
+    assert not (project.path / "platformio.ini").exists()
+    cmake = (project.path / "CMakeLists.txt").read_text()
+    assert 'EK_PORT "posix"' in cmake and "aarch64-linux-gnu.cmake" in cmake
+    assert "EK_KERNELS \"c;neon\"" in cmake  # cortex-a72: NEON, no dot product
+
+
+def test_cli_gen_and_build_errors(tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(cli, ["build", str(tmp_path)])
+    assert res.exit_code == 2 and "not a generated project" in res.output
+    res = runner.invoke(cli, ["gen", str(FIXTURE), "--board", "qemu-netduinoplus2", "-o", str(tmp_path / "x")])
+    assert res.exit_code == 2 and "short by" in res.output and "--ctx" in res.output

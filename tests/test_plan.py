@@ -1,0 +1,129 @@
+"""The planner: placements add up, parts match what the packer writes, shortfalls and suggestions are right."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import edgekit
+from edgekit.boards import all_boards, load_board, load_board_file
+from edgekit.cli import cli
+from edgekit.model import ModelConfig
+from edgekit.pack.image import read_image
+from edgekit.pack.packer import model_from_images, pack_model
+from edgekit.plan.planner import IMAGE_ALIGN, plan_model
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TWO_B = ModelConfig(vocab_size=128256, hidden_size=2560, intermediate_size=6912, num_layers=30, num_heads=20,
+                    num_kv_heads=5, head_dim=128, max_seq_len=4096, rms_norm_eps=1e-5, rope_theta=500000.0,
+                    tie_word_embeddings=False, bos_token_id=128000, eos_token_id=128001)
+
+
+@pytest.fixture(scope="module")
+def fixture_model():
+    return edgekit.load(FIXTURES / "bitlinear-tied-gqa1")
+
+
+def _check_consistent(plan):
+    for r in plan.regions:
+        assert r.used_bytes + r.free_bytes == r.region.size_bytes
+        assert r.free_bytes >= 0
+    spans = []
+    for p in plan.parts:
+        region = plan.board.region(p.region)
+        if plan.board.os == "none":
+            assert p.address % IMAGE_ALIGN == 0
+            assert region.base <= p.address and p.address + p.size_bytes <= region.end
+            spans.append((p.address, p.address + p.size_bytes))
+    spans.sort()
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), "image parts overlap"
+    assert {s.name for s in plan.sections} == set(fixture_names(plan))
+
+
+def fixture_names(plan):
+    from edgekit.model import tensor_layout
+
+    return [name for name, *_ in tensor_layout(plan.config)]
+
+
+@pytest.mark.parametrize("board", [b.name for b in all_boards()])
+def test_every_board_plans_the_fixture_consistently(board, fixture_model):
+    plan = plan_model(fixture_model.config, load_board(board), ctx=64, suggest_boards=False)
+    assert plan.fits, plan.problem
+    _check_consistent(plan)
+
+
+def test_planned_part_sizes_are_what_the_packer_writes(fixture_model, tmp_path):
+    plan = plan_model(fixture_model.config, load_board("qemu-mps3-an547"))
+    paths = pack_model(fixture_model, [tmp_path / p.file_name for p in plan.parts], plan.choice,
+                       placement=plan.placement())
+    for part, path in zip(plan.parts, paths):
+        img = read_image(path)
+        assert img.header.image_size == part.size_bytes
+        assert [s.name for s in img.sections] == part.sections
+        for s in img.sections:
+            placed = next(x for x in plan.sections if x.name == s.name)
+            assert (s.offset, s.size) == (placed.offset, placed.size_bytes)
+
+
+def test_2b_fits_rpi5_and_not_teensy(tmp_path):
+    rpi5 = plan_model(TWO_B, load_board("rpi5"))
+    assert rpi5.fits and rpi5.ctx == 4096
+    teensy = plan_model(TWO_B, load_board("teensy41"))
+    assert not teensy.fits
+    assert teensy.shortfall_bytes > 1_000_000_000  # a 2B model is GBs short of 16 MB PSRAM + 8 MB flash
+    assert any("rpi5" in s for s in teensy.suggestions)
+
+
+def test_shorter_context_is_suggested_and_works(fixture_model):
+    board = load_board("qemu-netduinoplus2")
+    plan = plan_model(fixture_model.config, board)
+    assert not plan.fits and plan.shortfall_bytes > 0 and "arena" in plan.problem
+    hint = next(s for s in plan.suggestions if "--ctx" in s)
+    ctx = int(hint.split("--ctx ")[1].split()[0])
+    assert plan_model(fixture_model.config, board, ctx=ctx).fits
+    assert not plan_model(fixture_model.config, board, ctx=ctx + 16).fits
+
+
+def test_formats_step_down_to_fit(fixture_model):
+    board = load_board("qemu-netduinoplus2")
+    cfg = fixture_model.config
+    exact = plan_model(cfg, board, ctx=32)
+    assert (exact.choice.ternary, exact.choice.embedding) == ("i2", "f32")
+    forced = plan_model(cfg, board, ctx=32, ternary="t158", embedding="q8row")
+    assert forced.image_bytes < exact.image_bytes
+
+
+def test_model_split_across_regions_round_trips(fixture_model, tmp_path):
+    """A board whose flash is too small for the whole image gets two parts; they load back as one model."""
+    text = (Path(load_board("qemu-mps2-an386").source).read_text()
+            .replace('name = "qemu-mps2-an386"', 'name = "split-test"')
+            .replace("size_bytes = 4_194_304          # ZBT SSRAM1", "size_bytes = 360_448          # ZBT SSRAM1")
+            .replace("size_bytes = 4_194_304          # ZBT SSRAM2&3", "size_bytes = 131_072          # ZBT SSRAM2&3")
+            .replace("size_bytes = 16_777_216", "size_bytes = 98_304")
+            .replace("arena_bytes = 4_194_304", "arena_bytes = 65_536"))
+    path = tmp_path / "split-test.toml"
+    path.write_text(text)
+    board = load_board_file(path)
+    plan = plan_model(fixture_model.config, board, ctx=32, suggest_boards=False)
+    assert plan.fits and len(plan.parts) >= 2, plan.to_dict()
+    _check_consistent(plan)
+    paths = pack_model(fixture_model, [tmp_path / p.file_name for p in plan.parts], plan.choice,
+                       placement=plan.placement())
+    back = model_from_images(paths)
+    ids = [3, 5, 7, 11]
+    np.testing.assert_allclose(back.logits(ids), fixture_model.logits(ids), atol=1e-5)
+
+
+def test_plan_cli_json_and_exit_status():
+    runner = CliRunner()
+    ok = runner.invoke(cli, ["plan", str(FIXTURES / "bitlinear-tied-gqa1"), "--board", "qemu-mps3-an547", "--json"])
+    assert ok.exit_code == 0, ok.output
+    data = json.loads(ok.output)
+    assert data["fits"] and data["parts"] and data["regions"]
+    bad = runner.invoke(cli, ["plan", str(FIXTURES / "bitlinear-tied-gqa1"), "--board", "qemu-netduinoplus2"])
+    assert bad.exit_code == 2
+    assert "short by" in bad.output and "--ctx" in bad.output
+    unknown = runner.invoke(cli, ["plan", str(FIXTURES / "bitlinear-tied-gqa1"), "--board", "nope"])
+    assert unknown.exit_code == 2 and "edgekit boards" in unknown.output
