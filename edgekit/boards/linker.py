@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Mapping
 
 from edgekit.boards.schema import Board, MemoryRegion
+from edgekit.atomic_file import write_text_atomic
 from edgekit.errors import EdgekitError
 
 TEMPLATE_NAME = "cortex-m.ld.in"
@@ -122,15 +122,4 @@ def render_linker_script(board: Board, placements: Mapping[str, str] | None = No
 def write_linker_script(path: str | os.PathLike, board: Board, placements: Mapping[str, str] | None = None,
                         **kwargs) -> Path:
     """render_linker_script, written atomically (temp file + rename)."""
-    path = Path(path)
-    text = render_linker_script(board, placements, **kwargs)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return path
+    return write_text_atomic(path, render_linker_script(board, placements, **kwargs))

@@ -36,6 +36,7 @@ import threading
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from edgekit.atomic_file import write_text_atomic as _write_text_atomic
 from edgekit.errors import EdgekitError
 
 PLATFORM_PACKAGE = "platform-edgekit-cortexm"
@@ -88,18 +89,6 @@ def platformio_available() -> bool:
 
 
 # --- small helpers ----------------------------------------------------------------------------------------
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
 
 def _write_json_atomic(path: Path, data: Mapping) -> None:
     _write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")

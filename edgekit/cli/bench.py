@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import click
 
+from edgekit.atomic_file import write_text_atomic
 from edgekit.cli.common import stderr_console, stdout_console
 
 
@@ -25,10 +25,7 @@ def bench(suites, work, output):
 
     err = stderr_console()
     results = run(list(suites or SUITES), work, lambda m: err.print(f"[dim]{m}[/dim]"))
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(results, indent=2) + "\n")
-    os.replace(tmp, output)
+    write_text_atomic(output, json.dumps(results, indent=2) + "\n")
     con = stdout_console()
     by_suite: dict[str, list[dict]] = {}
     for row in results["rows"]:

@@ -27,12 +27,17 @@ def device_options(f):
     return f
 
 
-def _load_model(model, required: bool):
+def _connect(model_arg, port, board, trace):
+    """The model (default: bundled) and a connected device, from --port or --board."""
     import edgekit
+    from edgekit.link.run import connect_device
 
-    if model is None and not required:
-        return None
-    return edgekit.load(resolve_model_arg(model))
+    if port is None and board is None:
+        raise EdgekitError("give --port (a running device) or --board (build, flash and start one)")
+    model = edgekit.load(resolve_model_arg(model_arg))
+    con = stderr_console()
+    dev = connect_device(model, board=board, port=port, trace=trace, log=lambda msg: con.print(f"[dim]{msg}[/dim]"))
+    return model, dev, con
 
 
 @click.command("flash")
@@ -87,15 +92,10 @@ def chat(model, port, board, trace, prompt, system, transcript, max_new, tempera
     The tokenizer comes from MODEL (default: the bundled model), or from the build directory. The model's chat
     template is applied when it has one; otherwise each message is a plain continuation.
     """
-    from edgekit.link.run import connect_device
     from edgekit.link.session import ChatSession
 
-    m = _load_model(model, required=True)
-    con = stderr_console()
-    if port is None and board is None:
-        raise EdgekitError("give --port (a running device) or --board (build, flash and start one)")
-    with connect_device(m, board=board, port=port, trace=trace,
-                        log=lambda msg: con.print(f"[dim]{msg}[/dim]")) as dev:
+    m, dev, con = _connect(model, port, board, trace)
+    with dev:
         ident = dev.identity
         session = ChatSession(dev.client, m.tokenizer, chat_template=m.chat_template, system=system,
                               transcript=transcript, max_new_tokens=max_new, temperature=temperature, top_k=top_k,
@@ -151,15 +151,10 @@ def validate(model, port, board, trace, prompts, greedy_tokens, json_out):
 
     Exit status 1 when the greedy continuations differ (the device does not compute what the model says).
     """
-    from edgekit.link.run import connect_device
     from edgekit.link.validate import validate as run_validate
 
-    m = _load_model(model, required=True)
-    con = stderr_console()
-    if port is None and board is None:
-        raise EdgekitError("give --port (a running device) or --board (build, flash and start one)")
-    with connect_device(m, board=board, port=port, trace=trace,
-                        log=lambda msg: con.print(f"[dim]{msg}[/dim]")) as dev:
+    m, dev, _ = _connect(model, port, board, trace)
+    with dev:
         report = run_validate(dev.client, m, list(prompts or DEFAULT_VALIDATE_PROMPTS), greedy_tokens=greedy_tokens)
     if json_out:
         echo_json(report)

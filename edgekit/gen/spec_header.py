@@ -24,7 +24,7 @@ def _c_type(code: str) -> tuple[str, str]:
 
 
 def _struct(name: str, fields, size: int) -> list[str]:
-    out = [f"typedef struct {{"]
+    out = ["typedef struct {"]
     for fname, code, off in fields:
         ctype, arr = _c_type(code)
         out.append(f"    {ctype} {fname}{arr}; /* @{off} */")

@@ -15,16 +15,15 @@ e.g. an edgekit Model.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from edgekit.atomic_file import write_text_atomic
 from edgekit.errors import EdgekitError
 from edgekit.link.client import DeviceClient, DoneEvent, TokenEvent
-from edgekit.textstream import IncrementalDecoder, decode_ids as _decode
+from edgekit.textstream import IncrementalDecoder
 
 
 
@@ -271,12 +270,4 @@ class ChatSession:
                       for t in self.turns],
         }
         self.transcript.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=self.transcript.name + ".", suffix=".tmp", dir=self.transcript.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f, indent=2, ensure_ascii=False)
-                f.write("\n")
-            os.replace(tmp, self.transcript)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_text_atomic(self.transcript, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
