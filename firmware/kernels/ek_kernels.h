@@ -82,8 +82,28 @@ float ek_half_to_float(uint16_t h);
 void ek_float_row(const ek_tensor *t, uint32_t row, float *out);
 /* Element i of a vector tensor (cols == 1), decoded to float32. */
 float ek_float_at(const ek_tensor *t, uint32_t i);
-/* y (w->rows) = W (rows, cols) . x (cols), float32 accumulation in column order. */
+/* y (w->rows) = W (rows, cols) . x (cols) for f32, f16 and q8row W, float32 accumulation in one fixed order
+ * that every body follows (see ek_float_matvec_c.c): EK_FLOAT_LANES lane sums over whole column blocks,
+ * a fixed reduction tree, then the tail columns in order. q8row: y[r] = scale[r] * sum (float)q * x.
+ * Whatever body runs, y equals the portable body's bit for bit. */
+#define EK_FLOAT_LANES 16
 void ek_float_matvec(const ek_tensor *w, const float *x, float *y);
+/* Rows [r0, r1) only: y[r] for r0 <= r < r1 (y indexed by absolute row; the port splits rows over threads
+ * with it, since a q8row tensor cannot be cut into sub-tensors: its scales come before all rows). */
+void ek_float_matvec_rows(const ek_tensor *w, const float *x, float *y, uint32_t r0, uint32_t r1);
+/* Name of the float matvec body in this build ("c", "avx2", "neon", "mve"). */
+const char *ek_float_matvec_variant(void);
+/* Portable reference body (always built) and ISA bodies, same contract as ek_float_matvec_rows. */
+void ek_float_matvec_c(const ek_tensor *w, const float *x, float *y, uint32_t r0, uint32_t r1);
+#if defined(EK_KERNEL_NEON) || defined(EK_KERNEL_DOTPROD)
+void ek_float_matvec_neon(const ek_tensor *w, const float *x, float *y, uint32_t r0, uint32_t r1);
+#endif
+#if defined(EK_KERNEL_MVE)
+void ek_float_matvec_mve(const ek_tensor *w, const float *x, float *y, uint32_t r0, uint32_t r1);
+#endif
+#if defined(EK_KERNEL_AVX2)
+void ek_float_matvec_avx2(const ek_tensor *w, const float *x, float *y, uint32_t r0, uint32_t r1);
+#endif
 
 #ifdef __cplusplus
 }

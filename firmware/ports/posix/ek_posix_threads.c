@@ -1,4 +1,8 @@
-/* ek_posix_threads.c — row-split ternary matvecs over a small pthread pool (see ek_posix_threads.h). */
+/* ek_posix_threads.c — row-split matvecs over a small pthread pool (see ek_posix_threads.h).
+ *
+ * Two ops are split: the ternary matvec (every linear layer) and the float matvec (the lm_head, the largest
+ * single op of a decode step: vocab x hidden floats read per token). Each is wrapped with -Wl,--wrap=<op>;
+ * every row is still computed by the same kernel body, so results are bit-identical to one thread. */
 #if !defined(__APPLE__)
 #define _POSIX_C_SOURCE 200809L
 #endif
@@ -15,10 +19,21 @@
 /* Rows are split at multiples of this: a tl tile holds 16 rows, and 16 rows of every format start on a
  * 4-byte boundary (the kernels' alignment contract). */
 #define ROW_GRANULE 16u
-/* Below this many weights one thread is faster than waking the others. */
-#define MIN_PARALLEL_WEIGHTS 65536u
+/* Below this much work (rows x cols) one thread is faster than waking the others: a hand-off costs tens of
+ * microseconds (two futex wake-ups and a wait), about what a 1M-weight i2 matvec takes with AVX2. Measured
+ * with the bundled 5M model (largest ternary matvec 640 x 256): every split of it made decode slower, on
+ * 2 cores 1100 vs 1900 tokens/s. Float weights cost 4-16x more per weight to read (4 bytes for f32 vs
+ * 2 bits), so the float threshold is lower. Override with -D to tune for a machine. */
+#ifndef EK_POSIX_MIN_PARALLEL_TERNARY
+#define EK_POSIX_MIN_PARALLEL_TERNARY (1u << 20)
+#endif
+#ifndef EK_POSIX_MIN_PARALLEL_FLOAT
+#define EK_POSIX_MIN_PARALLEL_FLOAT (1u << 18)
+#endif
 
 void __real_ek_ternary_matvec(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
+
+enum job_kind { JOB_TERNARY, JOB_FLOAT };
 
 static struct {
     pthread_t tid[EK_POSIX_MAX_THREADS];
@@ -28,9 +43,12 @@ static struct {
     unsigned long generation; /* bumped per job; workers run once per bump */
     unsigned pending;         /* workers still running the current job */
     int quit;
+    enum job_kind kind;
     const ek_tensor *w;
-    const ek_qvec *x;
+    const ek_qvec *xq; /* JOB_TERNARY: acc (w->rows) = W . xq */
     int32_t *acc;
+    const float *x; /* JOB_FLOAT: y (w->rows) = W . x */
+    float *y;
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .start = PTHREAD_COND_INITIALIZER,
           .done = PTHREAD_COND_INITIALIZER};
 
@@ -47,10 +65,15 @@ static void run_part(unsigned part)
         r1 = w->rows;
     if (r0 >= r1)
         return;
+    if (pool.kind == JOB_FLOAT) {
+        /* q8row keeps all row scales before all rows, so float rows go by range, not by sub-tensor */
+        ek_float_matvec_rows(w, pool.x, pool.y, r0, r1);
+        return;
+    }
     sub = *w;
     sub.data = w->data + ek_format_packed_size(w->format, r0, w->cols);
     sub.rows = r1 - r0;
-    __real_ek_ternary_matvec(&sub, pool.x, pool.acc + r0);
+    __real_ek_ternary_matvec(&sub, pool.xq, pool.acc + r0);
 }
 
 static void *worker(void *arg)
@@ -75,17 +98,11 @@ static void *worker(void *arg)
     }
 }
 
-void __wrap_ek_ternary_matvec(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
-void __wrap_ek_ternary_matvec(const ek_tensor *w, const ek_qvec *x, int32_t *acc)
+/* Run the job described in pool (set by the caller under no lock: workers are idle between jobs) on every
+ * thread, the caller taking part 0. */
+static void run_job(void)
 {
-    if (pool.n <= 1 || (uint64_t)w->rows * w->cols < MIN_PARALLEL_WEIGHTS || w->rows < 2 * ROW_GRANULE) {
-        __real_ek_ternary_matvec(w, x, acc);
-        return;
-    }
     pthread_mutex_lock(&pool.lock);
-    pool.w = w;
-    pool.x = x;
-    pool.acc = acc;
     pool.pending = pool.n - 1;
     pool.generation++;
     pthread_cond_broadcast(&pool.start);
@@ -95,6 +112,41 @@ void __wrap_ek_ternary_matvec(const ek_tensor *w, const ek_qvec *x, int32_t *acc
     while (pool.pending)
         pthread_cond_wait(&pool.done, &pool.lock);
     pthread_mutex_unlock(&pool.lock);
+}
+
+static int worth_splitting(const ek_tensor *w, uint64_t min_work)
+{
+    return pool.n > 1 && (uint64_t)w->rows * w->cols >= min_work && w->rows >= 2 * ROW_GRANULE;
+}
+
+void __wrap_ek_ternary_matvec(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
+void __wrap_ek_ternary_matvec(const ek_tensor *w, const ek_qvec *x, int32_t *acc)
+{
+    if (!worth_splitting(w, EK_POSIX_MIN_PARALLEL_TERNARY)) {
+        __real_ek_ternary_matvec(w, x, acc);
+        return;
+    }
+    pool.kind = JOB_TERNARY;
+    pool.w = w;
+    pool.xq = x;
+    pool.acc = acc;
+    run_job();
+}
+
+/* Active when the port links with --wrap=ek_float_matvec; it needs no __real_ symbol (the row-range entry
+ * does the work), so it links either way. */
+void __wrap_ek_float_matvec(const ek_tensor *w, const float *x, float *y);
+void __wrap_ek_float_matvec(const ek_tensor *w, const float *x, float *y)
+{
+    if (!worth_splitting(w, EK_POSIX_MIN_PARALLEL_FLOAT)) {
+        ek_float_matvec_rows(w, x, y, 0, w->rows);
+        return;
+    }
+    pool.kind = JOB_FLOAT;
+    pool.w = w;
+    pool.x = x;
+    pool.y = y;
+    run_job();
 }
 
 unsigned ek_posix_threads_start(unsigned n)
