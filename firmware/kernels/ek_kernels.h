@@ -65,15 +65,20 @@ void ek_matvec_t158_c(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
 void ek_matvec_tl_c(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
 #if defined(EK_KERNEL_NEON) || defined(EK_KERNEL_DOTPROD)
 void ek_matvec_i2_neon(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
+void ek_matvec_t158_neon(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
+void ek_matvec_tl_neon(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
 #endif
 #if defined(EK_KERNEL_MVE)
 void ek_matvec_i2_mve(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
+void ek_matvec_t158_mve(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
 #endif
 #if defined(EK_KERNEL_DSP)
 void ek_matvec_i2_dsp(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
 #endif
 #if defined(EK_KERNEL_AVX2)
 void ek_matvec_i2_avx2(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
+void ek_matvec_t158_avx2(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
+void ek_matvec_tl_avx2(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
 #endif
 
 /* --- float tensors (embedding, norms, lm_head) ---------------------------------------------------- */

@@ -1,0 +1,63 @@
+/* ek_matvec_t158_mve.c — t158 ternary matvec for Cortex-M Helium/MVE (EK_KERNEL_MVE, e.g. Cortex-M55).
+ * The accumulators equal ek_matvec_t158_c's bit for bit: integer sums are exact in any order.
+ *
+ * The format's decode maps straight onto MVE: v = q * 3^k mod 256 is VMUL.U8 (wrapping), and the digit
+ * (v * 3) >> 8 is the high half of a byte product, VMULH.U8. Each 16-lane digit vector meets 16 x_q in
+ * one VMLADAVA; w . x = digit . x - sum(x), digit in 0..2. The row tail (cols % 80, packed 5 per byte) is
+ * copied to a zeroed 16-byte block and meets a copy of its x_q in block order, so there is no tail
+ * predication.
+ */
+#include "ek_kernels.h"
+
+#if defined(EK_KERNEL_MVE)
+#include <string.h>
+
+#include <arm_mve.h>
+
+#if !defined(__ARM_FEATURE_MVE)
+#error "EK_KERNEL_MVE needs a compiler target with MVE (e.g. -mcpu=cortex-m55)"
+#endif
+
+/* sum + digit . x over one 80-weight block (16 bytes at q8, 80 x_q values at x) */
+static inline int32_t t158_block(int32_t sum, const uint8_t *q8, const int8_t *x)
+{
+    const uint8x16_t q = vld1q_u8(q8), three = vdupq_n_u8(3);
+    sum = vmladavaq_s8(sum, vreinterpretq_s8_u8(vmulhq_u8(q, three)), vld1q_s8(x));
+    sum = vmladavaq_s8(sum, vreinterpretq_s8_u8(vmulhq_u8(vmulq_n_u8(q, 3), three)), vld1q_s8(x + 16));
+    sum = vmladavaq_s8(sum, vreinterpretq_s8_u8(vmulhq_u8(vmulq_n_u8(q, 9), three)), vld1q_s8(x + 32));
+    sum = vmladavaq_s8(sum, vreinterpretq_s8_u8(vmulhq_u8(vmulq_n_u8(q, 27), three)), vld1q_s8(x + 48));
+    return vmladavaq_s8(sum, vreinterpretq_s8_u8(vmulhq_u8(vmulq_n_u8(q, 81), three)), vld1q_s8(x + 64));
+}
+
+void ek_matvec_t158_mve(const ek_tensor *w, const ek_qvec *x, int32_t *acc)
+{
+    const uint32_t cols = w->cols, blocks = cols / EK_T158_BLOCK, tail = cols % EK_T158_BLOCK;
+    const uint32_t tail_bytes = (tail + 4u) / 5u;
+    const uint8_t *p = w->data; /* per row: (blocks, 16) then (tail_bytes) */
+    int8_t x_tail[EK_T158_BLOCK] = {0}; /* the tail's x_q in block order: x_tail[16k + j] meets digit k of byte j */
+    int32_t x_sum = 0;
+    uint32_t r, b, j, k;
+    for (j = 0; j < cols; j++)
+        x_sum += x->q[j];
+    for (j = 0; j < tail_bytes; j++)
+        for (k = 0; k < 5u && 5u * j + k < tail; k++)
+            x_tail[16u * k + j] = x->q[blocks * EK_T158_BLOCK + 5u * j + k];
+    for (r = 0; r < w->rows; r++) {
+        int32_t sum = 0;
+        const int8_t *xb = x->q;
+        for (b = 0; b < blocks; b++, p += 16, xb += EK_T158_BLOCK)
+            sum = t158_block(sum, p, xb);
+        if (tail) {
+            /* zero bytes decode as digit 0 and meet x_tail's zeros: they add nothing */
+            uint8_t t[16] = {0};
+            memcpy(t, p, tail_bytes);
+            sum = t158_block(sum, t, x_tail);
+            p += tail_bytes;
+        }
+        acc[r] = sum - x_sum;
+    }
+}
+#else
+/* ISO C forbids an empty translation unit. */
+typedef int ek_matvec_t158_mve_not_built;
+#endif
