@@ -5,6 +5,7 @@ pack    load + pack throughput of a synthetic bitnet-b1.58-2B-4T checkpoint per 
 host    native host decode and prefill tokens/s of the POSIX device over a pty, for the bundled model and the
         2B-4T shape, with the portable C kernels and with the best kernels this CPU has.
 qemu    emulated boards: decode tokens/s by the device's own clock (QEMU timing: estimates, not silicon).
+kernels ternary matvec Gweights/s per format and native kernel body at the 2B-4T shapes (edgekit/bench/kernels.py).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from edgekit.bench.kernels import bench_kernels
 from edgekit.errors import EdgekitError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -145,7 +147,7 @@ def bench_qemu(work: Path, log, boards=("qemu-mps3-an547", "qemu-mps2-an386", "q
     return rows
 
 
-SUITES = {"pack": bench_pack, "host": bench_host, "qemu": bench_qemu}
+SUITES = {"pack": bench_pack, "host": bench_host, "qemu": bench_qemu, "kernels": bench_kernels}
 
 
 def run(suites: list[str], work: Path, log) -> dict:

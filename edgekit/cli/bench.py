@@ -11,7 +11,7 @@ from edgekit.cli.common import stderr_console, stdout_console
 
 
 @click.command("bench")
-@click.option("--suite", "suites", multiple=True, type=click.Choice(["pack", "host", "qemu"]),
+@click.option("--suite", "suites", multiple=True, type=click.Choice(["pack", "host", "qemu", "kernels"]),
               help="Suites to run (repeatable) [default: all].")
 @click.option("--work", type=click.Path(file_okay=False, path_type=Path), default=Path("bench/work"),
               show_default=True, help="Scratch directory (synthetic checkpoints and builds are kept here).")

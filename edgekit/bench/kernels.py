@@ -1,0 +1,182 @@
+"""Kernel benchmark: ternary matvec throughput per format and kernel body at the bitnet-b1.58-2B-4T shapes.
+
+For each kernel family set this CPU runs natively ("c", the portable bodies; "c;avx2" on x86-64 with AVX2;
+"c;neon" or "c;neon;dotprod" on AArch64) the firmware is built once into the bench work directory with the
+project's own CMake (EK_PORT=none, Release). Per format and shape:
+
+1. `ek_eval matvec` of that build checks the dispatched body against the portable one and writes the
+   accumulators, which must equal numpy's exact integer product (a wrong kernel is never timed);
+2. the same build's kernel objects, linked into a shared library, are called through ctypes: the timed
+   call is `ek_ternary_matvec`, the entry point the runtime uses, on one thread. ek_eval has no timing loop,
+   and timing its whole process would measure file I/O and the portable reference it always runs.
+
+Reported: weights per second (rows x cols / median seconds per call, in G). Emulated CPUs (qemu-aarch64) are
+not timed here: their speed says nothing about silicon.
+"""
+from __future__ import annotations
+
+import ctypes
+import platform
+import shutil
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.errors import EdgekitError
+from edgekit.pack.formats import TERNARY_FORMATS
+
+FIRMWARE = Path(__file__).resolve().parents[1].parent / "firmware"
+KERNEL_FORMATS = ("i2", "t158", "tl")
+# (rows, cols) of the 2B-4T ternary layers: q/o (2560x2560), gate/up (6912x2560), down (2560x6912)
+TWO_B_SHAPES = ((2560, 2560), (6912, 2560), (2560, 6912))
+RUNS = 7  # timed runs per case; the median is reported
+MIN_RUN_S = 0.05  # each run repeats the call until it lasts this long (ctypes call overhead is ~1 us)
+
+
+class _Tensor(ctypes.Structure):  # ek_tensor (firmware/kernels/ek_kernels.h)
+    _fields_ = [("data", ctypes.c_void_p), ("rows", ctypes.c_uint32), ("cols", ctypes.c_uint32),
+                ("format", ctypes.c_uint32), ("scale", ctypes.c_float)]
+
+
+class _QVec(ctypes.Structure):  # ek_qvec
+    _fields_ = [("q", ctypes.c_void_p), ("n", ctypes.c_uint32), ("scale", ctypes.c_float),
+                ("tl_lut", ctypes.c_void_p)]
+
+
+def native_kernel_sets() -> list[tuple[str, str]]:
+    """(EK_KERNELS value, body name) pairs this machine runs natively: the portable set first."""
+    sets = [("c", "c")]
+    machine = platform.machine().lower()
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        cpuinfo = ""
+    if machine in ("x86_64", "amd64") and " avx2" in cpuinfo:
+        sets.append(("c;avx2", "avx2"))
+    elif machine in ("aarch64", "arm64"):
+        sets.append(("c;neon;dotprod", "dotprod") if "asimddp" in cpuinfo or platform.system() == "Darwin"
+                    else ("c;neon", "neon"))
+    return sets
+
+
+def _run(cmd: list[str], what: str) -> None:
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode:
+        raise EdgekitError(f"{what} failed: {' '.join(cmd)}\n{r.stdout[-2000:]}{r.stderr[-2000:]}")
+
+
+def build_kernels(work: Path, kernels: str, log) -> tuple[Path, Path]:
+    """Build the firmware (runtime + ek_eval) for one kernel family set, once; returns (ek_eval, kernel .so)."""
+    if shutil.which("cmake") is None:
+        raise EdgekitError("the kernel benchmark needs cmake", fix="install cmake (and ninja) and rerun")
+    build = work / f"kernels-{kernels.replace(';', '+')}"
+    lib = build / "libek_kernels.so"
+    if not lib.is_file():
+        log(f"building the kernels with EK_KERNELS={kernels} into {build}")
+        gen = ["-G", "Ninja"] if shutil.which("ninja") else []
+        # position-independent objects so the same kernel objects also link into the timing library
+        _run(["cmake", "-S", str(FIRMWARE), "-B", str(build), *gen, "-DEK_PORT=none", "-DCMAKE_BUILD_TYPE=Release",
+              "-DEK_BUILD_EVAL=ON", f"-DEK_KERNELS={kernels}", "-DCMAKE_POSITION_INDEPENDENT_CODE=ON"], "configure")
+        _run(["cmake", "--build", str(build), "-j2"], "build")
+        objects = sorted((build / "CMakeFiles" / "ek_runtime.dir" / "kernels").glob("*.o"))
+        if not objects:
+            raise EdgekitError(f"no kernel objects under {build}/CMakeFiles/ek_runtime.dir/kernels")
+        tmp = lib.with_suffix(".so.tmp")
+        _run([_c_compiler(build), "-shared", "-o", str(tmp), *map(str, objects), "-lm", "-Wl,--no-undefined",
+              "-Wl,-Bsymbolic"],  # calls inside the library stay inside it (two builds are loaded at once)
+             "linking the kernel library")
+        tmp.replace(lib)
+    return build / "ek_eval", lib
+
+
+def _c_compiler(build: Path) -> str:
+    for line in (build / "CMakeCache.txt").read_text().splitlines():
+        if line.startswith("CMAKE_C_COMPILER:"):
+            return line.split("=", 1)[1]
+    return "cc"
+
+
+def _case(fmt: str, rows: int, cols: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(-1, 2, size=(rows, cols), dtype=np.int8)
+    x = rng.integers(-128, 128, size=cols, dtype=np.int8)
+    return codes, x, TERNARY_FORMATS[fmt].pack(codes)
+
+
+def check_with_eval(ek_eval: Path, fmt: str, codes: np.ndarray, x: np.ndarray, packed: bytes, tmp: Path) -> None:
+    """`ek_eval matvec`: the dispatched body equals the portable one, and both equal numpy's integer product."""
+    rows, cols = codes.shape
+    w_path, x_path, out = tmp / "w.bin", tmp / "x.bin", tmp / "acc.bin"
+    w_path.write_bytes(packed)
+    x_path.write_bytes(x.tobytes())
+    r = subprocess.run([str(ek_eval), "matvec", fmt, str(rows), str(cols), str(w_path), str(x_path), str(out)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise EdgekitError(f"ek_eval matvec {fmt} {rows}x{cols}: a kernel body disagrees\n{r.stdout}{r.stderr}")
+    want = codes.astype(np.int32) @ x.astype(np.int32)
+    if not np.array_equal(np.fromfile(out, dtype="<i4"), want):
+        raise EdgekitError(f"ek_eval matvec {fmt} {rows}x{cols}: accumulators differ from numpy")
+    for p in (w_path, x_path, out):
+        p.unlink()
+
+
+def time_matvec(lib: ctypes.CDLL, fmt: str, codes: np.ndarray, x: np.ndarray, packed: bytes) -> float:
+    """Median seconds per ek_ternary_matvec call (one thread)."""
+    rows, cols = codes.shape
+    weights = np.frombuffer(packed, dtype=np.uint8).copy()
+    xq = np.zeros(-(-cols // 128) * 128, dtype=np.int8)  # EK_XQ_PAD(cols)
+    xq[:cols] = x
+    lut = np.zeros((cols + 1) // 2 * 9, dtype=np.int16)  # EK_TL_LUT_ENTRIES(cols)
+    acc = np.zeros(rows, dtype=np.int32)
+    build_lut = lib.ek_tl_build_lut
+    build_lut.restype = None
+    build_lut.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p]  # pointers stay 64-bit
+    build_lut(xq.ctypes.data, cols, lut.ctypes.data)
+    w = _Tensor(weights.ctypes.data, rows, cols, TERNARY_FORMATS[fmt].code, 1.0)
+    q = _QVec(xq.ctypes.data, cols, 1.0, lut.ctypes.data)
+    call = lib.ek_ternary_matvec
+    call.restype = None
+    call.argtypes = [ctypes.POINTER(_Tensor), ctypes.POINTER(_QVec), ctypes.c_void_p]
+    args = (ctypes.byref(w), ctypes.byref(q), acc.ctypes.data)
+    t0 = time.perf_counter()
+    call(*args)  # warm-up: caches, page faults
+    once = max(time.perf_counter() - t0, 1e-6)
+    reps = max(1, int(MIN_RUN_S / once))
+    samples = []
+    for _ in range(RUNS):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            call(*args)
+        samples.append((time.perf_counter() - t0) / reps)
+    if not np.array_equal(acc, codes.astype(np.int32) @ x.astype(np.int32)):
+        raise EdgekitError(f"{fmt} {rows}x{cols}: the timed kernel's accumulators differ from numpy")
+    return statistics.median(samples)
+
+
+def bench_kernels(work: Path, log, shapes=TWO_B_SHAPES, formats=KERNEL_FORMATS) -> list[dict]:
+    work.mkdir(parents=True, exist_ok=True)
+    rows_out = []
+    builds = []
+    for kernels, body in native_kernel_sets():
+        ek_eval, lib_path = build_kernels(work, kernels, log)
+        builds.append((body, ek_eval, ctypes.CDLL(str(lib_path))))
+    for fmt in formats:
+        for rows, cols in shapes:
+            codes, x, packed = _case(fmt, rows, cols)
+            portable_s = None
+            for body, ek_eval, lib in builds:
+                log(f"matvec {fmt} {rows}x{cols}, body {body}")
+                check_with_eval(ek_eval, fmt, codes, x, packed, work)
+                seconds = time_matvec(lib, fmt, codes, x, packed)
+                portable_s = seconds if body == "c" else portable_s
+                rows_out.append({
+                    "suite": "kernels", "format": fmt, "rows": rows, "cols": cols, "body": body,
+                    "us_per_matvec": round(seconds * 1e6, 1),
+                    "gweights_per_s": round(rows * cols / seconds / 1e9, 2),
+                    "speedup_vs_c": round(portable_s / seconds, 2) if portable_s else None,
+                    "packed_bytes": len(packed),
+                })
+    return rows_out
