@@ -1,0 +1,131 @@
+"""t158 and tl ISA bodies (AVX2 natively; NEON with and without dotprod under qemu-aarch64; Helium/MVE on the
+bare-metal self-test under qemu-system-arm mps3-an547): the int32 accumulators of the body the dispatcher picks
+equal the portable body's and numpy's exact integer product, bit for bit, on awkward shapes (row and column counts
+around the t158 80-weight block, the tl 16-row tile and the tl table chunks of 64 and 128 column pairs) and on the
+extremes where an int16 shortcut would overflow. `ek_eval matvec` compares the dispatched body with the portable
+one; a symbol check proves the dispatcher links the ISA body (ek_eval does not name the t158/tl bodies itself)."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgekit.pack.formats import TERNARY_FORMATS
+from test_c_kernels import KERNELS, SELFTEST, _host_has_avx2, aarch64_build
+from test_c_runtime import build_firmware, run_eval
+
+# rows x cols: 1x1; t158 tails of every kind around whole 80-weight blocks; tl tiles +-1 row and odd columns;
+# tl chunk edges (NEON: 64 pairs = 128 columns, AVX2: 128 pairs = 256 columns, odd pair counts); a 2B-4T layer
+SHAPES = [(1, 1), (1, 2), (2, 3), (3, 79), (15, 80), (16, 81), (17, 159), (33, 160), (5, 161), (31, 127),
+          (16, 128), (9, 129), (47, 255), (16, 256), (18, 257), (7, 515), (3, 1001), (2560, 6912)]
+FORMATS = ("t158", "tl")
+
+
+def _cases():
+    rng = np.random.default_rng(7)
+    for rows, cols in SHAPES:
+        codes = rng.integers(-1, 2, size=(rows, cols), dtype=np.int8)
+        x = rng.integers(-128, 128, size=cols, dtype=np.int8)
+        x[: min(cols, 3)] = [-128, 127, -128][: min(cols, 3)]
+        yield f"{rows}x{cols}", codes, x
+    # worst case for the int16 sums: every pair sum is +256 (all weights -1, all x -128), over more than one
+    # tl chunk, and the t158 digit 2 against -128 everywhere
+    for rows, cols in ((17, 600), (3, 1001)):
+        yield f"{rows}x{cols} extreme", np.full((rows, cols), -1, np.int8), np.full(cols, -128, np.int8)
+        yield f"{rows}x{cols} extreme+", np.full((rows, cols), 1, np.int8), np.full(cols, -128, np.int8)
+
+
+def check_dispatch(build: Path, tmp_path: Path, fmt: str, wrapper=()) -> None:
+    f = TERNARY_FORMATS[fmt]
+    for name, codes, x in _cases():
+        rows, cols = codes.shape
+        w_path, x_path, out = tmp_path / "w.bin", tmp_path / "x.bin", tmp_path / "acc.bin"
+        w_path.write_bytes(f.pack(codes))
+        x_path.write_bytes(x.tobytes())
+        r = run_eval(build, "matvec", fmt, rows, cols, w_path, x_path, out, wrapper=wrapper, check=False)
+        assert r.returncode == 0, f"{fmt} {name}: {r.stdout}{r.stderr}"
+        dispatch = [line for line in r.stdout.splitlines() if line.startswith("dispatch ")]
+        assert len(dispatch) == 1 and dispatch[0].endswith(" equal"), f"{fmt} {name}: {r.stdout}"
+        acc = np.fromfile(out, dtype="<i4")
+        assert np.array_equal(acc, codes.astype(np.int32) @ x.astype(np.int32)), f"{fmt} {name}"
+
+
+def linked_symbols(binary: Path, nm: str) -> set[str]:
+    tool = shutil.which(nm) or shutil.which("nm")
+    if tool is None:
+        pytest.skip("no nm to list the linked kernel bodies")
+    r = subprocess.run([tool, str(binary)], capture_output=True, text=True, check=True)
+    return {parts[-1] for parts in (line.split() for line in r.stdout.splitlines()) if parts}
+
+
+def test_avx2_t158_tl_equal_portable(tmp_path_factory, tmp_path):
+    import platform
+
+    if platform.machine() not in ("x86_64", "AMD64") or not _host_has_avx2():
+        pytest.skip("needs an x86-64 host with AVX2")
+    build = build_firmware(tmp_path_factory, "avx2", ("-DEK_KERNELS=c;avx2",))
+    assert {"ek_matvec_t158_avx2", "ek_matvec_tl_avx2"} <= linked_symbols(build / "ek_eval", "nm")
+    for fmt in FORMATS:
+        check_dispatch(build, tmp_path, fmt)
+
+
+def test_avx2_forward_pass_t158_tl(tmp_path_factory, tmp_path):
+    """The whole forward pass with the AVX2 t158 and tl kernels: logits bit-identical to the portable build."""
+    import platform
+
+    if platform.machine() not in ("x86_64", "AMD64") or not _host_has_avx2():
+        pytest.skip("needs an x86-64 host with AVX2")
+    import edgekit
+    from edgekit.pack.packer import PackChoice, pack_model
+
+    builds = (build_firmware(tmp_path_factory), build_firmware(tmp_path_factory, "avx2", ("-DEK_KERNELS=c;avx2",)))
+    model = edgekit.load("kjv-bitnet-5m")
+    ids = model.encode("In the beginning")
+    for fmt in FORMATS:
+        image = tmp_path / f"m-{fmt}.ekm"
+        pack_model(model, image, PackChoice(fmt))
+        outs = []
+        for b in builds:
+            out = tmp_path / f"logits-{len(outs)}.bin"
+            run_eval(b, "run", "--tokens", ",".join(map(str, ids)), "--logits", out, image)
+            outs.append(out.read_bytes())
+        assert outs[0] == outs[1], fmt
+
+
+@pytest.mark.parametrize("variant,cpu", [("neon", "cortex-a72"), ("dotprod", "cortex-a76")])
+def test_neon_t158_tl_equal_portable(tmp_path_factory, tmp_path, variant, cpu):
+    """cortex-a72 has no dotprod: the plain NEON build must not use it (QEMU would raise SIGILL)."""
+    build = aarch64_build(tmp_path_factory, variant)
+    assert {"ek_matvec_t158_neon", "ek_matvec_tl_neon"} <= linked_symbols(build / "ek_eval", "aarch64-linux-gnu-nm")
+    objdump = shutil.which("aarch64-linux-gnu-objdump")
+    if objdump is not None:  # the dotprod build really runs SDOT (EK_KERNEL_DOTPROD reached the compiler)
+        r = subprocess.run([objdump, "-d", "--disassemble=ek_matvec_t158_neon", str(build / "ek_eval")],
+                           capture_output=True, text=True, check=True)
+        assert ("sdot" in r.stdout) == (variant == "dotprod"), r.stdout[-2000:]
+    for fmt in FORMATS:
+        check_dispatch(build, tmp_path, fmt, wrapper=("qemu-aarch64", "-cpu", cpu))
+
+
+def test_mve_t158_equals_portable(tmp_path):
+    """Helium t158 body through the dispatcher in the bare-metal self-test on the Cortex-M55 (mps3-an547)."""
+    if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
+        pytest.skip("arm-none-eabi-gcc or qemu-system-arm not installed")
+    elf = tmp_path / "selftest.elf"
+    sources = [*SELFTEST.glob("*.c"), *KERNELS.glob("ek_matvec_*.c"), KERNELS / "ek_quantize_c.c",
+               KERNELS / "ek_ternary_matvec.c", KERNELS / "ek_formats.c"]
+    cmd = ["arm-none-eabi-gcc", "-mcpu=cortex-m55", "-mfloat-abi=hard", "-mthumb", "-DEK_KERNEL_MVE", "-O2",
+           "-std=c99", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off", "-I", str(KERNELS.parent / "runtime"),
+           "-I", str(KERNELS), "-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs",
+           "-T", str(SELFTEST / "ek_selftest.ld"), *map(str, sources), "-o", str(elf), "-lm"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "ek_matvec_t158_mve" in linked_symbols(elf, "arm-none-eabi-nm")
+    r = subprocess.run(["qemu-system-arm", "-machine", "mps3-an547", "-nographic", "-semihosting", "-kernel", str(elf)],
+                       capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    out = r.stdout + r.stderr
+    t158 = [line.split() for line in out.splitlines() if line.startswith("t158 dispatch ")]
+    assert r.returncode == 0 and "selftest: PASS" in out, out
+    assert len(t158) >= 8 and all(parts[-1] == "equal" for parts in t158), out
