@@ -13,6 +13,7 @@ on hosted targets they are read from a file.
 from __future__ import annotations
 
 import platform
+import sys
 import shutil
 import struct
 import subprocess
@@ -405,3 +406,36 @@ def test_avx2_runtime_logits_equal_portable_runtime(tmp_path_factory, tmp_path, 
         run_eval(b, "run", "--tokens", ",".join(map(str, ids)), "--logits", out, image)
         outs.append(out.read_bytes())
     assert outs[0] == outs[1]
+
+
+def test_row_split_over_threads_gives_identical_logits(tmp_path_factory, tmp_path):
+    """The POSIX port's row split of the lm_head (ek_float_matvec_rows per thread) with every split forced on
+    (thresholds 1, --wrap=ek_float_matvec as the port links it): the logits of 1, 2 and 3 threads are identical,
+    for a q8row lm_head, whose row scales come before all rows, so a split cannot be a sub-tensor."""
+    if sys.platform == "darwin" or shutil.which("cmake") is None:
+        pytest.skip("needs cmake and a linker with --wrap")
+    import edgekit
+    from edgekit.link.client import DeviceClient
+    from edgekit.link.device_process import DeviceProcess
+    from edgekit.pack.packer import PackChoice, pack_model
+
+    build = tmp_path_factory.mktemp("posix-split")
+    gen = ["-G", "Ninja"] if shutil.which("ninja") else []
+    for cmd in (["cmake", "-S", str(FIRMWARE), "-B", str(build), *gen, "-DEK_PORT=posix", "-DEK_BUILD_EVAL=OFF",
+                 "-DCMAKE_C_FLAGS=-DEK_POSIX_MIN_PARALLEL_FLOAT=1 -DEK_POSIX_MIN_PARALLEL_TERNARY=1",
+                 "-DCMAKE_EXE_LINKER_FLAGS=-Wl,--wrap=ek_float_matvec"],
+                ["cmake", "--build", str(build), "-j2"]):
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    model = edgekit.load("kjv-bitnet-5m")
+    image = tmp_path / "m.ekm"
+    pack_model(model, image, PackChoice("i2", "q8row", "q8row"))
+    ids = model.encode("Jesus wept. And")
+    results = []
+    for threads in (1, 2, 3):
+        with DeviceProcess(build / "edgekit-device", [image], args=["--threads", str(threads)]) as dev, \
+                DeviceClient(dev.url) as client:
+            assert client.hello().threads == threads
+            results.append(client.logits_all(ids))
+    for other in results[1:]:
+        np.testing.assert_array_equal(results[0], other)

@@ -21,14 +21,16 @@
 #define ROW_GRANULE 16u
 /* Below this much work (rows x cols) one thread is faster than waking the others: a hand-off costs tens of
  * microseconds (two futex wake-ups and a wait), about what a 1M-weight i2 matvec takes with AVX2. Measured
- * with the bundled 5M model (largest ternary matvec 640 x 256): every split of it made decode slower, on
- * 2 cores 1100 vs 1900 tokens/s. Float weights cost 4-16x more per weight to read (4 bytes for f32 vs
- * 2 bits), so the float threshold is lower. Override with -D to tune for a machine. */
+ * with the bundled 5M model (largest ternary matvec 640 x 256): splitting made decode slower, on 2 cores
+ * 1100 vs 1900 tokens/s. The float threshold comes from timing the lm_head alone (AVX2, 2 cores): a
+ * 2048 x 256 f32 lm_head takes 0.05 ms on one thread and 0.08 ms split in two; a 128256 x 2560 one reads
+ * memory at full bandwidth from one core already, so splitting it gained nothing on that machine but may on
+ * boards whose single core cannot saturate DRAM (Cortex-A). Override with -D to tune for a machine. */
 #ifndef EK_POSIX_MIN_PARALLEL_TERNARY
 #define EK_POSIX_MIN_PARALLEL_TERNARY (1u << 20)
 #endif
 #ifndef EK_POSIX_MIN_PARALLEL_FLOAT
-#define EK_POSIX_MIN_PARALLEL_FLOAT (1u << 18)
+#define EK_POSIX_MIN_PARALLEL_FLOAT (1u << 22)
 #endif
 
 void __real_ek_ternary_matvec(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
