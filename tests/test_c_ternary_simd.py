@@ -1,5 +1,5 @@
 """t158 and tl ISA bodies (AVX2 natively; NEON with and without dotprod under qemu-aarch64; Helium/MVE on the
-bare-metal self-test under qemu-system-arm mps3-an547): the int32 accumulators of the body the dispatcher picks
+bare-metal self-test under qemu-system-arm mps3-an547; tl there reads its table with gathers): the int32 accumulators of the body the dispatcher picks
 equal the portable body's and numpy's exact integer product, bit for bit, on awkward shapes (row and column counts
 around the t158 80-weight block, the tl 16-row tile and the tl table chunks of 64 and 128 column pairs) and on the
 extremes where an int16 shortcut would overflow. `ek_eval matvec` compares the dispatched body with the portable
@@ -53,6 +53,28 @@ def check_dispatch(build: Path, tmp_path: Path, fmt: str, wrapper=()) -> None:
         assert np.array_equal(acc, codes.astype(np.int32) @ x.astype(np.int32)), f"{fmt} {name}"
 
 
+def check_corrupt_tl(build: Path, tmp_path: Path, wrapper=()) -> None:
+    """Nibbles 9..15 never come out of the packer; every body must read them as the zero pair, as the
+    portable body does (and never index outside the pair's table)."""
+    rng = np.random.default_rng(11)
+    for rows, cols in ((17, 301), (40, 2 * 128 * 2 + 1)):
+        tiles, pairs = -(-rows // 16), -(-cols // 2)
+        data = rng.integers(0, 256, size=tiles * pairs * 8, dtype=np.uint8)
+        x = rng.integers(-128, 128, size=cols, dtype=np.int8)
+        (tmp_path / "w.bin").write_bytes(data.tobytes())
+        (tmp_path / "x.bin").write_bytes(x.tobytes())
+        r = run_eval(build, "matvec", "tl", rows, cols, tmp_path / "w.bin", tmp_path / "x.bin", tmp_path / "acc.bin",
+                     wrapper=wrapper, check=False)
+        assert r.returncode == 0 and "DIFFERENT" not in r.stdout, r.stdout + r.stderr
+        b = data.reshape(tiles, pairs, 8).transpose(0, 2, 1)  # (tile, i, g)
+        idx = np.stack([b & 0xF, b >> 4], axis=2).reshape(tiles * 16, pairs).astype(np.int32)
+        idx[idx > 8] = 4
+        w = np.zeros((tiles * 16, pairs * 2), dtype=np.int32)
+        w[:, 0::2], w[:, 1::2] = idx // 3 - 1, idx % 3 - 1
+        want = w[:rows, :cols] @ x.astype(np.int32)
+        assert np.array_equal(np.fromfile(tmp_path / "acc.bin", dtype="<i4"), want)
+
+
 def linked_symbols(binary: Path, nm: str) -> set[str]:
     tool = shutil.which(nm) or shutil.which("nm")
     if tool is None:
@@ -70,6 +92,7 @@ def test_avx2_t158_tl_equal_portable(tmp_path_factory, tmp_path):
     assert {"ek_matvec_t158_avx2", "ek_matvec_tl_avx2"} <= linked_symbols(build / "ek_eval", "nm")
     for fmt in FORMATS:
         check_dispatch(build, tmp_path, fmt)
+    check_corrupt_tl(build, tmp_path)
 
 
 def test_avx2_forward_pass_t158_tl(tmp_path_factory, tmp_path):
@@ -107,10 +130,11 @@ def test_neon_t158_tl_equal_portable(tmp_path_factory, tmp_path, variant, cpu):
         assert ("sdot" in r.stdout) == (variant == "dotprod"), r.stdout[-2000:]
     for fmt in FORMATS:
         check_dispatch(build, tmp_path, fmt, wrapper=("qemu-aarch64", "-cpu", cpu))
+    check_corrupt_tl(build, tmp_path, wrapper=("qemu-aarch64", "-cpu", cpu))
 
 
-def test_mve_t158_equals_portable(tmp_path):
-    """Helium t158 body through the dispatcher in the bare-metal self-test on the Cortex-M55 (mps3-an547)."""
+def test_mve_t158_tl_equal_portable(tmp_path):
+    """Helium t158 and tl bodies through the dispatcher in the bare-metal self-test on the Cortex-M55 (mps3-an547)."""
     if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
         pytest.skip("arm-none-eabi-gcc or qemu-system-arm not installed")
     elf = tmp_path / "selftest.elf"
@@ -122,10 +146,11 @@ def test_mve_t158_equals_portable(tmp_path):
            "-T", str(SELFTEST / "ek_selftest.ld"), *map(str, sources), "-o", str(elf), "-lm"]
     r = subprocess.run(cmd, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert "ek_matvec_t158_mve" in linked_symbols(elf, "arm-none-eabi-nm")
+    assert {"ek_matvec_t158_mve", "ek_matvec_tl_mve"} <= linked_symbols(elf, "arm-none-eabi-nm")
     r = subprocess.run(["qemu-system-arm", "-machine", "mps3-an547", "-nographic", "-semihosting", "-kernel", str(elf)],
                        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
     out = r.stdout + r.stderr
-    t158 = [line.split() for line in out.splitlines() if line.startswith("t158 dispatch ")]
     assert r.returncode == 0 and "selftest: PASS" in out, out
-    assert len(t158) >= 8 and all(parts[-1] == "equal" for parts in t158), out
+    for fmt in FORMATS:
+        lines = [line.split() for line in out.splitlines() if line.startswith(f"{fmt} dispatch ")]
+        assert len(lines) >= 8 and all(parts[-1] == "equal" for parts in lines), out

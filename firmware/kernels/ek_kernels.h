@@ -71,6 +71,7 @@ void ek_matvec_tl_neon(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
 #if defined(EK_KERNEL_MVE)
 void ek_matvec_i2_mve(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
 void ek_matvec_t158_mve(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
+void ek_matvec_tl_mve(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
 #endif
 #if defined(EK_KERNEL_DSP)
 void ek_matvec_i2_dsp(const ek_tensor *w, const ek_qvec *x, int32_t *acc);

@@ -32,8 +32,10 @@ void ek_ternary_matvec(const ek_tensor *w, const ek_qvec *x, int32_t *acc)
         ek_matvec_t158_c(w, x, acc);
 #endif
         break;
-    case EK_FMT_TL: /* no MVE or DSP body: neither core has a byte table lookup */
-#if defined(EK_KERNEL_NEON) || defined(EK_KERNEL_DOTPROD)
+    case EK_FMT_TL:
+#if defined(EK_KERNEL_MVE)
+        ek_matvec_tl_mve(w, x, acc);
+#elif defined(EK_KERNEL_NEON) || defined(EK_KERNEL_DOTPROD)
         ek_matvec_tl_neon(w, x, acc);
 #elif defined(EK_KERNEL_AVX2)
         ek_matvec_tl_avx2(w, x, acc);
