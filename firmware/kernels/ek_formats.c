@@ -84,9 +84,28 @@ const char *ek_kernel_variant(uint32_t format)
 #else
         return "c";
 #endif
-    case EK_FMT_T158:
-    case EK_FMT_TL:
+    case EK_FMT_T158: /* as ek_ternary_matvec dispatches */
+#if defined(EK_KERNEL_MVE)
+        return "mve";
+#elif defined(EK_KERNEL_DOTPROD)
+        return "dotprod";
+#elif defined(EK_KERNEL_NEON)
+        return "neon";
+#elif defined(EK_KERNEL_AVX2)
+        return "avx2";
+#else
         return "c";
+#endif
+    case EK_FMT_TL: /* the NEON body needs no dotprod */
+#if defined(EK_KERNEL_MVE)
+        return "mve";
+#elif defined(EK_KERNEL_NEON) || defined(EK_KERNEL_DOTPROD)
+        return "neon";
+#elif defined(EK_KERNEL_AVX2)
+        return "avx2";
+#else
+        return "c";
+#endif
     default:
         return "?";
     }
