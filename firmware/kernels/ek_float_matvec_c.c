@@ -9,35 +9,40 @@
  *   3. the tail columns (cols % 16) added to sum one by one in column order.
  * f16 weights are decoded exactly (ek_half_to_float); q8row rows multiply their scale once at the end:
  * y[r] = scale[r] * sum_c (float)q[r,c] * x[c], so the products are the exact int8 values times x.
- * Plain loops over a lane array: compilers may vectorise them without changing a single rounding. */
+ * Plain C: a compiler may vectorise the 16 independent lane sums without changing a single rounding. */
 #include <string.h>
 
 #include "ek_kernels.h"
 
-/* sum of lane[0..15] in the fixed tree order */
-static float reduce_lanes(const float lane[EK_FLOAT_LANES])
-{
-    float s8[8], s4[4], s2[2];
-    int j;
-    for (j = 0; j < 8; j++)
-        s8[j] = lane[j] + lane[j + 8];
-    for (j = 0; j < 4; j++)
-        s4[j] = s8[j] + s8[j + 4];
-    for (j = 0; j < 2; j++)
-        s2[j] = s4[j] + s4[j + 2];
-    return s2[0] + s2[1];
-}
+/* The 16 lane sums are 16 scalar locals, not an array: cores without vectors (Cortex-M4/M7 run this body)
+ * then keep them in FPU registers instead of loading and storing a lane per product. EK_LANE_STEPS adds
+ * block c into them; W(i) is the decoded weight of column c + i. */
+#define EK_LANE_SUMS float l0 = 0, l1 = 0, l2 = 0, l3 = 0, l4 = 0, l5 = 0, l6 = 0, l7 = 0, l8 = 0, l9 = 0, \
+                          l10 = 0, l11 = 0, l12 = 0, l13 = 0, l14 = 0, l15 = 0
+#define EK_LANE_STEPS(W)                                                                                        \
+    do {                                                                                                        \
+        l0 += W(0) * x[c];            l1 += W(1) * x[c + 1];        l2 += W(2) * x[c + 2];                       \
+        l3 += W(3) * x[c + 3];        l4 += W(4) * x[c + 4];        l5 += W(5) * x[c + 5];                       \
+        l6 += W(6) * x[c + 6];        l7 += W(7) * x[c + 7];        l8 += W(8) * x[c + 8];                       \
+        l9 += W(9) * x[c + 9];        l10 += W(10) * x[c + 10];     l11 += W(11) * x[c + 11];                    \
+        l12 += W(12) * x[c + 12];     l13 += W(13) * x[c + 13];     l14 += W(14) * x[c + 14];                    \
+        l15 += W(15) * x[c + 15];                                                                               \
+    } while (0)
+/* the fixed tree: s8[j] = l[j] + l[j+8]; s4[j] = s8[j] + s8[j+4]; s2[j] = s4[j] + s4[j+2]; s2[0] + s2[1] */
+#define EK_LANE_TREE                                                                                            \
+    ((((l0 + l8) + (l4 + l12)) + ((l2 + l10) + (l6 + l14))) + (((l1 + l9) + (l5 + l13)) + ((l3 + l11) + (l7 + l15))))
 
 static float dot_f32(const float *w, const float *x, size_t cols)
 {
     const size_t whole = cols - cols % EK_FLOAT_LANES;
-    float lane[EK_FLOAT_LANES] = {0.0f}, sum;
+    EK_LANE_SUMS;
+    float sum;
     size_t c;
-    int j;
+#define W(i) w[c + (i)]
     for (c = 0; c < whole; c += EK_FLOAT_LANES)
-        for (j = 0; j < EK_FLOAT_LANES; j++)
-            lane[j] += w[c + j] * x[c + j];
-    sum = reduce_lanes(lane);
+        EK_LANE_STEPS(W);
+#undef W
+    sum = EK_LANE_TREE;
     for (c = whole; c < cols; c++)
         sum += w[c] * x[c];
     return sum;
@@ -51,13 +56,14 @@ static float half_at(const uint8_t *p, size_t i)
 static float dot_f16(const uint8_t *w, const float *x, size_t cols)
 {
     const size_t whole = cols - cols % EK_FLOAT_LANES;
-    float lane[EK_FLOAT_LANES] = {0.0f}, sum;
+    EK_LANE_SUMS;
+    float sum;
     size_t c;
-    int j;
+#define W(i) half_at(w, c + (i))
     for (c = 0; c < whole; c += EK_FLOAT_LANES)
-        for (j = 0; j < EK_FLOAT_LANES; j++)
-            lane[j] += half_at(w, c + (size_t)j) * x[c + j];
-    sum = reduce_lanes(lane);
+        EK_LANE_STEPS(W);
+#undef W
+    sum = EK_LANE_TREE;
     for (c = whole; c < cols; c++)
         sum += half_at(w, c) * x[c];
     return sum;
@@ -66,13 +72,14 @@ static float dot_f16(const uint8_t *w, const float *x, size_t cols)
 static float dot_q8(const int8_t *q, const float *x, size_t cols)
 {
     const size_t whole = cols - cols % EK_FLOAT_LANES;
-    float lane[EK_FLOAT_LANES] = {0.0f}, sum;
+    EK_LANE_SUMS;
+    float sum;
     size_t c;
-    int j;
+#define W(i) (float)q[c + (i)]
     for (c = 0; c < whole; c += EK_FLOAT_LANES)
-        for (j = 0; j < EK_FLOAT_LANES; j++)
-            lane[j] += (float)q[c + j] * x[c + j];
-    sum = reduce_lanes(lane);
+        EK_LANE_STEPS(W);
+#undef W
+    sum = EK_LANE_TREE;
     for (c = whole; c < cols; c++)
         sum += (float)q[c] * x[c];
     return sum;
