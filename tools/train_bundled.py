@@ -66,12 +66,12 @@ class Shape:
 
 @dataclass(frozen=True)
 class Schedule:
-    steps: int = 600
-    batch_size: int = 16
+    steps: int = 720
+    batch_size: int = 8
     seq_len: int = 256
     peak_lr: float = 3e-3
     final_lr_fraction: float = 0.1
-    warmup_steps: int = 100
+    warmup_steps: int = 50
     weight_decay: float = 0.05  # on the ternary master weights only
     eval_every: int = 100
     held_out_fraction: float = 0.05
@@ -430,8 +430,8 @@ at `</s>`, which ends every chapter in training.
 ## Data
 
 The King James ("Authorized") Version of 1611 as shipped by Debian in `bible-kjv-text`
-(read with the `bible` program from `bible-kjv`). The translation's copyright has long expired and
-Debian distributes it as such; the one caveat is the United Kingdom, where the Crown's perpetual
+(read with the `bible` program from `bible-kjv`). The text is in the public domain: the translation's
+copyright has long expired, and Debian distributes it as such; the one caveat is the United Kingdom, where the Crown's perpetual
 letters patent still restrict printing of the Authorized Version. The model card and weights add no
 restrictions (edgekit's MIT licence).
 
@@ -485,6 +485,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2, help="torch threads (results depend on it)")
     ap.add_argument("--steps", type=int, default=Schedule.steps)
     ap.add_argument("--seed", type=int, default=Schedule.seed)
+    ap.add_argument("--batch-size", type=int, default=Schedule.batch_size, help="sequences per step")
     ap.add_argument("--trial", action="store_true",
                     help="30 steps into /tmp/edgekit-bundled-trial: checks data, loss and export quickly")
     args = ap.parse_args(argv)
@@ -495,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True)
     t_start = time.time()
-    sched = Schedule(steps=args.steps, seed=args.seed)
+    sched = Schedule(steps=args.steps, seed=args.seed, batch_size=args.batch_size)
     out = args.out
     if args.trial:
         sched = Schedule(steps=30, eval_every=15, warmup_steps=5, seed=args.seed)
@@ -553,8 +554,8 @@ def main(argv: list[str] | None = None) -> int:
     if roundtrip["max_abs_diff"] > 1e-3 or roundtrip["argmax_agree"] != roundtrip["positions"]:
         raise SystemExit(f"train_bundled: exported model disagrees with the trained one: {roundtrip}")
     plot_loss(history, tmp / "loss.png", math.log(unigram_ppl))
-    cmd = "OMP_NUM_THREADS={t} .venv/bin/python tools/train_bundled.py --threads {t} --seed {s} --steps {n}".format(
-        t=args.threads, s=sched.seed, n=sched.steps)
+    cmd = "OMP_NUM_THREADS={t} .venv/bin/python tools/train_bundled.py --threads {t} --seed {s} --steps {n} --batch-size {b}".format(
+        t=args.threads, s=sched.seed, n=sched.steps, b=sched.batch_size)
     info = {
         "shape": asdict(shape), "schedule": asdict(sched), "samples": samples, "roundtrip": roundtrip,
         "ternary_weights": shape.ternary_weights(),
