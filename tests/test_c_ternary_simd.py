@@ -1,6 +1,6 @@
-"""t158 and tl ISA bodies (AVX2 natively; NEON with and without dotprod under qemu-aarch64; Helium/MVE on the
-bare-metal self-test under qemu-system-arm mps3-an547): the int32 accumulators of the body the dispatcher picks
-equal the portable body's and numpy's exact integer product, bit for bit, on awkward shapes (row and column counts
+"""t158 and tl ISA bodies (AVX2 natively; NEON with and without dotprod under qemu-aarch64; Helium/MVE and the
+t158 DSP body on the bare-metal self-test under qemu-system-arm): the int32 accumulators of the body the dispatcher
+picks equal the portable body's and numpy's exact integer product, bit for bit, on awkward shapes (row and column counts
 around the t158 80-weight block, the tl 16-row tile and the tl table chunks of 64 and 128 column pairs) and on the
 extremes where an int16 shortcut would overflow. `ek_eval matvec` compares the dispatched body with the portable
 one and names the body it ran (ek_kernel_variant); a symbol check proves the dispatcher links the ISA body."""
@@ -134,21 +134,35 @@ def test_neon_t158_tl_equal_portable(tmp_path_factory, tmp_path, variant, cpu):
     check_corrupt_tl(build, tmp_path, wrapper=("qemu-aarch64", "-cpu", cpu))
 
 
-def test_mve_t158_tl_equal_portable(tmp_path):
-    """Helium t158 and tl bodies through the dispatcher in the bare-metal self-test on the Cortex-M55 (mps3-an547)."""
+MCU_TARGETS = {
+    # name: (compiler flags, QEMU machine, ISA bodies the dispatcher must link)
+    "cortex-m55-mve": (("-mcpu=cortex-m55", "-mfloat-abi=hard", "-DEK_KERNEL_MVE"), "mps3-an547",
+                       {"ek_matvec_t158_mve", "ek_matvec_tl_mve"}),
+    "cortex-m4-dsp": (("-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-DEK_KERNEL_DSP"), "mps2-an386",
+                      {"ek_matvec_t158_dsp"}),
+    "cortex-m7-dsp": (("-mcpu=cortex-m7", "-mfloat-abi=hard", "-mfpu=fpv5-d16", "-DEK_KERNEL_DSP"), "mps2-an500",
+                      {"ek_matvec_t158_dsp"}),
+}
+
+
+@pytest.mark.parametrize("target", sorted(MCU_TARGETS))
+def test_mcu_t158_tl_equal_portable(tmp_path, target):
+    """Helium t158 and tl bodies (Cortex-M55, mps3-an547) and the DSP t158 body (M4, M7) through the dispatcher
+    in the bare-metal self-test, which checks every format against a plain triple loop on awkward shapes."""
     if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
         pytest.skip("arm-none-eabi-gcc or qemu-system-arm not installed")
+    flags, machine, bodies = MCU_TARGETS[target]
     elf = tmp_path / "selftest.elf"
     sources = [*SELFTEST.glob("*.c"), *KERNELS.glob("ek_matvec_*.c"), KERNELS / "ek_quantize_c.c",
                KERNELS / "ek_ternary_matvec.c", KERNELS / "ek_formats.c"]
-    cmd = ["arm-none-eabi-gcc", "-mcpu=cortex-m55", "-mfloat-abi=hard", "-mthumb", "-DEK_KERNEL_MVE", "-O2",
-           "-std=c99", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off", "-I", str(KERNELS.parent / "runtime"),
-           "-I", str(KERNELS), "-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs",
-           "-T", str(SELFTEST / "ek_selftest.ld"), *map(str, sources), "-o", str(elf), "-lm"]
+    cmd = ["arm-none-eabi-gcc", *flags, "-mthumb", "-O2", "-std=c99", "-Wall", "-Wextra", "-Werror",
+           "-ffp-contract=off", "-I", str(KERNELS.parent / "runtime"), "-I", str(KERNELS), "-nostartfiles",
+           "--specs=nano.specs", "--specs=nosys.specs", "-T", str(SELFTEST / "ek_selftest.ld"), *map(str, sources),
+           "-o", str(elf), "-lm"]
     r = subprocess.run(cmd, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert {"ek_matvec_t158_mve", "ek_matvec_tl_mve"} <= linked_symbols(elf, "arm-none-eabi-nm")
-    r = subprocess.run(["qemu-system-arm", "-machine", "mps3-an547", "-nographic", "-semihosting", "-kernel", str(elf)],
+    assert bodies <= linked_symbols(elf, "arm-none-eabi-nm")
+    r = subprocess.run(["qemu-system-arm", "-machine", machine, "-nographic", "-semihosting", "-kernel", str(elf)],
                        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
     out = r.stdout + r.stderr
     assert r.returncode == 0 and "selftest: PASS" in out, out

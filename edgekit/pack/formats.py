@@ -178,7 +178,7 @@ TERNARY_FORMATS: dict[str, TernaryFormat] = {f.name: f for f in (
     TernaryFormat("i2", 1, 2.0, "128 weights / 32 B per row block", _i2_size, _i2_pack, _i2_unpack,
                   ("c", "neon", "mve", "dsp", "avx2"), "decode speed first (shift + mask)"),
     TernaryFormat("t158", 2, 1.6, "80 weights / 16 B per row block, tail 5 per byte", _t158_size,
-                  _t158_pack, _t158_unpack, ("c", "neon", "mve", "avx2"),
+                  _t158_pack, _t158_unpack, ("c", "neon", "mve", "dsp", "avx2"),
                   "flash size first (base-3, multiply + shift)"),
     TernaryFormat("tl", 3, 2.0, "16-row tiles x column pairs, 4-bit pair index", _tl_size, _tl_pack,
                   _tl_unpack, ("c", "neon", "mve", "avx2"), "multiplication-free lookup kernels"),

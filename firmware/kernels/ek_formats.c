@@ -91,6 +91,8 @@ const char *ek_kernel_variant(uint32_t format)
         return "dotprod";
 #elif defined(EK_KERNEL_NEON)
         return "neon";
+#elif defined(EK_KERNEL_DSP)
+        return "dsp";
 #elif defined(EK_KERNEL_AVX2)
         return "avx2";
 #else

@@ -75,6 +75,7 @@ void ek_matvec_tl_mve(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
 #endif
 #if defined(EK_KERNEL_DSP)
 void ek_matvec_i2_dsp(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
+void ek_matvec_t158_dsp(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
 #endif
 #if defined(EK_KERNEL_AVX2)
 void ek_matvec_i2_avx2(const ek_tensor *w, const ek_qvec *x, int32_t *acc);

@@ -26,6 +26,8 @@ void ek_ternary_matvec(const ek_tensor *w, const ek_qvec *x, int32_t *acc)
         ek_matvec_t158_mve(w, x, acc);
 #elif defined(EK_KERNEL_NEON) || defined(EK_KERNEL_DOTPROD)
         ek_matvec_t158_neon(w, x, acc);
+#elif defined(EK_KERNEL_DSP)
+        ek_matvec_t158_dsp(w, x, acc);
 #elif defined(EK_KERNEL_AVX2)
         ek_matvec_t158_avx2(w, x, acc);
 #else
