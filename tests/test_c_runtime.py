@@ -189,8 +189,26 @@ def test_sampled_tokens_identical(build, bundled, prompt_ids, tmp_path, temperat
     out = run_eval(build, "run", "--tokens", ",".join(map(str, prompt_ids)), "--generate", n,
                    "--temperature", temperature, "--top-k", top_k, "--top-p", top_p, "--seed", seed, image).stdout
     c_tokens = [int(t) for t in out.split("tokens:")[1].split()]
-    ref = _greedy_reference(edgekit.load(image), prompt_ids, n, Sampler(temperature, top_k, top_p, seed=seed))
-    assert c_tokens == ref
+    # Teacher-forced replay: feed the device's tokens to the reference and draw with the same seeded sampler.
+    # Logits agree to ~1e-6, not bit for bit (the sampler itself is bit-exact: test_sampler_matches_python_mirror),
+    # so a draw may legitimately differ when it sits within float noise of a boundary, or when two candidates of
+    # near-equal weight swap places in the sorted order; any other difference is a bug.
+    engine = edgekit.load(image).engine()
+    sampler = Sampler(temperature, top_k, top_p, seed=seed)
+    logits = engine.step(prompt_ids, all_logits=False)[-1]
+    flips = []
+    for i, token in enumerate(c_tokens):
+        draw = sampler.draw(logits)
+        if draw.token != token:
+            weights = np.diff(draw.running, prepend=np.float32(0))
+            where = {int(t): k for k, t in enumerate(draw.order)}
+            assert token in where, f"token {i}: device picked {token}, not a candidate of the reference draw"
+            near_tie = abs(weights[where[token]] - weights[where[draw.token]]) <= 1e-3 * weights.max()
+            assert draw.margin() < 1e-4 or near_tie, \
+                f"token {i}: device {token}, reference {draw.token}, margin {draw.margin():.2e}"
+            flips.append(i)
+        logits = engine.step([token], all_logits=False)[-1]
+    assert len(flips) <= 2, flips
 
 
 @pytest.mark.parametrize("temperature, top_k, top_p", [(0.0, 0, 0.0), (1.0, 0, 0.0), (0.5, 5, 0.0),
