@@ -103,34 +103,11 @@ static float dot_q8(const int8_t *q, const float *x, size_t cols)
     return sum;
 }
 
+static const ek_float_row_dots avx2_dots = {dot_f32, dot_f16, dot_q8};
+
 void ek_float_matvec_avx2(const ek_tensor *w, const float *x, float *y, uint32_t r0, uint32_t r1)
 {
-    const size_t rows = w->rows, cols = w->cols;
-    size_t r;
-    switch (w->format) {
-    case EK_FMT_F32: {
-        const float *m = (const float *)(const void *)w->data; /* (rows, cols) */
-        for (r = r0; r < r1; r++)
-            y[r] = dot_f32(m + r * cols, x, cols);
-        break;
-    }
-    case EK_FMT_F16: /* (rows, cols) halves */
-        for (r = r0; r < r1; r++)
-            y[r] = dot_f16(w->data + 2u * r * cols, x, cols);
-        break;
-    case EK_FMT_Q8ROW: { /* (rows) scales, then (rows, cols) int8 */
-        const int8_t *q = (const int8_t *)(w->data + 4u * rows);
-        for (r = r0; r < r1; r++) {
-            float scale;
-            memcpy(&scale, w->data + 4u * r, sizeof scale);
-            y[r] = scale * dot_q8(q + r * cols, x, cols);
-        }
-        break;
-    }
-    default:
-        ek_float_matvec_c(w, x, y, r0, r1);
-        break;
-    }
+    ek_float_matvec_with(&avx2_dots, w, x, y, r0, r1);
 }
 #else
 /* ISO C forbids an empty translation unit. */

@@ -85,7 +85,8 @@ static float dot_q8(const int8_t *q, const float *x, size_t cols)
     return sum;
 }
 
-void ek_float_matvec_c(const ek_tensor *w, const float *x, float *y, uint32_t r0, uint32_t r1)
+void ek_float_matvec_with(const ek_float_row_dots *dots, const ek_tensor *w, const float *x, float *y,
+                          uint32_t r0, uint32_t r1)
 {
     const size_t rows = w->rows, cols = w->cols;
     size_t r;
@@ -93,19 +94,19 @@ void ek_float_matvec_c(const ek_tensor *w, const float *x, float *y, uint32_t r0
     case EK_FMT_F32: {
         const float *m = (const float *)(const void *)w->data; /* (rows, cols), 4-byte aligned section */
         for (r = r0; r < r1; r++)
-            y[r] = dot_f32(m + r * cols, x, cols);
+            y[r] = dots->f32(m + r * cols, x, cols);
         break;
     }
     case EK_FMT_F16: /* (rows, cols) little-endian halves */
         for (r = r0; r < r1; r++)
-            y[r] = dot_f16(w->data + 2u * r * cols, x, cols);
+            y[r] = dots->f16(w->data + 2u * r * cols, x, cols);
         break;
     case EK_FMT_Q8ROW: { /* (rows) float32 scales, then (rows, cols) int8 */
         const int8_t *q = (const int8_t *)(w->data + 4u * rows);
         for (r = r0; r < r1; r++) {
             float scale;
             memcpy(&scale, w->data + 4u * r, sizeof scale);
-            y[r] = scale * dot_q8(q + r * cols, x, cols);
+            y[r] = scale * dots->q8(q + r * cols, x, cols);
         }
         break;
     }
@@ -114,4 +115,11 @@ void ek_float_matvec_c(const ek_tensor *w, const float *x, float *y, uint32_t r0
             y[r] = 0.0f;
         break;
     }
+}
+
+static const ek_float_row_dots portable_dots = {dot_f32, dot_f16, dot_q8};
+
+void ek_float_matvec_c(const ek_tensor *w, const float *x, float *y, uint32_t r0, uint32_t r1)
+{
+    ek_float_matvec_with(&portable_dots, w, x, y, r0, r1);
 }

@@ -100,6 +100,15 @@ void ek_float_matvec(const ek_tensor *w, const float *x, float *y);
 void ek_float_matvec_rows(const ek_tensor *w, const float *x, float *y, uint32_t r0, uint32_t r1);
 /* Name of the float matvec body in this build ("c", "avx2", "neon", "mve"). */
 const char *ek_float_matvec_variant(void);
+/* One row of a float matrix dotted with x, in the fixed order above; each body supplies its three. */
+typedef struct {
+    float (*f32)(const float *w, const float *x, size_t cols);
+    float (*f16)(const uint8_t *w, const float *x, size_t cols);   /* little-endian halves */
+    float (*q8)(const int8_t *q, const float *x, size_t cols);     /* unscaled int8 row */
+} ek_float_row_dots;
+/* Rows r0..r1 of y = W x: walks the format's layout (q8row: scales first) and calls the body's row dots. */
+void ek_float_matvec_with(const ek_float_row_dots *dots, const ek_tensor *w, const float *x, float *y,
+                          uint32_t r0, uint32_t r1);
 /* Portable reference body (always built) and ISA bodies, same contract as ek_float_matvec_rows. */
 void ek_float_matvec_c(const ek_tensor *w, const float *x, float *y, uint32_t r0, uint32_t r1);
 #if defined(EK_KERNEL_NEON) || defined(EK_KERNEL_DOTPROD)
