@@ -62,6 +62,10 @@ void ek_ternary_matvec(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
 /* Portable reference bodies (always built; tests compare every ISA body against these). */
 void ek_matvec_i2_c(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
 void ek_matvec_t158_c(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
+/* For SIMD t158 bodies that run a row's tail (cols % 80, packed 5 per byte) through their 16-byte block code:
+ * fills x_tail with the tail's x_q in block order (x_tail[16k + j] meets digit k of tail byte j, zeros
+ * elsewhere) and returns sum(x_q), which turns the digit sums (w + 1) back into weights. */
+int32_t ek_t158_prepare(const ek_qvec *x, uint32_t cols, int8_t x_tail[EK_T158_BLOCK]);
 void ek_matvec_tl_c(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
 #if defined(EK_KERNEL_NEON) || defined(EK_KERNEL_DOTPROD)
 void ek_matvec_i2_neon(const ek_tensor *w, const ek_qvec *x, int32_t *acc);

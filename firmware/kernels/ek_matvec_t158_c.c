@@ -38,3 +38,18 @@ void ek_matvec_t158_c(const ek_tensor *w, const ek_qvec *x, int32_t *acc)
         acc[r] = sum;
     }
 }
+
+int32_t ek_t158_prepare(const ek_qvec *x, uint32_t cols, int8_t x_tail[EK_T158_BLOCK])
+{
+    const uint32_t blocks = cols / EK_T158_BLOCK, tail = cols % EK_T158_BLOCK, tail_bytes = (tail + 4u) / 5u;
+    int32_t x_sum = 0;
+    uint32_t j, k;
+    for (j = 0; j < EK_T158_BLOCK; j++)
+        x_tail[j] = 0;
+    for (j = 0; j < cols; j++)
+        x_sum += x->q[j];
+    for (j = 0; j < tail_bytes; j++)
+        for (k = 0; k < 5u && 5u * j + k < tail; k++)
+            x_tail[16u * k + j] = x->q[blocks * EK_T158_BLOCK + 5u * j + k];
+    return x_sum;
+}

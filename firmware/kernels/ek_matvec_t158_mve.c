@@ -34,14 +34,9 @@ void ek_matvec_t158_mve(const ek_tensor *w, const ek_qvec *x, int32_t *acc)
     const uint32_t cols = w->cols, blocks = cols / EK_T158_BLOCK, tail = cols % EK_T158_BLOCK;
     const uint32_t tail_bytes = (tail + 4u) / 5u;
     const uint8_t *p = w->data; /* per row: (blocks, 16) then (tail_bytes) */
-    int8_t x_tail[EK_T158_BLOCK] = {0}; /* the tail's x_q in block order: x_tail[16k + j] meets digit k of byte j */
-    int32_t x_sum = 0;
-    uint32_t r, b, j, k;
-    for (j = 0; j < cols; j++)
-        x_sum += x->q[j];
-    for (j = 0; j < tail_bytes; j++)
-        for (k = 0; k < 5u && 5u * j + k < tail; k++)
-            x_tail[16u * k + j] = x->q[blocks * EK_T158_BLOCK + 5u * j + k];
+    int8_t x_tail[EK_T158_BLOCK]; /* the tail's x_q in block order */
+    const int32_t x_sum = ek_t158_prepare(x, cols, x_tail);
+    uint32_t r, b;
     for (r = 0; r < w->rows; r++) {
         int32_t sum = 0;
         const int8_t *xb = x->q;
