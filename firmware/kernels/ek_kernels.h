@@ -66,6 +66,10 @@ void ek_matvec_t158_c(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
  * fills x_tail with the tail's x_q in block order (x_tail[16k + j] meets digit k of tail byte j, zeros
  * elsewhere) and returns sum(x_q), which turns the digit sums (w + 1) back into weights. */
 int32_t ek_t158_prepare(const ek_qvec *x, uint32_t cols, int8_t x_tail[EK_T158_BLOCK]);
+/* The row walk of bodies whose block step returns a scalar int32 sum (Cortex-M DSP, Helium): one 16-byte block
+ * of 80 weights dotted with 80 x_q per call, the row tail through the same step. */
+typedef int32_t (*ek_t158_block_fn)(int32_t sum, const uint8_t *block16, const int8_t *x80);
+void ek_t158_rows_with(ek_t158_block_fn block, const ek_tensor *w, const ek_qvec *x, int32_t *acc);
 void ek_matvec_tl_c(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
 #if defined(EK_KERNEL_NEON) || defined(EK_KERNEL_DOTPROD)
 void ek_matvec_i2_neon(const ek_tensor *w, const ek_qvec *x, int32_t *acc);

@@ -31,26 +31,7 @@ static inline int32_t t158_block(int32_t sum, const uint8_t *q8, const int8_t *x
 
 void ek_matvec_t158_mve(const ek_tensor *w, const ek_qvec *x, int32_t *acc)
 {
-    const uint32_t cols = w->cols, blocks = cols / EK_T158_BLOCK, tail = cols % EK_T158_BLOCK;
-    const uint32_t tail_bytes = (tail + 4u) / 5u;
-    const uint8_t *p = w->data; /* per row: (blocks, 16) then (tail_bytes) */
-    int8_t x_tail[EK_T158_BLOCK]; /* the tail's x_q in block order */
-    const int32_t x_sum = ek_t158_prepare(x, cols, x_tail);
-    uint32_t r, b;
-    for (r = 0; r < w->rows; r++) {
-        int32_t sum = 0;
-        const int8_t *xb = x->q;
-        for (b = 0; b < blocks; b++, p += 16, xb += EK_T158_BLOCK)
-            sum = t158_block(sum, p, xb);
-        if (tail) {
-            /* zero bytes decode as digit 0 and meet x_tail's zeros: they add nothing */
-            uint8_t t[16] = {0};
-            memcpy(t, p, tail_bytes);
-            sum = t158_block(sum, t, x_tail);
-            p += tail_bytes;
-        }
-        acc[r] = sum - x_sum;
-    }
+    ek_t158_rows_with(t158_block, w, x, acc);
 }
 #else
 /* ISO C forbids an empty translation unit. */
