@@ -22,6 +22,7 @@ COMMANDS = (
     ("device", "flash"),
     ("device", "chat"),
     ("device", "validate"),
+    ("profile", "profile"),
     ("demo", "demo"),
     ("bench", "bench"),
 )

@@ -27,7 +27,7 @@ def device_options(f):
     return f
 
 
-def _connect(model_arg, port, board, trace):
+def _connect(model_arg, port, board, trace, icount_shift=None):
     """The model (default: bundled) and a connected device, from --port or --board."""
     import edgekit
     from edgekit.link.run import connect_device
@@ -36,7 +36,8 @@ def _connect(model_arg, port, board, trace):
         raise EdgekitError("give --port (a running device) or --board (build, flash and start one)")
     model = edgekit.load(resolve_model_arg(model_arg))
     con = stderr_console()
-    dev = connect_device(model, board=board, port=port, trace=trace, log=lambda msg: con.print(f"[dim]{msg}[/dim]"))
+    dev = connect_device(model, board=board, port=port, trace=trace, icount_shift=icount_shift,
+                         log=lambda msg: con.print(f"[dim]{msg}[/dim]"))
     return model, dev, con
 
 

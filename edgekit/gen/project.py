@@ -58,10 +58,34 @@ class GeneratedProject:
         return [self.path / p.file_name for p in self.plan.parts]
 
 
+def native_features() -> set[str]:
+    """ISA features of this machine, for boards built natively (no cross toolchain): they run where they are
+    built, so the build may use what the CPU has even when the profile claims only a portable baseline."""
+    import platform
+
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    flags = set(cpuinfo.split())
+    machine = platform.machine().lower()
+    found = set()
+    if machine in ("x86_64", "amd64") and "avx2" in flags and "f16c" in flags:
+        found.add("avx2")
+    if machine in ("aarch64", "arm64"):
+        found.add("neon")
+        if "asimddp" in flags:
+            found.add("dotprod")
+    return found
+
+
 def kernel_families(board: Board) -> list[str]:
+    features = set(board.cpu.features)
+    if board.os != "none" and board.toolchain.cmake_toolchain is None:
+        features |= native_features()
     families = ["c"]
     for feature, family in KERNEL_FAMILIES:
-        if feature in board.cpu.features:
+        if feature in features:
             families.append(family)
     if "dotprod" in families and "neon" not in families:  # dotprod bodies are NEON bodies
         families.insert(1, "neon")

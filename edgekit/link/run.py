@@ -97,7 +97,7 @@ class ConnectedDevice:
 
 
 def connect_device(model: Model | None, *, board: str | None = None, port: str | None = None, trace: bool = False,
-                   ctx: int | None = None, log=None) -> ConnectedDevice:
+                   ctx: int | None = None, icount_shift: int | None = None, log=None) -> ConnectedDevice:
     """Connect to --port, or build/flash/start the model on --board; HELLO and check the model matches."""
     from edgekit.link.client import DeviceClient
 
@@ -111,7 +111,7 @@ def connect_device(model: Model | None, *, board: str | None = None, port: str |
         from edgekit.flash.device import open_device
 
         project = ensure_built(model, board, ctx=ctx, log=log)
-        session = open_device(project)
+        session = open_device(project, icount_shift=icount_shift)
         url, describe = session.url, session.describe
     else:
         url, describe = port, port

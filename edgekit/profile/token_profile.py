@@ -1,0 +1,97 @@
+"""Collect per-token device timings over the link and write them as CSV, JSON and PNG."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.atomic_file import write_text_atomic
+from edgekit.errors import EdgekitError
+
+
+@dataclass
+class TokenProfile:
+    board: str
+    kernel: str
+    clock_hz: int
+    estimate: bool  # emulated: QEMU timing, not silicon
+    prompt_tokens: int
+    prefill_us: int
+    prefill_cycles: int
+    tokens: list[int] = field(default_factory=list)
+    time_us: list[int] = field(default_factory=list)  # device time per generated token
+    cycles: list[int] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        # token 0 is sampled from the prefill's logits: its cost is in prefill_us, so decode stats start at 1
+        t = np.asarray(self.time_us[1:] if len(self.time_us) > 1 else self.time_us, dtype=np.float64)
+        decode_s = t.sum() / 1e6
+        return {
+            "board": self.board, "kernel": self.kernel, "clock_hz": self.clock_hz, "estimate": self.estimate,
+            "prompt_tokens": self.prompt_tokens, "generated_tokens": len(self.tokens),
+            "prefill_ms": self.prefill_us / 1e3,
+            "prefill_tokens_per_s": self.prompt_tokens / (self.prefill_us / 1e6) if self.prefill_us else None,
+            "decode_tokens_per_s": len(t) / decode_s if decode_s > 0 else None,
+            "token_ms": {"mean": float(t.mean() / 1e3), "median": float(np.median(t) / 1e3),
+                         "p95": float(np.percentile(t, 95) / 1e3), "max": float(t.max() / 1e3)} if len(t) else None,
+            "cycles_per_token_mean": float(np.mean(self.cycles[1:] or self.cycles)) if self.cycles else None,
+            "energy": None,
+            "energy_note": "no power meter configured: energy per token needs an on-board INA2xx or a host-side "
+                           "PPK2/Joulescope",
+        }
+
+
+def profile_generation(client, prompt_ids: list[int], max_new_tokens: int, *, estimate: bool) -> TokenProfile:
+    """Greedy generation with per-token stats; every token's device time and cycles."""
+    from edgekit.link.client import TokenEvent
+
+    ident = client.identity or client.hello()
+    stream = client.generate(prompt_ids, max_new_tokens=max_new_tokens, temperature=0.0, stop_at_eos=False,
+                             stats=True)
+    events = [e for e in stream if isinstance(e, TokenEvent)]
+    done = stream.done
+    if done is None or done.reason == "error":
+        raise EdgekitError("the device stopped before the profile finished")
+    if events and all(e.time_us == 0 for e in events):
+        raise EdgekitError("the device reported no per-token times", fix="update the firmware")
+    return TokenProfile(ident.board, ident.kernel, ident.clock_hz, estimate, done.prompt_tokens, done.prefill_us,
+                        done.prefill_cycles, [e.token_id for e in events], [e.time_us for e in events],
+                        [e.cycles for e in events])
+
+
+def write_profile(profile: TokenProfile, out_dir: str | Path) -> dict[str, Path]:
+    """tokens.csv (one row per token), summary.json and tokens.png in out_dir; returns the paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["index", "token_id", "time_us", "cycles"])
+    for i, (tok, us, cyc) in enumerate(zip(profile.tokens, profile.time_us, profile.cycles)):
+        writer.writerow([i, tok, us, cyc])
+    paths = {"csv": write_text_atomic(out / "tokens.csv", buf.getvalue()),
+             "json": write_text_atomic(out / "summary.json", json.dumps(profile.summary(), indent=2) + "\n")}
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.2), dpi=110)
+    # token 0 comes from the prefill's logits (its cost is the prefill), so the plot starts at token 1
+    ax.plot(range(1, len(profile.time_us)), np.asarray(profile.time_us[1:]) / 1e3, marker=".", linewidth=1)
+    ax.set_xlabel("generated token")
+    ax.set_ylabel("ms per token")
+    label = " (QEMU estimate)" if profile.estimate else ""
+    ax.set_title(f"{profile.board}, kernels {profile.kernel}{label}")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    png = out / "tokens.png"
+    tmp = out / ".tokens.png.tmp"
+    fig.savefig(tmp, format="png")
+    plt.close(fig)
+    tmp.replace(png)
+    paths["png"] = png
+    return paths
