@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from edgekit.cli.common import stdout_console, echo_json
+from edgekit.cli.common import echo_json, stdout_console
 
 
 class _BoardsGroup(click.Group):

@@ -6,7 +6,6 @@ import json
 import click
 
 
-
 def default_model_name() -> str:
     from edgekit.models import DEFAULT_MODEL
 

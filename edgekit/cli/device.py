@@ -8,7 +8,13 @@ from pathlib import Path
 
 import click
 
-from edgekit.cli.common import echo_json, resolve_model_arg, stderr_console, stdout_console
+from edgekit.cli.common import (
+    echo_json,
+    model_argument,
+    resolve_model_arg,
+    stderr_console,
+    stdout_console,
+)
 from edgekit.cli.generate import sampling_options
 from edgekit.errors import EdgekitError
 
@@ -80,7 +86,7 @@ def flash(project, port, link, icount_shift):
 
 
 @click.command("chat")
-@click.argument("model", required=False, default=None, metavar="[MODEL]")
+@model_argument()
 @device_options
 @click.option("--prompt", "-p", default=None, help="One-shot: answer this and exit.")
 @click.option("--system", default=None, help="System message (chat-template models).")
@@ -141,7 +147,7 @@ def chat(model, port, board, trace, prompt, system, transcript, max_new, tempera
 
 
 @click.command("validate")
-@click.argument("model", required=False, default=None, metavar="[MODEL]")
+@model_argument()
 @device_options
 @click.option("--prompt", "prompts", multiple=True, help="Prompt to compare on (repeatable) [default: three].")
 @click.option("--tokens", "greedy_tokens", type=click.IntRange(1), default=16, show_default=True,

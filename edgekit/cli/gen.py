@@ -5,7 +5,12 @@ from pathlib import Path
 
 import click
 
-from edgekit.cli.common import human_bytes, resolve_model_arg, stderr_console
+from edgekit.cli.common import (
+    human_bytes,
+    model_argument,
+    resolve_model_arg,
+    stderr_console,
+)
 from edgekit.pack.formats import FLOAT_FORMATS, TERNARY_FORMATS
 
 
@@ -48,7 +53,7 @@ def generate_with_progress(model_arg, board_name, out_dir, ctx, ternary, embeddi
 
 
 @click.command("gen")
-@click.argument("model", required=False, default=None, metavar="[MODEL]")
+@model_argument()
 @click.option("--board", "-b", required=True, help="Board profile (see `edgekit boards`).")
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Project directory to write (replaced atomically if it is an edgekit project).")

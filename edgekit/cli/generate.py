@@ -6,7 +6,12 @@ import time
 
 import click
 
-from edgekit.cli.common import echo_json, model_argument, resolve_model_arg, stderr_console
+from edgekit.cli.common import (
+    echo_json,
+    model_argument,
+    resolve_model_arg,
+    stderr_console,
+)
 from edgekit.errors import EdgekitError
 
 

@@ -5,7 +5,13 @@ from pathlib import Path
 
 import click
 
-from edgekit.cli.common import stdout_console, echo_json, human_bytes, model_argument, resolve_model_arg
+from edgekit.cli.common import (
+    echo_json,
+    human_bytes,
+    model_argument,
+    resolve_model_arg,
+    stdout_console,
+)
 
 
 @click.command("inspect")

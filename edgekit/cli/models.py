@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from edgekit.cli.common import stdout_console, echo_json, human_bytes
+from edgekit.cli.common import echo_json, human_bytes, stdout_console
 
 
 @click.command("models")

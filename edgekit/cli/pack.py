@@ -5,7 +5,12 @@ from pathlib import Path
 
 import click
 
-from edgekit.cli.common import human_bytes, model_argument, resolve_model_arg, stderr_console
+from edgekit.cli.common import (
+    human_bytes,
+    model_argument,
+    resolve_model_arg,
+    stderr_console,
+)
 from edgekit.pack.formats import FLOAT_FORMATS, TERNARY_FORMATS
 
 

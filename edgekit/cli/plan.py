@@ -3,7 +3,13 @@ from __future__ import annotations
 
 import click
 
-from edgekit.cli.common import stdout_console, echo_json, human_bytes, model_argument, resolve_model_arg
+from edgekit.cli.common import (
+    echo_json,
+    human_bytes,
+    model_argument,
+    resolve_model_arg,
+    stdout_console,
+)
 from edgekit.errors import EdgekitError
 from edgekit.pack.formats import FLOAT_FORMATS, TERNARY_FORMATS
 

@@ -5,12 +5,12 @@ from pathlib import Path
 
 import click
 
-from edgekit.cli.common import echo_json, stdout_console
+from edgekit.cli.common import echo_json, model_argument, stdout_console
 from edgekit.cli.device import _connect, device_options
 
 
 @click.command("profile")
-@click.argument("model", required=False, default=None, metavar="[MODEL]")
+@model_argument()
 @device_options
 @click.option("--prompt", "-p", default="And God said,", show_default=True, help="Prompt to continue.")
 @click.option("--tokens", "max_new", type=click.IntRange(1), default=32, show_default=True,
