@@ -37,6 +37,22 @@ void __real_ek_ternary_matvec(const ek_tensor *w, const ek_qvec *x, int32_t *acc
 
 enum job_kind { JOB_TERNARY, JOB_FLOAT };
 
+/* A decode step dispatches ~7 matvecs per layer; waking a sleeping thread through the futex costs tens of
+ * microseconds each time, as much as a small matvec. So both sides first spin (with a pause hint) for about
+ * this many polls, and only then sleep on the condition variables, which stay the correctness path. */
+#ifndef EK_POSIX_SPIN_POLLS
+#define EK_POSIX_SPIN_POLLS 200000u
+#endif
+
+static void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__) || defined(__arm__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 static struct {
     pthread_t tid[EK_POSIX_MAX_THREADS];
     unsigned n; /* threads in use, including the caller */
@@ -83,6 +99,13 @@ static void *worker(void *arg)
     unsigned part = (unsigned)(size_t)arg;
     unsigned long seen = 0;
     for (;;) {
+        unsigned polls;
+        for (polls = 0; polls < EK_POSIX_SPIN_POLLS; polls++) {
+            if (__atomic_load_n(&pool.generation, __ATOMIC_ACQUIRE) != seen || __atomic_load_n(&pool.quit,
+                                                                                             __ATOMIC_ACQUIRE))
+                break;
+            cpu_relax();
+        }
         pthread_mutex_lock(&pool.lock);
         while (!pool.quit && pool.generation == seen)
             pthread_cond_wait(&pool.start, &pool.lock);
@@ -93,10 +116,12 @@ static void *worker(void *arg)
         seen = pool.generation;
         pthread_mutex_unlock(&pool.lock);
         run_part(part);
-        pthread_mutex_lock(&pool.lock);
-        if (--pool.pending == 0)
+        if (__atomic_sub_fetch(&pool.pending, 1u, __ATOMIC_ACQ_REL) == 0) {
+            /* under the lock, so a caller between its check and its wait cannot miss the signal */
+            pthread_mutex_lock(&pool.lock);
             pthread_cond_signal(&pool.done);
-        pthread_mutex_unlock(&pool.lock);
+            pthread_mutex_unlock(&pool.lock);
+        }
     }
 }
 
@@ -104,14 +129,17 @@ static void *worker(void *arg)
  * thread, the caller taking part 0. */
 static void run_job(void)
 {
+    unsigned polls;
     pthread_mutex_lock(&pool.lock);
-    pool.pending = pool.n - 1;
-    pool.generation++;
+    __atomic_store_n(&pool.pending, pool.n - 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&pool.generation, pool.generation + 1, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&pool.start);
     pthread_mutex_unlock(&pool.lock);
     run_part(0);
+    for (polls = 0; polls < EK_POSIX_SPIN_POLLS && __atomic_load_n(&pool.pending, __ATOMIC_ACQUIRE); polls++)
+        cpu_relax();
     pthread_mutex_lock(&pool.lock);
-    while (pool.pending)
+    while (__atomic_load_n(&pool.pending, __ATOMIC_ACQUIRE))
         pthread_cond_wait(&pool.done, &pool.lock);
     pthread_mutex_unlock(&pool.lock);
 }
