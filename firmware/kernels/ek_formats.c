@@ -71,20 +71,7 @@ const char *ek_kernel_variant(uint32_t format)
 {
     switch (format) {
     case EK_FMT_I2:
-#if defined(EK_KERNEL_MVE)
-        return "mve";
-#elif defined(EK_KERNEL_DOTPROD)
-        return "dotprod";
-#elif defined(EK_KERNEL_NEON)
-        return "neon";
-#elif defined(EK_KERNEL_DSP)
-        return "dsp";
-#elif defined(EK_KERNEL_AVX2)
-        return "avx2";
-#else
-        return "c";
-#endif
-    case EK_FMT_T158: /* as ek_ternary_matvec dispatches */
+    case EK_FMT_T158: /* both have a body per ISA family; ek_ternary_matvec dispatches them alike */
 #if defined(EK_KERNEL_MVE)
         return "mve";
 #elif defined(EK_KERNEL_DOTPROD)
