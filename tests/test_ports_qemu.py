@@ -130,6 +130,10 @@ def test_port_on_emulated_board(name, port_echo_elves, tmp_path):
             n, elapsed_us = struct.unpack("<iQ", link.request(b"T", struct.pack("<H", 30)))
             assert n == 0 and elapsed_us >= 30_000
 
+            # Across a SysTick wrap whose interrupt is still pending, the clock keeps counting forward.
+            wrapped, backsteps, reads = struct.unpack("<BII", link.request(b"W"))
+            assert wrapped == 1 and reads > 2000 and backsteps == 0
+
             assert link.request(b"X", bytes([42])) == b""
             link.port.write(b"!")  # acknowledge: the device exits once we have its reply
             assert emu.wait(LINK_TIMEOUT_S) == 42  # semihosting exit status reaches the host

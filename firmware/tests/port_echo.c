@@ -9,6 +9,9 @@
  *   'C'                  -> cycles(8) time_us(8) clock_hz(4) for a fixed busy loop (cycle counter works)
  *   'A'                  -> arena addr(4) size(4) ok(1): first/last 64 bytes written and read back
  *   'T' ms(2)            -> n(4, int32) elapsed_us(8): ek_port_link_read with nothing to read times out
+ *   'W'                  -> wrapped(1) backsteps(4) reads(4): with interrupts masked, reads the clock across a
+ *                           SysTick wrap whose ISR cannot run yet; time must never step back (the race
+ *                           that once made a 30 ms timeout measure 29.1 ms)
  *   'P' addr(4)          -> before(4) after(4): reads the word at addr, writes its complement, reads it back
  *                           and restores it (RAM: after == ~before; ROM/flash: after == before). Tests
  *                           probe every region of the board profile this way to check the memory map.
@@ -22,6 +25,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "ek_cortex_m.h"
 #include "ek_port.h"
 
 #define REQUEST_TIMEOUT_MS 5000u
@@ -152,6 +156,28 @@ static size_t measure(uint8_t *out)
     return 20;
 }
 
+static size_t wrap_check(uint8_t *out)
+{
+    uint32_t primask = ek_irq_save();
+    uint64_t last = ek_port_cycles();
+    uint32_t backsteps = 0, reads = 0, after_wrap = 0;
+    int wrapped = 0;
+    /* Bounded: a 1 ms SysTick period is far fewer reads than this at any clock QEMU or silicon runs. */
+    for (uint32_t i = 0; i < 20000000u && after_wrap < 2000u; i++) {
+        uint64_t now = ek_port_cycles();
+        backsteps += now < last;
+        last = now;
+        reads++;
+        wrapped |= (EK_SCB_ICSR & EK_ICSR_PENDSTSET) != 0;
+        after_wrap += (uint32_t)wrapped;
+    }
+    ek_irq_restore(primask);
+    out[0] = (uint8_t)wrapped;
+    le_store(out + 1, backsteps, 4);
+    le_store(out + 5, reads, 4);
+    return 9;
+}
+
 static size_t arena_check(uint8_t *out)
 {
     size_t size = 0;
@@ -222,6 +248,9 @@ int ek_app_main(void)
             reply('T', out, 12);
             break;
         }
+        case 'W':
+            reply('W', out, wrap_check(out));
+            break;
         case 'P':
             if (n != 4) {
                 reply('!', NULL, 0);

@@ -230,14 +230,31 @@ uint64_t ek_port_cycles(void)
     if (ek_use_dwt) {
         return ek_dwt_extend();
     }
-    uint64_t ticks;
-    uint32_t value;
-    /* Re-read if the ISR ran in between (tick count changed, or the 64-bit read tore). */
+    /* The counter runs 0, R, R-1, ..., 1, 0, ...: the interrupt is raised as it reaches 0, so a period of
+     * R+1 cycles starts at 0 and (R+1-value) mod (R+1) cycles of it have passed. The tick count lags a wrap
+     * until the ISR runs (interrupts masked, or not yet taken); on silicon a pending SysTick is exactly that
+     * one uncounted wrap. QEMU reloads the counter a little before it pends the interrupt, so a reading that
+     * would step back from the last one is that same uncounted wrap too. Interrupts are masked so the count
+     * cannot move under us; re-read if the counter wrapped between the two registers. */
+    static uint64_t last;
+    uint32_t primask = ek_irq_save();
+    uint64_t seen = ek_systick_ticks;
+    uint32_t value, pending;
     do {
-        ticks = ek_systick_ticks;
+        pending = EK_SCB_ICSR & EK_ICSR_PENDSTSET;
         value = EK_SYST_CVR;
-    } while (ticks != ek_systick_ticks);
-    return ticks * (uint64_t)(EK_SYSTICK_RELOAD + 1u) + (EK_SYSTICK_RELOAD - value);
+    } while (pending != (EK_SCB_ICSR & EK_ICSR_PENDSTSET));
+    uint32_t period = EK_SYSTICK_RELOAD + 1u;
+    uint64_t now = (seen + (pending != 0)) * (uint64_t)period + (period - value) % period;
+    if (now < last) {
+        now += period;
+    }
+    if (now < last) {
+        now = last; /* cannot happen with at most one uncounted wrap; time still never steps back */
+    }
+    last = now;
+    ek_irq_restore(primask);
+    return now;
 }
 
 uint32_t ek_port_clock_hz(void)

@@ -17,6 +17,8 @@
 #define EK_SYST_CSR_COUNTFLAG (1u << 16) /* set when the counter wrapped; cleared by reading CSR */
 
 /* System control block */
+#define EK_SCB_ICSR EK_REG32(0xE000ED04u)
+#define EK_ICSR_PENDSTSET (1u << 26) /* SysTick exception pending: wrapped, ISR not yet run */
 #define EK_SCB_VTOR EK_REG32(0xE000ED08u)
 #define EK_SCB_AIRCR EK_REG32(0xE000ED0Cu)
 #define EK_SCB_CPACR EK_REG32(0xE000ED88u)
