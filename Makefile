@@ -37,7 +37,7 @@ deps:
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test,platformio]"
+	$(PY) -m pip install -q -e ".[test,platformio,power]"
 	touch $(STAMP)
 
 venv: $(STAMP)
