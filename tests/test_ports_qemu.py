@@ -3,17 +3,22 @@ a test pattern loaded at the board's image address, and talk to it over a real p
 Also runs a trivial aarch64 program under QEMU user mode for the Raspberry Pi stand-ins."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import socket
 import struct
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 import serial
 
 from edgekit.boards import load_board, write_linker_script
+from edgekit.errors import EdgekitError
 from edgekit.flash import start_emulator, start_user_mode
+from edgekit.flash.qemu import marker_socket_path
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRMWARE = ROOT / "firmware"
@@ -139,6 +144,50 @@ def test_port_on_emulated_board(name, port_echo_elves, tmp_path):
             assert emu.wait(LINK_TIMEOUT_S) == 42  # semihosting exit status reaches the host
         finally:
             link.close()
+
+
+@needs_arm
+@pytest.mark.parametrize("name", CORTEX_M_BOARDS)
+def test_marker_wire_reaches_the_host(name, port_echo_elves):
+    """The power-meter marker of an emulated board is its second UART: each ek_port_marker call arrives as one
+    byte on the Unix socket QEMU's second -serial connects to (what a meter's logic input samples)."""
+    board = load_board(name)
+    sock_dir = tempfile.mkdtemp(prefix="ek-marker-", dir="/tmp")  # short: unix socket paths are <= 107 bytes
+    path = os.path.join(sock_dir, "m.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+    server.settimeout(LINK_TIMEOUT_S)
+    try:
+        with start_emulator(board, port_echo_elves[name], link="pty", start_paused=True,
+                            marker=f"unix:{path}") as emu:
+            wire, _ = server.accept()
+            wire.settimeout(LINK_TIMEOUT_S)
+            link = EchoLink(emu.open_link())
+            try:
+                link.banner()
+                levels = [1, 0, 1, 1, 0]
+                for level in levels:
+                    assert link.request(b"M", bytes([level])) == b""
+                got = b""
+                while len(got) < len(levels):
+                    chunk = wire.recv(64)
+                    assert chunk, "the marker wire closed early"
+                    got += chunk
+                assert list(got) == levels
+            finally:
+                link.close()
+                wire.close()
+    finally:
+        server.close()
+        shutil.rmtree(sock_dir, ignore_errors=True)
+
+
+def test_marker_socket_must_be_listening(tmp_path):
+    with pytest.raises(EdgekitError, match="nothing listens at the marker socket"):
+        marker_socket_path(f"unix:{tmp_path / 'absent.sock'}")
+    with pytest.raises(EdgekitError, match="Unix socket"):
+        marker_socket_path("tcp:127.0.0.1:9")
 
 
 @needs_arm

@@ -12,6 +12,7 @@ Every session stops what it started on close (QEMU quits, child processes are re
 """
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -68,10 +69,10 @@ def _binary(project: Path, manifest: dict) -> Path:
     raise EdgekitError("the project has not been built", path=project, fix=f"run `edgekit build {project}`")
 
 
-def _posix_args(board: Board, manifest: dict, threads: int) -> list[str]:
+def _posix_args(board: Board, manifest: dict, threads: int, marker: str | None = None) -> list[str]:
     plan = manifest["plan"]
     return ["--ctx", str(plan["ctx"]), "--board", board.name, "--clock-hz", str(board.cpu.clock_hz),
-            "--threads", str(threads)]
+            "--threads", str(threads), *(["--marker", marker] if marker else [])]
 
 
 def _require(tool: str, package: str) -> str:
@@ -90,8 +91,12 @@ def _run_flasher(cmd: list[str], what: str) -> None:
 
 
 def open_device(project: str | Path, *, link: str = "pty", port: str | None = None, icount_shift: int | None = None,
-                threads: int = 1) -> DeviceSession:
-    """Flash/start the built project and return a session whose .url the link client opens."""
+                threads: int = 1, marker: str | None = None) -> DeviceSession:
+    """Flash/start the built project and return a session whose .url the link client opens.
+
+    marker: where the power-meter marker goes. Emulated boards and host processes: `unix:PATH`, an emulated wire
+    to a meter's logic input; Linux boards: `gpiochipN:LINE` too. MCU boards drive their marker pin themselves.
+    """
     project = Path(project).resolve()
     manifest = read_manifest(project)
     board = load_board(manifest["board"])
@@ -101,7 +106,7 @@ def open_device(project: str | Path, *, link: str = "pty", port: str | None = No
     if kind == "qemu":
         from edgekit.flash.qemu import start_emulator
 
-        emu = start_emulator(board, binary, parts, link=link, icount_shift=icount_shift)
+        emu = start_emulator(board, binary, parts, link=link, icount_shift=icount_shift, marker=marker)
         return DeviceSession(board, emu.url, f"QEMU {board.qemu.machine} ({board.name})", emu.stop)
     if kind in ("qemu-user", "none"):
         from edgekit.link.device_process import DeviceProcess
@@ -112,13 +117,21 @@ def open_device(project: str | Path, *, link: str = "pty", port: str | None = No
 
             wrapper = qemu_user_command(board, binary)[:-1]
             wrapper[0] = find_qemu(board.qemu.binary)
+        if marker is not None:
+            from edgekit.flash.qemu import marker_socket_path
+
+            marker_socket_path(marker)  # the same check and message as for the emulated MCUs
         dev = DeviceProcess(binary, [p for p, _ in parts], link=link,
-                            args=_posix_args(board, manifest, threads), wrapper=wrapper)
+                            args=_posix_args(board, manifest, threads, marker), wrapper=wrapper)
         url = dev.start()
         what = f"qemu-aarch64 -cpu {board.qemu.cpu}" if kind == "qemu-user" else "host process"
         return DeviceSession(board, url, f"{what} ({board.name})", dev.stop)
     if kind == "scp-ssh":
-        return _scp_ssh(board, project, manifest, binary, parts, threads)
+        return _scp_ssh(board, project, manifest, binary, parts, threads, marker)
+    if marker is not None:
+        raise EdgekitError(f"{board.name} drives its power-meter marker from a pin of its own port; --marker is for "
+                           "emulated boards, host processes and Linux boards",
+                           fix="wire the board's marker pin to the meter's D0 and drop --marker (docs/power.md)")
     flash_real_board(board, project, binary, parts)
     if port is None:
         raise EdgekitError(f"flashed {board.name}; now give its serial port to talk to it",
@@ -166,7 +179,7 @@ def flash_real_board(board: Board, project: Path, binary: Path, parts: list[tupl
 
 
 def _scp_ssh(board: Board, project: Path, manifest: dict, binary: Path, parts: list[tuple[Path, int]],
-             threads: int) -> DeviceSession:
+             threads: int, marker: str | None) -> DeviceSession:
     opts = dict(board.flasher.options)
     host, user = opts.get("host"), opts.get("user")
     if not host:
@@ -181,7 +194,7 @@ def _scp_ssh(board: Board, project: Path, manifest: dict, binary: Path, parts: l
     from edgekit.flash.qemu import free_tcp_port
 
     local = free_tcp_port()
-    args = " ".join(_posix_args(board, manifest, threads))
+    args = " ".join(shlex.quote(a) for a in _posix_args(board, manifest, threads, marker))
     images = " ".join(f"{remote}/{p.name}" for p, _ in parts)
     # The device listens on the board's loopback only; an ssh port forward carries the link, so nothing is
     # exposed on the network and the session ends when ssh does.

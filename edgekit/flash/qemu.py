@@ -23,6 +23,7 @@ import re
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import tempfile
 import termios
@@ -105,15 +106,40 @@ def check_images(board: Board, images: Iterable[tuple[str | os.PathLike, int]]) 
     return parts
 
 
+def marker_socket_path(marker: str | None) -> str | None:
+    """The Unix socket of an emulated marker wire (`unix:PATH`), checked to be listening-ready."""
+    if marker is None:
+        return None
+    if not marker.startswith("unix:") or len(marker) == 5:
+        raise EdgekitError(f"marker {marker!r}: an emulated board's marker wire goes to a Unix socket",
+                           fix="pass --marker unix:PATH, PATH being the meter's logic-input socket")
+    path = marker[5:]
+    if "," in path:  # QEMU's option parser would split it
+        raise EdgekitError(f"marker socket path {path!r} contains a comma", fix="use a path without commas")
+    try:
+        is_socket = stat.S_ISSOCK(os.stat(path).st_mode)
+    except OSError:
+        is_socket = False
+    if not is_socket:
+        raise EdgekitError("nothing listens at the marker socket", path=path,
+                           fix="start the meter's logic input first (e.g. tools/fake_ppk2.py --logic-socket PATH)")
+    return path
+
+
 def qemu_system_command(board: Board, elf: str | os.PathLike, parts: Sequence[ImagePart], *, serial_arg: str,
                         qmp_path: str, icount_shift: int | None = None, paused: bool = True,
-                        extra_args: Sequence[str] = ()) -> list[str]:
-    """The qemu-system-arm argument list (a pure function, so tests can inspect it)."""
+                        marker_socket: str | None = None, extra_args: Sequence[str] = ()) -> list[str]:
+    """The qemu-system-arm argument list (a pure function, so tests can inspect it).
+
+    marker_socket: a Unix socket that the board's marker wire connects to. Every emulated Cortex-M port puts its
+    power-meter marker on the machine's second UART (one byte per level change), QEMU's second -serial.
+    """
     q = board.qemu
     assert q is not None and q.mode == "system"
     args = [q.binary, "-machine", q.machine, "-cpu", q.cpu, "-nographic", "-monitor", "none",
             "-semihosting-config", "enable=on,target=native",
             "-serial", serial_arg,
+            *(["-serial", f"unix:{marker_socket}"] if marker_socket else []),
             "-qmp", f"unix:{qmp_path},server=on,wait=off",
             "-kernel", str(elf)]
     for part in parts:
@@ -396,7 +422,7 @@ class EmulatorSession:
 def start_emulator(board: Board, elf: str | os.PathLike,
                    images: Iterable[tuple[str | os.PathLike, int]] = (), link: str = "pty", *,
                    icount_shift: int | None = None, extra_args: Sequence[str] = (),
-                   start_paused: bool = False,
+                   start_paused: bool = False, marker: str | None = None,
                    startup_timeout_s: float = STARTUP_TIMEOUT_S) -> EmulatorSession:
     """Start `elf` on the emulated `board` with each image part loaded at its address.
 
@@ -428,7 +454,8 @@ def start_emulator(board: Board, elf: str | os.PathLike,
         tcp_port = free_tcp_port()
         serial_arg = f"tcp:127.0.0.1:{tcp_port},server=on,wait=off,nodelay=on"
     args = qemu_system_command(board, elf, parts, serial_arg=serial_arg, qmp_path=qmp_path,
-                               icount_shift=icount_shift, extra_args=extra_args)
+                               icount_shift=icount_shift, marker_socket=marker_socket_path(marker),
+                               extra_args=extra_args)
     args[0] = binary
     try:
         return EmulatorSession(board, args, link, tmpdir, qmp_path, startup_timeout_s, tcp_port, start_paused)

@@ -273,6 +273,9 @@ static void run_generate(ek_server *s, const ek_msg_generate *g)
     /* prefill: logits only for the last prompt token; the link is polled so a long prompt can be cancelled */
     t0 = ek_port_time_us();
     c0 = ek_port_cycles();
+    /* The marker is high while the model computes: once around the whole prefill, then once per decode step,
+     * so a power meter sees 1 + (generated - 1) windows (docs/power.md). */
+    ek_port_marker(1);
     for (i = 0; i < g->prompt.count; i++) {
         st = ek_model_step(&s->model, ek_array_u32(&g->prompt, i), i + 1 == g->prompt.count);
         if (st != EK_OK)
@@ -282,6 +285,7 @@ static void run_generate(ek_server *s, const ek_msg_generate *g)
         if (s->cancel_requested || s->link_closed || s->restart)
             break;
     }
+    ek_port_marker(0);
     prefill_us = ek_port_time_us() - t0;
     prefill_cycles = ek_port_cycles() - c0;
     s->counters.tokens_prefilled += prompt_done;

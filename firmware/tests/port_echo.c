@@ -12,6 +12,7 @@
  *   'W'                  -> wrapped(1) backsteps(4) reads(4): with interrupts masked, reads the clock across a
  *                           SysTick wrap whose ISR cannot run yet; time must never step back (the race
  *                           that once made a 30 ms timeout measure 29.1 ms)
+ *   'M' level(1)         -> nothing: ek_port_marker(level) (the emulated boards send it on their marker UART)
  *   'P' addr(4)          -> before(4) after(4): reads the word at addr, writes its complement, reads it back
  *                           and restores it (RAM: after == ~before; ROM/flash: after == before). Tests
  *                           probe every region of the board profile this way to check the memory map.
@@ -248,6 +249,10 @@ int ek_app_main(void)
             reply('T', out, 12);
             break;
         }
+        case 'M':
+            ek_port_marker(n >= 1 && payload[0] != 0);
+            reply('M', NULL, 0);
+            break;
         case 'W':
             reply('W', out, wrap_check(out));
             break;

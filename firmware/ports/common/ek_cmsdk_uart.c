@@ -22,15 +22,27 @@ static uint32_t ek_uart_base;
 
 #define UART(off) EK_REG32(ek_uart_base + (off))
 
+static void cmsdk_setup(uint32_t base, uint32_t baud, uint32_t ctrl)
+{
+    EK_REG32(base + CMSDK_CTRL) = 0;
+    /* The divider must be >= 16 or the UART stays silent (TRM; QEMU ignores smaller values too). */
+    uint32_t div = EK_UART_CLOCK_HZ / baud;
+    EK_REG32(base + CMSDK_BAUDDIV) = div < 16u ? 16u : div;
+    EK_REG32(base + CMSDK_INTSTATUS) = 0xFu;
+    EK_REG32(base + CMSDK_CTRL) = ctrl;
+}
+
+static void cmsdk_putc(uint32_t base, uint8_t byte)
+{
+    while (EK_REG32(base + CMSDK_STATE) & CMSDK_STATE_TXFULL) {
+    }
+    EK_REG32(base + CMSDK_DATA) = byte;
+}
+
 void ek_uart_init(uint32_t base, uint32_t baud)
 {
     ek_uart_base = base;
-    UART(CMSDK_CTRL) = 0;
-    /* The divider must be >= 16 or the UART stays silent (TRM; QEMU ignores smaller values too). */
-    uint32_t div = EK_UART_CLOCK_HZ / baud;
-    UART(CMSDK_BAUDDIV) = div < 16u ? 16u : div;
-    UART(CMSDK_INTSTATUS) = 0xFu;
-    UART(CMSDK_CTRL) = CMSDK_CTRL_TX_EN | CMSDK_CTRL_RX_EN | CMSDK_CTRL_RX_INTEN;
+    cmsdk_setup(base, baud, CMSDK_CTRL_TX_EN | CMSDK_CTRL_RX_EN | CMSDK_CTRL_RX_INTEN);
     ek_nvic_enable(EK_UART_IRQN);
 }
 
@@ -39,9 +51,23 @@ void ek_uart_putc(uint8_t byte)
     if (ek_uart_base == 0) {
         return; /* a fault report before ek_uart_init: nowhere to print */
     }
-    while (UART(CMSDK_STATE) & CMSDK_STATE_TXFULL) {
+    cmsdk_putc(ek_uart_base, byte);
+}
+
+/* The marker UART only transmits: no RX, no interrupt. */
+static uint32_t ek_marker_uart_base;
+
+void ek_marker_uart_init(uint32_t base, uint32_t baud)
+{
+    ek_marker_uart_base = base;
+    cmsdk_setup(base, baud, CMSDK_CTRL_TX_EN);
+}
+
+void ek_marker_uart_putc(uint8_t byte)
+{
+    if (ek_marker_uart_base != 0) {
+        cmsdk_putc(ek_marker_uart_base, byte);
     }
-    UART(CMSDK_DATA) = byte;
 }
 
 void ek_uart_irq_handler(void)

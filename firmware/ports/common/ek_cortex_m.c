@@ -276,6 +276,9 @@ void ek_port_init(void)
     ek_board_init();
     ek_cycles_init();
     ek_uart_init(EK_UART_BASE, EK_UART_BAUD);
+    if (EK_MARKER_UART_BASE != 0u) {
+        ek_marker_uart_init(EK_MARKER_UART_BASE, EK_UART_BAUD);
+    }
     ek_irq_enable();
 }
 
@@ -314,11 +317,17 @@ uint8_t *ek_port_arena(size_t *size_out)
     return ek_arena_storage;
 }
 
-/* ---- optional hardware: none on the emulated boards ----------------------------------------------- */
+/* ---- optional hardware ------------------------------------------------------------------------------
+ * The power-meter marker. A real board drives a GPIO into the meter's logic input (a port overrides this).
+ * The emulated boards have no pin a host can watch, so their marker wire is a transmit-only UART that QEMU
+ * connects to a host socket: each byte is the new level of the marker lines (bit 0: a model step is
+ * running), which a meter's logic input (or tools/fake_ppk2.py) samples like a pin. */
 
 __attribute__((weak)) void ek_port_marker(int on)
 {
-    (void)on;
+    if (EK_MARKER_UART_BASE != 0u) {
+        ek_marker_uart_putc(on ? 1u : 0u);
+    }
 }
 
 __attribute__((weak)) int ek_port_power_uw(uint32_t *microwatts)

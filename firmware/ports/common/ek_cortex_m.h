@@ -64,6 +64,9 @@ void ek_board_init(void);
 void ek_uart_init(uint32_t base, uint32_t baud);
 void ek_uart_putc(uint8_t byte);
 void ek_uart_irq_handler(void);
+/* The marker wire of the emulated boards: a second, transmit-only UART (see ek_port_marker). */
+void ek_marker_uart_init(uint32_t base, uint32_t baud);
+void ek_marker_uart_putc(uint8_t byte);
 
 /* Implemented in ek_link_uart.c: the UART IRQ handler hands each received byte to the link ring. */
 void ek_link_rx_push(uint8_t byte);

@@ -12,6 +12,7 @@
  *   EK_IMAGE_SIZES     {8388608u, 1048576u}       bytes available to part i (>= its image_size)
  *   EK_ARENA_SIZE      4194304u                   working arena bytes (KV cache + activations)
  *   EK_ARENA_SECTION   ".ek_arena"                linker section of the arena (the linker script places it)
+ *   EK_MARKER_UART_BASE 0x49304000u               power-meter marker as bytes on a TX-only UART (0: none)
  *   EK_SEMIHOSTING     1                          ek_port_exit uses semihosting (QEMU); 0: system reset
  */
 #ifndef EK_PORT_CONFIG_H
@@ -48,6 +49,13 @@
 #endif
 #ifndef EK_ARENA_SECTION
 #define EK_ARENA_SECTION ".ek_arena"
+#endif
+#ifndef EK_MARKER_UART_BASE
+#ifdef EK_PORT_DEFAULT_MARKER_UART_BASE
+#define EK_MARKER_UART_BASE EK_PORT_DEFAULT_MARKER_UART_BASE
+#else
+#define EK_MARKER_UART_BASE 0u
+#endif
 #endif
 #ifndef EK_SEMIHOSTING
 #define EK_SEMIHOSTING 1

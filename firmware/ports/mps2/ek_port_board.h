@@ -8,6 +8,7 @@
 #define EK_PORT_DEFAULT_CLOCK_HZ 25000000u  /* SYSCLK: core, SysTick and the APB UARTs */
 #define EK_UART_CLOCK_HZ 25000000u
 #define EK_PORT_DEFAULT_UART_BASE 0x40004000u /* UART0 */
+#define EK_PORT_DEFAULT_MARKER_UART_BASE 0x40005000u /* UART1: the emulated marker wire (QEMU -serial #2) */
 #define EK_UART_IRQN 0u                      /* UART0 RX (TX is 1); the MPS2 images have no combined line */
 #define EK_PORT_IRQ_COUNT 32u
 

@@ -7,6 +7,7 @@
 #define EK_PORT_DEFAULT_CLOCK_HZ 32000000u  /* SYSCLK: the core and SysTick */
 #define EK_UART_CLOCK_HZ 25000000u          /* APB peripheral clock feeding the UARTs */
 #define EK_PORT_DEFAULT_UART_BASE 0x49303000u /* UART0 */
+#define EK_PORT_DEFAULT_MARKER_UART_BASE 0x49304000u /* UART1: the emulated marker wire (QEMU -serial #2) */
 #define EK_UART_IRQN 43u                     /* UART0 combined interrupt (TX 33, RX 34, combined 43) */
 #define EK_PORT_IRQ_COUNT 96u                /* SSE-300 expansion interrupts */
 

@@ -30,6 +30,7 @@
 #include "ek_model.h"
 #include "ek_port.h"
 #include "ek_posix_link.h"
+#include "ek_posix_marker.h"
 #include "ek_posix_threads.h"
 #include "ek_server.h"
 
@@ -91,7 +92,7 @@ uint8_t *ek_port_arena(size_t *size_out)
     return port.arena;
 }
 
-void ek_port_marker(int on) { (void)on; } /* no GPIO on a host process */
+void ek_port_marker(int on) { ek_posix_marker_set(on); } /* --marker: a GPIO line or an emulated wire */
 
 int ek_port_power_uw(uint32_t *microwatts)
 {
@@ -121,6 +122,8 @@ static void usage(FILE *f)
             "  --threads N         worker threads for ternary matvecs (default 1)\n"
             "  --clock-hz N        nominal clock that cycle counts are scaled to (default 1000000000)\n"
             "  --board NAME        board name reported in IDENTITY (default posix-<os>-<arch>)\n"
+            "  --marker SPEC       power-meter marker, high while the model computes: gpiochipN:LINE (a\n"
+            "                      Linux GPIO line) or unix:PATH (an emulated wire: one byte per change)\n"
             "  --no-verify-crc     skip section payload CRC checks at startup\n"
             "  --version           print the firmware version\n");
 }
@@ -211,7 +214,7 @@ int main(int argc, char **argv)
 {
     ek_posix_link link;
     ek_server_config cfg;
-    const char *tty_path = NULL;
+    const char *tty_path = NULL, *marker = NULL;
     long baud = 115200, tcp_port = -1, ctx = 0, arena_bytes = -1, threads = 1;
     unsigned long clock_hz = 1000000000ul;
     int mode = -1, i, code;
@@ -256,6 +259,8 @@ int main(int argc, char **argv)
                 return 2;
         } else if (!strcmp(a, "--board") && has_value) {
             snprintf(port.board, sizeof port.board, "%s", argv[++i]);
+        } else if (!strcmp(a, "--marker") && has_value) {
+            marker = argv[++i];
         } else if (!strcmp(a, "--no-verify-crc")) {
             cfg.verify_crc = 0;
         } else if (!strcmp(a, "--version")) {
@@ -295,6 +300,8 @@ int main(int argc, char **argv)
         port.arena_size = mem ? need : 0;
     }
 
+    if (marker != NULL && ek_posix_marker_open(marker) != 0)
+        return 2;
     install_signals();
     ek_port_init();
     cfg.firmware_version = EK_FIRMWARE_VERSION;
@@ -322,6 +329,7 @@ int main(int argc, char **argv)
     code = ek_server_run(&server);
     ek_posix_link_close(&link);
     ek_posix_threads_stop();
+    ek_posix_marker_close();
     for (i = 0; i < (int)port.n_images; i++)
         munmap((void *)(uintptr_t)port.image[i], port.image_size[i]);
     free(port.arena);

@@ -5,6 +5,7 @@ set(_ek_posix_dir ${CMAKE_CURRENT_LIST_DIR})
 add_executable(edgekit-device
   ${_ek_posix_dir}/ek_posix_main.c
   ${_ek_posix_dir}/ek_posix_link.c
+  ${_ek_posix_dir}/ek_posix_marker.c
   ${_ek_posix_dir}/ek_posix_threads.c)
 target_include_directories(edgekit-device PRIVATE ${_ek_posix_dir})
 target_compile_options(edgekit-device PRIVATE ${EK_WARNING_FLAGS})

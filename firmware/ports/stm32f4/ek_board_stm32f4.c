@@ -1,4 +1,4 @@
-/* ek_board_stm32f4.c — STM32F405 clocks, pins and USART1, register level (RM0090).
+/* ek_board_stm32f4.c — STM32F405 clocks, pins, USART1 (link) and USART2 (marker), register level (RM0090).
  *
  * Clock: HSE crystal (EK_STM32F4_HSE_HZ, 25 MHz on the Netduino Plus 2) -> PLL -> 168 MHz
  * SYSCLK, AHB 168, APB1 42, APB2 84 MHz; flash 5 wait states with prefetch and caches. QEMU does not model
@@ -20,6 +20,7 @@
 #define RCC_PLLCFGR EK_REG32(RCC_BASE + 0x04u)
 #define RCC_CFGR EK_REG32(RCC_BASE + 0x08u)
 #define RCC_AHB1ENR EK_REG32(RCC_BASE + 0x30u)
+#define RCC_APB1ENR EK_REG32(RCC_BASE + 0x40u)
 #define RCC_APB2ENR EK_REG32(RCC_BASE + 0x44u)
 #define RCC_CR_HSEON (1u << 16)
 #define RCC_CR_HSERDY (1u << 17)
@@ -32,6 +33,7 @@
 #define RCC_CFGR_PPRE2_DIV2 (4u << 13)
 #define RCC_AHB1ENR_GPIOAEN (1u << 0)
 #define RCC_APB2ENR_USART1EN (1u << 4)
+#define RCC_APB1ENR_USART2EN (1u << 17)
 
 #define FLASH_ACR EK_REG32(0x40023C00u)
 #define FLASH_ACR_LATENCY_5WS 5u
@@ -42,6 +44,7 @@
 #define GPIOA_BASE 0x40020000u
 #define GPIOA_MODER EK_REG32(GPIOA_BASE + 0x00u)
 #define GPIOA_OSPEEDR EK_REG32(GPIOA_BASE + 0x08u)
+#define GPIOA_AFRL EK_REG32(GPIOA_BASE + 0x20u)
 #define GPIOA_AFRH EK_REG32(GPIOA_BASE + 0x24u)
 
 #define USART_SR 0x00u
@@ -100,16 +103,29 @@ void ek_board_init(void)
 }
 
 static uint32_t ek_usart_base;
+static uint32_t ek_marker_usart_base;
 
 #define USART(off) EK_REG32(ek_usart_base + (off))
+
+static void usart_setup(uint32_t base, uint32_t clock_hz, uint32_t baud, uint32_t cr1)
+{
+    EK_REG32(base + USART_CR1) = 0;
+    /* Oversampling by 16: BRR = f_pclk / baud, mantissa in [15:4] and fraction in [3:0] (RM0090 30.3.4). */
+    EK_REG32(base + USART_BRR) = (clock_hz + baud / 2u) / baud;
+    EK_REG32(base + USART_CR1) = cr1;
+}
+
+static void usart_putc(uint32_t base, uint8_t byte)
+{
+    while (!(EK_REG32(base + USART_SR) & USART_SR_TXE)) {
+    }
+    EK_REG32(base + USART_DR) = byte;
+}
 
 void ek_uart_init(uint32_t base, uint32_t baud)
 {
     ek_usart_base = base;
-    USART(USART_CR1) = 0;
-    /* Oversampling by 16: BRR = f_pclk / baud, mantissa in [15:4] and fraction in [3:0] (RM0090 30.3.4). */
-    USART(USART_BRR) = (EK_UART_CLOCK_HZ + baud / 2u) / baud;
-    USART(USART_CR1) = USART_CR1_UE | USART_CR1_TE | USART_CR1_RE | USART_CR1_RXNEIE;
+    usart_setup(base, EK_UART_CLOCK_HZ, baud, USART_CR1_UE | USART_CR1_TE | USART_CR1_RE | USART_CR1_RXNEIE);
     ek_nvic_enable(EK_UART_IRQN);
 }
 
@@ -118,9 +134,24 @@ void ek_uart_putc(uint8_t byte)
     if (ek_usart_base == 0) {
         return; /* a fault report before ek_uart_init: nowhere to print */
     }
-    while (!(USART(USART_SR) & USART_SR_TXE)) {
+    usart_putc(ek_usart_base, byte);
+}
+
+/* The marker USART (USART2 on APB1, PA2 = TX) only transmits. */
+void ek_marker_uart_init(uint32_t base, uint32_t baud)
+{
+    RCC_APB1ENR |= RCC_APB1ENR_USART2EN;
+    GPIOA_MODER = (GPIOA_MODER & ~(3u << 4)) | (2u << 4);
+    GPIOA_AFRL = (GPIOA_AFRL & ~(0xFu << 8)) | (7u << 8);
+    ek_marker_usart_base = base;
+    usart_setup(base, EK_MARKER_UART_CLOCK_HZ, baud, USART_CR1_UE | USART_CR1_TE);
+}
+
+void ek_marker_uart_putc(uint8_t byte)
+{
+    if (ek_marker_usart_base != 0) {
+        usart_putc(ek_marker_usart_base, byte);
     }
-    USART(USART_DR) = byte;
 }
 
 void ek_uart_irq_handler(void)

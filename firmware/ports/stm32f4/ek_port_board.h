@@ -9,6 +9,8 @@
 #define EK_PORT_DEFAULT_CLOCK_HZ 168000000u
 #define EK_PORT_DEFAULT_UART_BASE 0x40011000u /* USART1 on APB2 */
 #define EK_UART_CLOCK_HZ 84000000u            /* APB2 = HCLK / 2 once the PLL runs at 168 MHz */
+#define EK_PORT_DEFAULT_MARKER_UART_BASE 0x40004400u /* USART2: the emulated marker wire (QEMU -serial #2) */
+#define EK_MARKER_UART_CLOCK_HZ 42000000u     /* APB1 = HCLK / 4 */
 #define EK_UART_IRQN 37u
 #define EK_PORT_IRQ_COUNT 82u
 
