@@ -6,7 +6,8 @@
  *   'B'                  -> the banner line again (for links that may miss boot output)
  *   'E' payload          -> the same bytes (echo through the interrupt-fed RX ring and TX)
  *   'I' part(1) off(4) n(2) -> n bytes of image part `part` at off (proves where the loader put it)
- *   'C'                  -> cycles(8) time_us(8) clock_hz(4) for a fixed busy loop (cycle counter works)
+ *   'C'                  -> 2 x [cycles(8) time_us(8) cycles(8)] around a fixed busy loop, clock_hz(4): each
+ *                           time_us is read between two cycle counts (so it must lie between their times)
  *   'A'                  -> arena addr(4) size(4) ok(1): first/last 64 bytes written and read back
  *   'T' ms(2)            -> n(4, int32) elapsed_us(8): ek_port_link_read with nothing to read times out
  *   'W'                  -> wrapped(1) backsteps(4) reads(4): with interrupts masked, reads the clock across a
@@ -141,20 +142,24 @@ static size_t probe(uint32_t addr, uint8_t *out)
     return 8;
 }
 
+static size_t bracket(uint8_t *out)
+{
+    le_store(out, ek_port_cycles(), 8);
+    le_store(out + 8, ek_port_time_us(), 8);
+    le_store(out + 16, ek_port_cycles(), 8);
+    return 24;
+}
+
 static size_t measure(uint8_t *out)
 {
-    uint64_t c0 = ek_port_cycles();
-    uint64_t t0 = ek_port_time_us();
+    size_t n = bracket(out);
     volatile uint32_t sink = 0;
     for (uint32_t i = 0; i < 200000u; i++) {
         sink += i;
     }
-    uint64_t c1 = ek_port_cycles();
-    uint64_t t1 = ek_port_time_us();
-    le_store(out, c1 - c0, 8);
-    le_store(out + 8, t1 - t0, 8);
-    le_store(out + 16, ek_port_clock_hz(), 4);
-    return 20;
+    n += bracket(out + n);
+    le_store(out + n, ek_port_clock_hz(), 4);
+    return n + 4;
 }
 
 static size_t wrap_check(uint8_t *out)
@@ -202,7 +207,7 @@ static size_t arena_check(uint8_t *out)
 
 int ek_app_main(void)
 {
-    uint8_t out[32];
+    uint8_t out[64];
     banner();
     for (;;) {
         uint8_t head[3];
