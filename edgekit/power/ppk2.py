@@ -226,7 +226,7 @@ class PPK2Meter:
         if len(raw) < 4:
             raise EdgekitError("the PPK2 sent no samples", path=self.port,
                                fix="check the PPK2 is powered and not in use by another program")
-        current_a, logic, dropped = self._decode(raw)
+        current_a, logic, dropped = self.decode(raw)
         return PowerTrace(meter="ppk2", sample_rate_hz=SAMPLE_RATE_HZ, current_a=current_a, logic=logic,
                           voltage_v=self.voltage_mv / 1000.0, estimate=self.estimate, dropped_samples=dropped)
 
@@ -240,8 +240,11 @@ class PPK2Meter:
         api.after_spike = 0
         api.remainder = {"sequence": b"", "len": 0}
 
-    def _decode(self, raw: bytes) -> tuple[np.ndarray, np.ndarray, int]:
-        """(current A, logic byte, samples lost per the rolling counter) for raw sample bytes."""
+    def decode(self, raw: bytes) -> tuple[np.ndarray, np.ndarray, int]:
+        """(current A, logic byte, samples lost per the rolling counter) for raw PPK2 sample bytes, decoded by
+        ppk2-api with this device's calibration, filter state starting fresh (as at the start of a capture)."""
+        if self._api is None:
+            raise EdgekitError("the PPK2 meter is not open", path=self.port, fix="use it as `with PPK2Meter(...)`")
         raw = raw[: len(raw) // 4 * 4]  # a sample cut off by the stop is incomplete: not a measurement
         self._reset_decoder()
         micro_amps: list[float] = []
