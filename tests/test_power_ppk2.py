@@ -209,3 +209,17 @@ def test_fake_cli_help_and_standalone_run(tmp_path):
         proc.terminate()
         assert proc.wait(timeout=10) == 0
     assert not link.exists() and not sock.exists()
+
+
+def test_missing_ppk2_api_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ppk2_api", None)  # import ppk2_api now raises ImportError
+    monkeypatch.setitem(sys.modules, "ppk2_api.ppk2_api", None)
+    with pytest.raises(EdgekitError, match=r"pip install 'edgekit\[power\]'"):
+        PPK2Meter("/dev/ttyACM0").open()
+
+
+def test_list_ppk2_ports_returns_port_names():
+    from edgekit.power import list_ppk2_ports
+
+    ports = list_ppk2_ports()  # a pty is not a USB PPK2, so the fakes are not listed
+    assert isinstance(ports, list) and all(isinstance(p, str) for p in ports)

@@ -95,6 +95,8 @@ class PPK2Meter:
         self.close()
 
     def open(self) -> None:
+        if self._api is not None:
+            return
         api_mod = _ppk2_api()
         import serial
 
@@ -102,7 +104,8 @@ class PPK2Meter:
             self._api = api_mod.PPK2_API(self.port, timeout=READ_POLL_S, write_timeout=WRITE_TIMEOUT_S)
         except (serial.SerialException, OSError) as e:
             raise EdgekitError(f"cannot open the PPK2 port: {e}", path=self.port,
-                               fix="check the port name; `edgekit profile --list-meters` lists PPK2s") from None
+                               fix="check the port name: a PPK2 is /dev/ttyACM* on Linux, /dev/cu.usbmodem* on "
+                                   "macOS; edgekit.power.list_ppk2_ports() lists the ones plugged in") from None
         try:
             self._read_calibration()
             if self.mode == "source":
@@ -130,8 +133,8 @@ class PPK2Meter:
                 break
             if time.monotonic() >= deadline:
                 raise EdgekitError(f"not a PPK2? no metadata within {self.timeout_s:g} s", path=self.port,
-                                   fix="check this is the PPK2's port (`edgekit profile --list-meters`) and that "
-                                       "no other program (nRF Connect Power Profiler) has it open")
+                                   fix="check this is the PPK2's port (edgekit.power.list_ppk2_ports() lists "
+                                       "them) and that no other program, e.g. nRF Connect Power Profiler, has it open")
         self.modifiers = self._api.modifiers
         if str(self.modifiers.get("HW")).strip() == FAKE_HW_ID:
             self.estimate = True
@@ -165,7 +168,8 @@ class PPK2Meter:
             self._reader = None
         if self._api is not None:
             try:
-                self._api.stop_measuring()
+                if self._reader_error is None:  # ppk2-api would log a write error for every command to a dead port
+                    self._api.stop_measuring()
                 self._api.ser.close()
             except Exception:
                 pass  # closing a port that already vanished is not an error worth reporting
