@@ -18,8 +18,14 @@ from hypothesis import strategies as st
 
 from edgekit.errors import EdgekitError
 from edgekit.power import PPK2Meter, attribute_tokens
-from tools.fake_ppk2 import (ADC_MAX, COMMAND_ARG_BYTES, RANGE_SHUNT_OHM, FakePPK2, decode_range_lsb_a,
-                             encode_samples)
+from tools.fake_ppk2 import (
+    ADC_MAX,
+    COMMAND_ARG_BYTES,
+    RANGE_SHUNT_OHM,
+    FakePPK2,
+    decode_range_lsb_a,
+    encode_samples,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 pytest.importorskip("ppk2_api.ppk2_api")
@@ -29,6 +35,7 @@ pytest.importorskip("ppk2_api.ppk2_api")
 def fake():
     with FakePPK2(seed=1) as f:
         yield f
+    assert not f.errors
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +102,7 @@ def test_marker_windows_and_energy_match_the_fake(fake):
         busy = trace.current_a[rise + 4:fall]  # past the ppk2-api spike filter's 3 samples after a range switch
         assert np.all(np.abs(busy - fake.active_ma * 1e-3) < 50e-6)
         assert report.busy_energy_j[k] == pytest.approx(fake.expected_energy_j(rise, fall, 3.3), rel=0.02)
-        stop = ends[k] if ends[k] is not None else int(round(report.generation_s * 1e5)) + windows[0][0]
+        stop = ends[k] if ends[k] is not None else round(report.generation_s * 1e5) + windows[0][0]
         assert report.energy_j[k] == pytest.approx(fake.expected_energy_j(rise, stop, 3.3), rel=0.02)
     idle = trace.current_a[(trace.logic & 1) == 0]
     assert np.median(idle) == pytest.approx(fake.idle_ma * 1e-3, abs=20e-6)
@@ -166,7 +173,7 @@ def test_a_host_that_stops_reading_makes_the_fake_drop_oldest_and_the_counter_sh
                 raw += chunk
         assert fake.dropped_samples > 0  # the pty filled, writes did not block, the oldest went
         assert settled(lambda: fake.measuring is False)
-        current, logic, lost = meter.decode(raw)
+        current, _logic, lost = meter.decode(raw)
         assert len(current) == len(raw) // 4 and lost > 0
 
 

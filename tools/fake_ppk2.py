@@ -101,7 +101,7 @@ def metadata_text(*, vdd_mv: int, mode: int) -> str:
     lines += [f"R{i}: {r}" for i, r in enumerate(RANGE_SHUNT_OHM)]
     for key, value in (("GS", 0), ("GI", 1), ("O", 0), ("S", 0), ("I", 0), ("UG", 1)):
         lines += [f"{key}{i}: {value}" for i in range(5)]
-    lines += ["VDD: %d" % vdd_mv, "HW: emulated", f"mode: {mode}", "IA: 56", "END"]
+    lines += [f"VDD: {vdd_mv}", "HW: emulated", f"mode: {mode}", "IA: 56", "END"]
     return "\n".join(lines) + "\n"
 
 
@@ -161,13 +161,23 @@ class FakePPK2:
 
         self._stop = threading.Event()
         self._wake_r, self._wake_w = os.pipe()  # lets close() interrupt both selectors at once
-        self._threads = [threading.Thread(target=self._serve_pty, name="fake-ppk2-pty", daemon=True),
-                         threading.Thread(target=self._serve_logic, name="fake-ppk2-logic", daemon=True)]
+        self.errors: list[BaseException] = []  # anything that killed a serving thread (tests assert it is empty)
+        self._threads = [threading.Thread(target=self._guarded, args=(self._serve_pty,), name="fake-ppk2-pty",
+                                          daemon=True),
+                         threading.Thread(target=self._guarded, args=(self._serve_logic,), name="fake-ppk2-logic",
+                                          daemon=True)]
         for t in self._threads:
             t.start()
 
     # ---------------------------------------------------------------- lifecycle
-    def __enter__(self) -> "FakePPK2":
+    def _guarded(self, serve) -> None:
+        try:
+            serve()
+        except BaseException as e:  # noqa: BLE001 -- keep it for the owner to see; a silent dead device would look like a hang
+            self.errors.append(e)
+            print(f"fake PPK2: {serve.__name__} stopped: {e!r}", file=sys.stderr)
+
+    def __enter__(self) -> FakePPK2:
         return self
 
     def __exit__(self, *exc) -> None:

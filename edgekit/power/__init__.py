@@ -11,4 +11,4 @@ from edgekit.power.energy import EnergyReport, attribute_tokens
 from edgekit.power.ppk2 import PPK2Meter, list_ppk2_ports
 from edgekit.power.trace import PowerTrace, read_csv
 
-__all__ = ["PowerTrace", "read_csv", "EnergyReport", "attribute_tokens", "PPK2Meter", "list_ppk2_ports"]
+__all__ = ["EnergyReport", "PPK2Meter", "PowerTrace", "attribute_tokens", "list_ppk2_ports", "read_csv"]

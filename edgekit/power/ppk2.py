@@ -18,10 +18,12 @@ ppk2-api quirks handled here (0.9.2):
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
 import numpy as np
+import serial  # pyserial is a core dependency; ppk2-api (the optional extra) is imported lazily
 
 from edgekit.errors import EdgekitError
 from edgekit.power.trace import PowerTrace
@@ -87,7 +89,7 @@ class PPK2Meter:
         self._reader_error: BaseException | None = None
 
     # ---------------------------------------------------------------- open / close
-    def __enter__(self) -> "PPK2Meter":
+    def __enter__(self) -> PPK2Meter:
         self.open()
         return self
 
@@ -98,8 +100,6 @@ class PPK2Meter:
         if self._api is not None:
             return
         api_mod = _ppk2_api()
-        import serial
-
         try:
             self._api = api_mod.PPK2_API(self.port, timeout=READ_POLL_S, write_timeout=WRITE_TIMEOUT_S)
         except (serial.SerialException, OSError) as e:
@@ -157,7 +157,7 @@ class PPK2Meter:
         # Blocks up to READ_POLL_S for the first byte, then takes all that is queued: no busy loop, few wakeups.
         try:
             return ser.read(ser.in_waiting or 1)
-        except Exception as e:  # pyserial raises SerialException or OSError when the device goes away
+        except (serial.SerialException, OSError) as e:  # what pyserial raises when the device goes away
             raise EdgekitError(f"the PPK2 port stopped working: {e}", path=self.port,
                                fix="check the USB cable and hub; reconnect the PPK2 and retry") from None
 
@@ -167,12 +167,11 @@ class PPK2Meter:
             self._reader.join(timeout=5)
             self._reader = None
         if self._api is not None:
-            try:
+            # closing a port that already vanished is not an error worth reporting
+            with contextlib.suppress(serial.SerialException, OSError):
                 if self._reader_error is None:  # ppk2-api would log a write error for every command to a dead port
                     self._api.stop_measuring()
                 self._api.ser.close()
-            except Exception:
-                pass  # closing a port that already vanished is not an error worth reporting
             self._api = None
 
     # ---------------------------------------------------------------- capture
@@ -251,16 +250,20 @@ class PPK2Meter:
             raise EdgekitError("the PPK2 meter is not open", path=self.port, fix="use it as `with PPK2Meter(...)`")
         raw = raw[: len(raw) // 4 * 4]  # a sample cut off by the stop is incomplete: not a measurement
         self._reset_decoder()
-        micro_amps: list[float] = []
-        logic: list[int] = []
+        # Filled chunk by chunk: ppk2-api returns Python lists, which for a long capture would cost ~40 bytes per
+        # sample if kept whole.
+        micro_amps = np.empty(len(raw) // 4, dtype=np.float64)  # (n,) uA as ppk2-api returns them
+        logic = np.empty(len(raw) // 4, dtype=np.uint8)  # (n,) D0..D7
+        n = 0
         for offset in range(0, len(raw), DECODE_CHUNK_BYTES):
             samples, bits = self._api.get_samples(raw[offset:offset + DECODE_CHUNK_BYTES])
-            micro_amps += samples
-            logic += bits
-        if len(micro_amps) != len(logic):
-            raise EdgekitError(f"ppk2-api decoded {len(micro_amps)} currents but {len(logic)} logic values",
-                               path=self.port, fix="report this with the ppk2-api version")
+            if len(samples) != len(bits):
+                raise EdgekitError(f"ppk2-api decoded {len(samples)} currents but {len(bits)} logic values",
+                                   path=self.port, fix="report this with the ppk2-api version")
+            micro_amps[n:n + len(samples)] = samples
+            logic[n:n + len(bits)] = bits
+            n += len(samples)
         # Bits 18-23 count samples mod 64; a jump means the PPK2 (USB) dropped samples on the way.
         counter = (np.frombuffer(raw, dtype="<u4") >> 18) & 0x3F
         dropped = int(np.sum((np.diff(counter.astype(np.int64)) - 1) % 64))
-        return np.asarray(micro_amps, dtype=np.float64) * 1e-6, np.asarray(logic, dtype=np.uint8), dropped
+        return micro_amps[:n] * 1e-6, logic[:n], dropped

@@ -57,7 +57,8 @@ class PowerTrace:
         so its energy cannot be measured whole; counting it would attribute a partial step as a full one.
         """
         if not 0 <= bit <= 7:
-            raise EdgekitError(f"marker bit must be 0..7 (digital inputs D0..D7), got {bit}", fix="use --marker-bit 0..7")
+            raise EdgekitError(f"marker bit must be 0..7 (digital inputs D0..D7), got {bit}",
+                               fix="use --marker-bit 0..7")
         high = ((self.logic >> bit) & 1).astype(np.int8)
         if high.size == 0:
             return []
