@@ -218,8 +218,12 @@ class FakePPK2:
             return
         self._logic = state
         if self.measuring:
-            # first sample due at or after `now`; never one already generated (ordering is kept by the lock)
-            index = max(math.ceil((now - self._t_start) * SAMPLE_RATE_HZ), self._generated)
+            # first sample due at or after `now`; never one already generated (ordering is kept by the lock), and
+            # never the sample of the previous change: bytes read together (a fast host device's rise and fall)
+            # would otherwise share a timestamp and the level between them would last zero samples. A real
+            # input sees every level for as long as the pin held it; here each lasts at least one sample.
+            index = max(math.ceil((now - self._t_start) * SAMPLE_RATE_HZ), self._generated,
+                        self.transitions[-1][0] + 1 if self.transitions else 0)
             self.transitions.append((index, state))
 
     def model_current_a(self, logic: np.ndarray) -> np.ndarray:
@@ -273,7 +277,7 @@ class FakePPK2:
                     key.fileobj.close()
                     continue
                 with self._lock:
-                    # Bytes that arrive together share one timestamp, so only the last of them lasts >0 samples.
+                    # Bytes that arrive together share one timestamp; _apply_logic_locked spaces them a sample apart.
                     now = time.monotonic()
                     for b in data:
                         self._apply_logic_locked(now, b)

@@ -33,7 +33,7 @@ def device_options(f):
     return f
 
 
-def _connect(model_arg, port, board, trace, icount_shift=None):
+def _connect(model_arg, port, board, trace, icount_shift=None, marker=None):
     """The model (default: bundled) and a connected device, from --port or --board."""
     import edgekit
     from edgekit.link.run import connect_device
@@ -42,7 +42,7 @@ def _connect(model_arg, port, board, trace, icount_shift=None):
         raise EdgekitError("give --port (a running device) or --board (build, flash and start one)")
     model = edgekit.load(resolve_model_arg(model_arg))
     con = stderr_console()
-    dev = connect_device(model, board=board, port=port, trace=trace, icount_shift=icount_shift,
+    dev = connect_device(model, board=board, port=port, trace=trace, icount_shift=icount_shift, marker=marker,
                          log=lambda msg: con.print(f"[dim]{msg}[/dim]"))
     return model, dev, con
 
@@ -54,7 +54,10 @@ def _connect(model_arg, port, board, trace, icount_shift=None):
               help="Emulated boards: expose the UART as a pty or a 127.0.0.1 TCP socket.")
 @click.option("--icount", "icount_shift", type=click.IntRange(0, 10), default=None,
               help="QEMU: instruction-count timing (-icount shift=N), deterministic cycle figures (estimates).")
-def flash(project, port, link, icount_shift):
+@click.option("--marker", default=None, metavar="SPEC",
+              help="Power-meter marker of emulated, host and Linux boards: unix:PATH (a meter's logic-input "
+                   "socket) or gpiochipN:LINE (Linux GPIO). See docs/power.md.")
+def flash(project, port, link, icount_shift, marker):
     """Put a built PROJECT on its board and print the link URL; emulators run until Ctrl-C.
 
     Emulated boards start QEMU with the ELF and every image part at its planned address; Linux boards copy
@@ -62,7 +65,7 @@ def flash(project, port, link, icount_shift):
     """
     from edgekit.flash.device import open_device
 
-    session = open_device(project, link=link, port=port, icount_shift=icount_shift)
+    session = open_device(project, link=link, port=port, icount_shift=icount_shift, marker=marker)
     con = stderr_console()
     click.echo(session.url)
     sys.stdout.flush()

@@ -1,12 +1,37 @@
-"""`edgekit profile`: per-token speed from the device's own clock (CSV, JSON summary, PNG)."""
+"""`edgekit profile`: per-token speed from the device's own clock, and energy from a meter (CSV, JSON, PNG)."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
 
 from edgekit.cli.common import echo_json, model_argument, stdout_console
 from edgekit.cli.device import _connect, device_options
+from edgekit.errors import EdgekitError
+
+# Idle capture around the generation: the meter sees the board at rest on both sides of the marker windows
+# (idle power), and the last window's falling edge is never cut off by stopping the meter.
+METER_LEAD_S = 0.05
+METER_TAIL_S = 0.05
+
+
+def _open_meter(spec: str, mode: str, voltage_mv: int):
+    """--meter ppk2:PORT, or ppk2 alone when exactly one PPK2 is plugged in."""
+    from edgekit.power import PPK2Meter, list_ppk2_ports
+
+    kind, _, port = spec.partition(":")
+    if kind != "ppk2":
+        raise EdgekitError(f"unknown meter {spec!r}", fix="use --meter ppk2:PORT (a Nordic PPK2; docs/power.md)")
+    if not port:
+        found = list_ppk2_ports()
+        if len(found) != 1:
+            raise EdgekitError(f"--meter ppk2 without a port needs exactly one PPK2 plugged in, found {len(found)}"
+                               + (f" ({', '.join(found)})" if found else ""), fix="pass --meter ppk2:PORT")
+        port = found[0]
+    meter = PPK2Meter(port, mode=mode, voltage_mv=voltage_mv)
+    meter.open()
+    return meter
 
 
 @click.command("profile")
@@ -16,20 +41,52 @@ from edgekit.cli.device import _connect, device_options
 @click.option("--tokens", "max_new", type=click.IntRange(1), default=32, show_default=True,
               help="Tokens to generate and time.")
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("profile"),
-              show_default=True, help="Directory for tokens.csv, summary.json and tokens.png.")
+              show_default=True, help="Directory for tokens.csv, summary.json, tokens.png (and power.csv).")
+@click.option("--meter", default=None, metavar="ppk2[:PORT]",
+              help="Measure energy per token with a Nordic PPK2 whose D0 sees the board's marker.")
+@click.option("--meter-mode", type=click.Choice(["ampere", "source"]), default="ampere", show_default=True,
+              help="PPK2 ampere meter (board keeps its supply) or source meter (PPK2 powers the board).")
+@click.option("--vdd", "voltage_mv", type=click.IntRange(800, 5000), default=3300, show_default=True,
+              help="Supply voltage in mV (source mode: what the PPK2 outputs; ampere mode: the board's rail).")
+@click.option("--marker", default=None, metavar="SPEC",
+              help="With --board: where an emulated, host or Linux board sends its marker: unix:PATH (the "
+                   "meter's logic-input socket) or gpiochipN:LINE. MCU boards use their marker pin.")
+@click.option("--marker-bit", type=click.IntRange(0, 7), default=0, show_default=True,
+              help="Meter logic input the marker is wired to (D0-D7).")
 @click.option("--json", "json_out", is_flag=True, help="Print the summary as JSON.")
-def profile(model, port, board, trace, prompt, max_new, output, json_out):
-    """Time every generated token on the device (its own cycle counter) and write CSV, JSON and a plot."""
+def profile(model, port, board, trace, prompt, max_new, output, meter, meter_mode, voltage_mv, marker, marker_bit,
+            json_out):
+    """Time every generated token on the device (its own cycle counter), optionally measure its energy, and
+    write CSV, JSON and a plot."""
     from edgekit.boards import load_board
     from edgekit.profile import profile_generation, write_profile
 
     qemu = load_board(board).qemu if board else None
+    if marker is not None and board is None:
+        raise EdgekitError("--marker is for a board edgekit starts (--board)",
+                           fix="a device on --port already drives its marker; drop --marker")
     # emulated Cortex-M boards run with -icount: the device clock then counts instructions (deterministic)
     shift = qemu.icount_shift if qemu is not None and qemu.mode == "system" else None
-    m, dev, _ = _connect(model, port, board, trace, icount_shift=shift)
-    with dev:
-        estimate = qemu is not None
-        result = profile_generation(dev.client, m.encode(prompt), max_new, estimate=estimate)
+    power_meter = _open_meter(meter, meter_mode, voltage_mv) if meter else None
+    try:
+        m, dev, _ = _connect(model, port, board, trace, icount_shift=shift, marker=marker)
+        with dev:
+            estimate = qemu is not None
+            prompt_ids = m.encode(prompt)
+            if power_meter is not None:
+                power_meter.start()
+                time.sleep(METER_LEAD_S)
+            try:
+                result = profile_generation(dev.client, prompt_ids, max_new, estimate=estimate)
+            finally:
+                if power_meter is not None:
+                    time.sleep(METER_TAIL_S)
+                    captured = power_meter.stop()
+        if power_meter is not None:
+            result.attach_energy(captured, marker_bit=marker_bit)
+    finally:
+        if power_meter is not None:
+            power_meter.close()
     paths = write_profile(result, output)
     summary = result.summary()
     if json_out:
@@ -41,5 +98,14 @@ def profile(model, port, board, trace, prompt, max_new, output, json_out):
               f"{summary['decode_tokens_per_s']:.2f} tokens/s, per token mean {t['mean']:.2f} ms / median "
               f"{t['median']:.2f} / p95 {t['p95']:.2f}; prefill {summary['prefill_ms']:.1f} ms"
               + (" [QEMU estimate]" if summary["estimate"] else ""))
-    con.print(f"energy: not measured ({summary['energy_note']})")
+    e = result.energy
+    if e is None:
+        con.print(f"energy: not measured ({summary['energy_note']})")
+    else:
+        decode = f"{e.decode_j_per_token * 1e3:.4f} mJ/token decode, " if e.decode_j_per_token is not None else ""
+        idle = f", idle {e.idle_power_w * 1e3:.2f} mW" if e.idle_power_w is not None else ""
+        con.print(f"energy ({e.meter}{', estimate: emulated meter' if e.estimate else ''}): {decode}"
+                  f"prefill {e.prefill_j * 1e3:.4f} mJ, total {e.total_j * 1e3:.4f} mJ; mean "
+                  f"{e.mean_power_w * 1e3:.2f} mW, peak {e.peak_power_w * 1e3:.2f} mW{idle}"
+                  + (f"; {e.dropped_samples} samples lost" if e.dropped_samples else ""))
     con.print("wrote " + ", ".join(str(p) for p in paths.values()))

@@ -97,7 +97,8 @@ class ConnectedDevice:
 
 
 def connect_device(model: Model | None, *, board: str | None = None, port: str | None = None, trace: bool = False,
-                   ctx: int | None = None, icount_shift: int | None = None, log=None) -> ConnectedDevice:
+                   ctx: int | None = None, icount_shift: int | None = None, marker: str | None = None,
+                   log=None) -> ConnectedDevice:
     """Connect to --port, or build/flash/start the model on --board; HELLO and check the model matches."""
     from edgekit.link.client import DeviceClient
 
@@ -111,7 +112,7 @@ def connect_device(model: Model | None, *, board: str | None = None, port: str |
         from edgekit.flash.device import open_device
 
         project = ensure_built(model, board, ctx=ctx, log=log)
-        session = open_device(project, icount_shift=icount_shift)
+        session = open_device(project, icount_shift=icount_shift, marker=marker)
         url, describe = session.url, session.describe
     else:
         url, describe = port, port

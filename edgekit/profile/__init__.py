@@ -1,7 +1,8 @@
-"""Per-token speed profiles from the device's own clock: CSV samples, a JSON summary and a PNG plot.
+"""Per-token profiles: speed from the device's own clock, energy from a power meter (edgekit.power) when one is
+attached; CSV rows, a JSON summary and a PNG plot.
 
-Energy needs a meter (on-board INA2xx, PPK2, Joulescope) and is not measured yet: the summary says so rather
-than inventing a number. Emulated boards report QEMU figures, labelled as estimates.
+Without a meter the summary says energy was not measured rather than inventing a number. Emulated boards
+(QEMU timing) and emulated meters are labelled as estimates.
 """
 from edgekit.profile.token_profile import TokenProfile, profile_generation, write_profile
 

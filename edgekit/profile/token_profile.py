@@ -11,6 +11,7 @@ import numpy as np
 
 from edgekit.atomic_file import write_text_atomic
 from edgekit.errors import EdgekitError
+from edgekit.power import EnergyReport, PowerTrace, attribute_tokens
 
 
 @dataclass
@@ -25,6 +26,14 @@ class TokenProfile:
     tokens: list[int] = field(default_factory=list)
     time_us: list[int] = field(default_factory=list)  # device time per generated token
     cycles: list[int] = field(default_factory=list)
+    # From a power meter (edgekit.power): window 0 is the prefill, window k the decode step of token k.
+    energy: EnergyReport | None = None
+    trace: PowerTrace | None = None
+
+    def attach_energy(self, trace: PowerTrace, *, marker_bit: int = 0) -> None:
+        """Charge the meter's capture to this generation: one marker window per generated token."""
+        self.trace = trace
+        self.energy = attribute_tokens(trace, steps=len(self.tokens), bit=marker_bit)
 
     def summary(self) -> dict:
         # token 0 is sampled from the prefill's logits: its cost is in prefill_us, so decode stats start at 1
@@ -39,9 +48,9 @@ class TokenProfile:
             "token_ms": {"mean": float(t.mean() / 1e3), "median": float(np.median(t) / 1e3),
                          "p95": float(np.percentile(t, 95) / 1e3), "max": float(t.max() / 1e3)} if len(t) else None,
             "cycles_per_token_mean": float(np.mean(self.cycles[1:] or self.cycles)) if self.cycles else None,
-            "energy": None,
-            "energy_note": "no power meter configured: energy per token needs an on-board INA2xx or a host-side "
-                           "PPK2/Joulescope",
+            "energy": self.energy.to_dict() if self.energy else None,
+            "energy_note": None if self.energy else (
+                "no power meter configured: energy per token needs a meter (`--meter ppk2:PORT`, docs/power.md)"),
         }
 
 
@@ -63,23 +72,35 @@ def profile_generation(client, prompt_ids: list[int], max_new_tokens: int, *, es
                         [e.cycles for e in events])
 
 
+POWER_CSV_EVERY = 10  # power.csv rows average 10 meter samples (10 kHz from a 100 kHz PPK2)
+
+
 def write_profile(profile: TokenProfile, out_dir: str | Path) -> dict[str, Path]:
-    """tokens.csv (one row per token), summary.json and tokens.png in out_dir; returns the paths."""
+    """tokens.csv (one row per token), summary.json and tokens.png in out_dir, and power.csv when a meter
+    was used; returns the paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["index", "token_id", "time_us", "cycles"])
+    e = profile.energy
+    writer.writerow(["index", "token_id", "time_us", "cycles"] + (["energy_uj", "busy_energy_uj"] if e else []))
     for i, (tok, us, cyc) in enumerate(zip(profile.tokens, profile.time_us, profile.cycles)):
-        writer.writerow([i, tok, us, cyc])
+        # token 0 is sampled from the prefill's logits: its energy is the prefill's (summary: prefill_j)
+        energy = [f"{e.energy_j[i] * 1e6:.3f}", f"{e.busy_energy_j[i] * 1e6:.3f}"] if e and i > 0 else ["", ""]
+        writer.writerow([i, tok, us, cyc] + (energy if e else []))
     paths = {"csv": write_text_atomic(out / "tokens.csv", buf.getvalue()),
              "json": write_text_atomic(out / "summary.json", json.dumps(profile.summary(), indent=2) + "\n")}
+    if profile.trace is not None:
+        profile.trace.write_csv(out / "power.csv", every=POWER_CSV_EVERY)
+        paths["power_csv"] = out / "power.csv"
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 3.2), dpi=110)
+    rows = 2 if e else 1
+    fig, axes = plt.subplots(rows, 1, figsize=(7, 3.2 * rows), dpi=110, squeeze=False)
+    ax = axes[0][0]
     # token 0 comes from the prefill's logits (its cost is the prefill), so the plot starts at token 1
     ax.plot(range(1, len(profile.time_us)), np.asarray(profile.time_us[1:]) / 1e3, marker=".", linewidth=1)
     ax.set_xlabel("generated token")
@@ -87,6 +108,8 @@ def write_profile(profile: TokenProfile, out_dir: str | Path) -> dict[str, Path]
     label = " (QEMU estimate)" if profile.estimate else ""
     ax.set_title(f"{profile.board}, kernels {profile.kernel}{label}")
     ax.grid(alpha=0.3)
+    if e and profile.trace is not None:
+        _plot_power(axes[1][0], profile.trace, e)
     fig.tight_layout()
     png = out / "tokens.png"
     tmp = out / ".tokens.png.tmp"
@@ -95,3 +118,19 @@ def write_profile(profile: TokenProfile, out_dir: str | Path) -> dict[str, Path]
     tmp.replace(png)
     paths["png"] = png
     return paths
+
+
+def _plot_power(ax, trace: PowerTrace, e: EnergyReport) -> None:
+    """Power over the capture (averaged like power.csv) with each marker window shaded."""
+    n = len(trace.current_a) // POWER_CSV_EVERY * POWER_CSV_EVERY
+    power_mw = trace.power_w[:n].reshape(-1, POWER_CSV_EVERY).mean(axis=1) * 1e3
+    t_ms = np.arange(len(power_mw)) * POWER_CSV_EVERY / trace.sample_rate_hz * 1e3
+    ax.plot(t_ms, power_mw, linewidth=0.7)
+    for start, busy in zip(e.start_s, e.busy_s):
+        ax.axvspan(start * 1e3, (start + busy) * 1e3, alpha=0.15, color="tab:orange", linewidth=0)
+    ax.set_xlabel("ms since capture start (shaded: marker high, a model step)")
+    ax.set_ylabel("mW")
+    decode = f"{e.decode_j_per_token * 1e3:.3f} mJ/token decode, " if e.decode_j_per_token is not None else ""
+    label = " (emulated meter: estimate)" if e.estimate else ""
+    ax.set_title(f"{trace.meter}: {decode}{e.prefill_j * 1e3:.3f} mJ prefill{label}", fontsize=9)
+    ax.grid(alpha=0.3)

@@ -1,7 +1,7 @@
 /* ek_posix_marker.h — the power-meter marker of the POSIX device (`--marker SPEC`).
  *
  *   gpiochipN:LINE   a GPIO line driven through the Linux GPIO character device (uAPI v2), e.g. a Raspberry
- *                    Pi pin wired to a PPK2's D0 (`gpiochip0:17`; `/dev/gpiochip4:17` on a Pi 5)
+ *                    Pi pin wired to a PPK2's D0 (`gpiochip0:17`; `gpiochip4:17` on older Pi 5 kernels)
  *   unix:PATH        an emulated wire: each level change is one byte on a Unix stream socket (bit 0 = the
  *                    marker), the way tools/fake_ppk2.py samples its logic input
  *
