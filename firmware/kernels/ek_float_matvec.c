@@ -25,6 +25,19 @@ void ek_float_matvec(const ek_tensor *w, const float *x, float *y)
     ek_float_matvec_rows(w, x, y, 0, w->rows);
 }
 
+float ek_float_dot(const float *a, const float *b, size_t n)
+{
+#if defined(EK_KERNEL_MVE)
+    return ek_float_dot_mve(a, b, n);
+#elif defined(EK_KERNEL_NEON) || defined(EK_KERNEL_DOTPROD)
+    return ek_float_dot_neon(a, b, n);
+#elif defined(EK_KERNEL_AVX2)
+    return ek_float_dot_avx2(a, b, n);
+#else
+    return ek_float_dot_c(a, b, n);
+#endif
+}
+
 const char *ek_float_matvec_variant(void)
 {
 #if defined(EK_KERNEL_MVE)

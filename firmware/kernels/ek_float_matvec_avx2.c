@@ -103,6 +103,8 @@ static float dot_q8(const int8_t *q, const float *x, size_t cols)
     return sum;
 }
 
+float ek_float_dot_avx2(const float *a, const float *b, size_t n) { return dot_f32(a, b, n); }
+
 static const ek_float_row_dots avx2_dots = {dot_f32, dot_f16, dot_q8};
 
 void ek_float_matvec_avx2(const ek_tensor *w, const float *x, float *y, uint32_t r0, uint32_t r1)

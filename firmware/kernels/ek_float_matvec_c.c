@@ -117,6 +117,8 @@ void ek_float_matvec_with(const ek_float_row_dots *dots, const ek_tensor *w, con
     }
 }
 
+float ek_float_dot_c(const float *a, const float *b, size_t n) { return dot_f32(a, b, n); }
+
 static const ek_float_row_dots portable_dots = {dot_f32, dot_f16, dot_q8};
 
 void ek_float_matvec_c(const ek_tensor *w, const float *x, float *y, uint32_t r0, uint32_t r1)

@@ -108,6 +108,8 @@ static float dot_q8(const int8_t *q, const float *x, size_t cols)
     return sum;
 }
 
+float ek_float_dot_mve(const float *a, const float *b, size_t n) { return dot_f32(a, b, n); }
+
 static const ek_float_row_dots mve_dots = {dot_f32, dot_f16, dot_q8};
 
 void ek_float_matvec_mve(const ek_tensor *w, const float *x, float *y, uint32_t r0, uint32_t r1)
@@ -116,6 +118,8 @@ void ek_float_matvec_mve(const ek_tensor *w, const float *x, float *y, uint32_t 
 }
 
 #else /* integer-only MVE: no float lanes */
+
+float ek_float_dot_mve(const float *a, const float *b, size_t n) { return ek_float_dot_c(a, b, n); }
 
 void ek_float_matvec_mve(const ek_tensor *w, const float *x, float *y, uint32_t r0, uint32_t r1)
 {

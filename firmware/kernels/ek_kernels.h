@@ -108,6 +108,9 @@ void ek_float_matvec(const ek_tensor *w, const float *x, float *y);
 void ek_float_matvec_rows(const ek_tensor *w, const float *x, float *y, uint32_t r0, uint32_t r1);
 /* Name of the float matvec body in this build ("c", "avx2", "neon", "mve"). */
 const char *ek_float_matvec_variant(void);
+/* sum_i a[i] * b[i] in the matvec's fixed order (so bit-identical on every body): attention scores. */
+float ek_float_dot(const float *a, const float *b, size_t n);
+float ek_float_dot_c(const float *a, const float *b, size_t n);
 /* One row of a float matrix dotted with x, in the fixed order above; each body supplies its three. */
 typedef struct {
     float (*f32)(const float *w, const float *x, size_t cols);
@@ -120,12 +123,15 @@ void ek_float_matvec_with(const ek_float_row_dots *dots, const ek_tensor *w, con
 /* Portable reference body (always built) and ISA bodies, same contract as ek_float_matvec_rows. */
 void ek_float_matvec_c(const ek_tensor *w, const float *x, float *y, uint32_t r0, uint32_t r1);
 #if defined(EK_KERNEL_NEON) || defined(EK_KERNEL_DOTPROD)
+float ek_float_dot_neon(const float *a, const float *b, size_t n);
 void ek_float_matvec_neon(const ek_tensor *w, const float *x, float *y, uint32_t r0, uint32_t r1);
 #endif
 #if defined(EK_KERNEL_MVE)
+float ek_float_dot_mve(const float *a, const float *b, size_t n);
 void ek_float_matvec_mve(const ek_tensor *w, const float *x, float *y, uint32_t r0, uint32_t r1);
 #endif
 #if defined(EK_KERNEL_AVX2)
+float ek_float_dot_avx2(const float *a, const float *b, size_t n);
 void ek_float_matvec_avx2(const ek_tensor *w, const float *x, float *y, uint32_t r0, uint32_t r1);
 #endif
 

@@ -254,10 +254,8 @@ ek_status ek_model_step(ek_model *m, uint32_t token, int want_logits)
             float *out = m->xb + h * hd;                    /* (hd) attention output of head h */
             for (t = 0; t <= pos; t++) {
                 const float *kt = k_cache + (size_t)t * kv_dim + kv_off; /* (hd) */
-                float score = 0.0f;
-                for (i = 0; i < hd; i++)
-                    score += qh[i] * kt[i];
-                m->att[t] = score * att_scale;
+                /* the lm_head's dot: SIMD where built, one fixed summation order everywhere */
+                m->att[t] = ek_float_dot(qh, kt, hd) * att_scale;
             }
             softmax(m->att, pos + 1u); /* att (pos + 1) */
             for (i = 0; i < hd; i++)
