@@ -127,3 +127,31 @@ def test_plan_cli_json_and_exit_status():
     assert "short by" in bad.output and "--ctx" in bad.output
     unknown = runner.invoke(cli, ["plan", str(FIXTURES / "bitlinear-tied-gqa1"), "--board", "nope"])
     assert unknown.exit_code == 2 and "edgekit boards" in unknown.output
+
+
+def test_fastest_placement_trades_persistence_for_bandwidth():
+    """persistent keeps the bundled model in the M55 board's QSPI flash; fastest moves it to on-chip SRAM that
+    QEMU's loader fills, and the bandwidth bound drops by the ratio of the two regions' read bandwidths."""
+    model = edgekit.load("kjv-bitnet-5m")
+    board = load_board("qemu-mps3-an547")
+    persistent = plan_model(model.config, board)
+    fastest = plan_model(model.config, board, placement="fastest")
+    assert persistent.place == "persistent" and fastest.place == "fastest"
+    for plan in (persistent, fastest):
+        assert plan.fits
+        _check_consistent(plan)
+    region = {r.name: r for r in board.memory}
+    assert [p.region for p in persistent.parts] == ["qspi"] and not region["qspi"].is_ram
+    (part,) = fastest.parts
+    assert region[part.region].is_ram and region[part.region].holds_images
+    assert region[part.region].read_bw_bytes_per_s > region["qspi"].read_bw_bytes_per_s
+    assert fastest.image_bytes == persistent.image_bytes
+    assert fastest.est_ms_per_token() < persistent.est_ms_per_token() / 3
+    assert fastest.to_dict()["place"] == "fastest"
+
+
+def test_unknown_placement_is_refused(fixture_model):
+    with pytest.raises(edgekit.EdgekitError, match="unknown placement 'nearest'"):
+        plan_model(fixture_model.config, load_board("host"), placement="nearest")
+    res = CliRunner().invoke(cli, ["plan", "--board", "qemu-mps3-an547", "--place", "fastest", "--json"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["place"] == "fastest"

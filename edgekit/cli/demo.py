@@ -33,14 +33,18 @@ def demo(board, model_arg, prompt, max_new, chat):
     model = edgekit.load(resolve_model_arg(model_arg))
     b = load_board(board)
     out.rule(f"1. plan: {model.source.name} on {b.name}")
-    print_plan(plan_model(model.config, b), out)
+    plan = plan_model(model.config, b)
+    print_plan(plan, out)
     out.rule("2. generate + build the firmware (cached)")
     project = ensure_built(model, b.name, log=lambda m: err.print(f"[dim]{m}[/dim]"))
     out.print(f"project {project}")
     out.rule("3. flash: start the emulator with the image parts at their planned addresses")
-    with open_device(project) as session:
+    # -icount: the device clock counts instructions, so its tokens/s is the same deterministic estimate as
+    # `edgekit bench --suite qemu` (without it QEMU's clock follows this host's speed)
+    shift = b.qemu.icount_shift if b.qemu is not None and b.qemu.mode == "system" else None
+    with open_device(project, icount_shift=shift) as session:
         out.print(f"{session.describe}; link {session.url}")
-        with DeviceClient(session.url) as client:
+        with DeviceClient(session.url, timeout_scale=20 if shift is not None else 1) as client:
             ident = client.hello()
             out.print(f"device says: board {ident.board}, {ident.firmware_version}, kernels {ident.kernel}, "
                       f"context {ident.context_len}, clock {ident.clock_hz / 1e6:g} MHz, "
@@ -61,7 +65,14 @@ def demo(board, model_arg, prompt, max_new, chat):
                 out.print(f"{done.generated_tokens} tokens ({done.reason}); prefill {done.prompt_tokens} tokens in "
                           f"{done.prefill_us / 1e3:.1f} ms, decode "
                           + (f"{rate:.2f} tokens/s" if rate else "n/a")
-                          + " by the emulated device's own clock (QEMU timing, an estimate of real silicon)")
+                          + " by the emulated device's own clock")
+                if shift is not None:
+                    fastest = plan_model(model.config, b, placement="fastest")
+                    out.print(f"[dim]An estimate: QEMU -icount counts one instruction per cycle at "
+                              f"{ident.clock_hz / 1e6:g} MHz and models no memory wait states. The plan's "
+                              f"bandwidth bound is ≥ {plan.est_ms_per_token():.0f} ms/token with the image in "
+                              f"{plan.parts[0].region} (≥ {fastest.est_ms_per_token():.0f} ms with --place fastest); "
+                              f"silicon pays the larger of the two, roughly.[/dim]")
             interactive = sys.stdin.isatty() if chat is None else chat
             if not interactive:
                 return

@@ -12,6 +12,7 @@ from edgekit.cli.common import (
     stderr_console,
 )
 from edgekit.pack.formats import FLOAT_FORMATS, TERNARY_FORMATS
+from edgekit.plan.planner import PLACEMENT_HELP, PLACEMENTS
 
 
 def plan_options(f):
@@ -21,12 +22,15 @@ def plan_options(f):
                      help="Ternary format [default: fastest that fits]."),
         click.option("--embedding", type=click.Choice(list(FLOAT_FORMATS)), default=None,
                      help="Embedding format [default: most exact that fits]."),
+        click.option("--place", "placement", type=click.Choice(list(PLACEMENTS)), default="persistent",
+                     show_default=True, help=PLACEMENT_HELP),
     )):
         f = opt(f)
     return f
 
 
-def generate_with_progress(model_arg, board_name, out_dir, ctx, ternary, embedding, quiet=False):
+def generate_with_progress(model_arg, board_name, out_dir, ctx, ternary, embedding, placement="persistent",
+                           quiet=False):
     import edgekit
     from edgekit.boards import load_board
     from edgekit.gen.project import generate_project
@@ -35,7 +39,8 @@ def generate_with_progress(model_arg, board_name, out_dir, ctx, ternary, embeddi
     board = load_board(board_name)
     con = stderr_console()
     if quiet:
-        return generate_project(model, board, out_dir, ctx=ctx, ternary=ternary, embedding=embedding)
+        return generate_project(model, board, out_dir, ctx=ctx, ternary=ternary, embedding=embedding,
+                                placement=placement)
     from rich.progress import BarColumn, Progress, TextColumn
 
     total = sum(t.numel for t in model)
@@ -44,7 +49,7 @@ def generate_with_progress(model_arg, board_name, out_dir, ctx, ternary, embeddi
                   console=con, transient=True) as bar:
         task = bar.add_task("pack", total=total, tensor="")
         project = generate_project(model, board, out_dir, ctx=ctx, ternary=ternary, embedding=embedding,
-                                   progress=lambda name, _n: bar.update(task, advance=sizes[name], tensor=name))
+                                   placement=placement, progress=lambda name, _n: bar.update(task, advance=sizes[name], tensor=name))
     p = project.plan
     con.print(f"generated {out_dir} for {board.name}: {len(p.parts)} image part(s), "
               f"{human_bytes(p.image_bytes)}, {p.choice.ternary}/{p.choice.embedding}, context {p.ctx}, "
@@ -58,9 +63,9 @@ def generate_with_progress(model_arg, board_name, out_dir, ctx, ternary, embeddi
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Project directory to write (replaced atomically if it is an edgekit project).")
 @plan_options
-def gen(model, board, output, ctx, ternary, embedding):
+def gen(model, board, output, ctx, ternary, embedding, placement):
     """Generate a self-contained firmware project for MODEL on a board (plan, images, config, build files)."""
-    generate_with_progress(model, board, output, ctx, ternary, embedding)
+    generate_with_progress(model, board, output, ctx, ternary, embedding, placement)
 
 
 @click.command("build")
@@ -72,7 +77,7 @@ def gen(model, board, output, ctx, ternary, embedding):
 @click.option("--system", type=click.Choice(["cmake", "platformio"]), default="cmake", show_default=True,
               help="Build system (PlatformIO builds offline with the system compiler).")
 @click.option("--verbose", "-v", is_flag=True, help="Show the compiler output.")
-def build(target, board, output, ctx, ternary, embedding, system, verbose):
+def build(target, board, output, ctx, ternary, embedding, placement, system, verbose):
     """Build a generated project DIR, or generate MODEL for --board into -o DIR and build it."""
     from edgekit.build import build_project
     from edgekit.errors import EdgekitError
@@ -80,7 +85,7 @@ def build(target, board, output, ctx, ternary, embedding, system, verbose):
     if board is not None:
         if output is None:
             raise EdgekitError("--board needs -o DIR: where to generate the project")
-        generate_with_progress(target, board, output, ctx, ternary, embedding)
+        generate_with_progress(target, board, output, ctx, ternary, embedding, placement)
         project = output
     else:
         if target is None or not (Path(target) / "manifest.json").is_file():

@@ -12,6 +12,7 @@ from edgekit.cli.common import (
 )
 from edgekit.errors import EdgekitError
 from edgekit.pack.formats import FLOAT_FORMATS, TERNARY_FORMATS
+from edgekit.plan.planner import PLACEMENT_HELP, PLACEMENTS
 
 
 def print_plan(plan, console=None) -> None:
@@ -23,7 +24,7 @@ def print_plan(plan, console=None) -> None:
     status = "[green]fits[/green]" if plan.fits else "[red]does not fit[/red]"
     lm = f", lm_head {d['formats']['lm_head']}" if d["formats"]["lm_head"] else " (tied lm_head)"
     con.print(f"[bold]plan[/bold] for board [bold]{plan.board.name}[/bold]: {status} — context {plan.ctx}, "
-              f"ternary {plan.choice.ternary}, embedding {plan.choice.embedding}{lm}")
+              f"ternary {plan.choice.ternary}, embedding {plan.choice.embedding}{lm}, {plan.place} placement")
     table = Table(show_edge=False, pad_edge=False)
     for col in ("region", "kind", "base", "size", "firmware", "arena", "images", "free", "read/token"):
         table.add_column(col, justify="left" if col in ("region", "kind") else "right")
@@ -56,8 +57,10 @@ def print_plan(plan, console=None) -> None:
               help="Force the ternary format [default: fastest that fits].")
 @click.option("--embedding", type=click.Choice(list(FLOAT_FORMATS)), default=None,
               help="Force the embedding format [default: most exact that fits].")
+@click.option("--place", "placement", type=click.Choice(list(PLACEMENTS)), default="persistent",
+              show_default=True, help=PLACEMENT_HELP)
 @click.option("--json", "json_out", is_flag=True, help="Print the plan as JSON.")
-def plan(model, board, ctx, ternary, embedding, json_out):
+def plan(model, board, ctx, ternary, embedding, placement, json_out):
     """Fit MODEL to a board's memory: formats, image parts, arena, bytes per token.
 
     Exit status 2 when it does not fit, with the shortfall and what would fit.
@@ -67,7 +70,7 @@ def plan(model, board, ctx, ternary, embedding, json_out):
     from edgekit.plan.planner import plan_model
 
     m = edgekit.load(resolve_model_arg(model))
-    p = plan_model(m.config, load_board(board), ctx=ctx, ternary=ternary, embedding=embedding)
+    p = plan_model(m.config, load_board(board), ctx=ctx, ternary=ternary, embedding=embedding, placement=placement)
     if json_out:
         echo_json(p.to_dict())
     else:

@@ -186,14 +186,14 @@ def _normalise_tree(root: Path) -> None:
 
 
 def generate_project(model: Model, board: Board, out_dir: str | Path, *, ctx: int | None = None,
-                     ternary: str | None = None, embedding: str | None = None,
+                     ternary: str | None = None, embedding: str | None = None, placement: str = "persistent",
                      progress: Callable[[str, int], None] | None = None) -> GeneratedProject:
     """Plan, pack and write the project. Raises EdgekitError (with the shortfall) when the model does not fit."""
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / MANIFEST).is_file():
         raise EdgekitError("output directory exists and is not an edgekit project", path=out_dir,
                            fix="choose a new directory, or remove it first")
-    plan = plan_model(model.config, board, ctx=ctx, ternary=ternary, embedding=embedding)
+    plan = plan_model(model.config, board, ctx=ctx, ternary=ternary, embedding=embedding, placement=placement)
     if not plan.fits:
         raise EdgekitError(f"model does not fit board {board.name}: short by {plan.shortfall_bytes:,} bytes "
                            f"({plan.problem})", fix="; ".join(plan.suggestions) or "choose a bigger board")

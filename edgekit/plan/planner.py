@@ -91,6 +91,7 @@ class Plan:
     shortfall_bytes: int = 0
     problem: str = ""
     suggestions: list[str] = field(default_factory=list)
+    place: str = "persistent"  # where image parts went first: see PLACEMENTS
 
     @property
     def image_bytes(self) -> int:
@@ -113,7 +114,7 @@ class Plan:
 
     def to_dict(self) -> dict:
         return {
-            "board": self.board.name, "fits": self.fits, "ctx": self.ctx,
+            "board": self.board.name, "fits": self.fits, "ctx": self.ctx, "place": self.place,
             "formats": {"ternary": self.choice.ternary, "embedding": self.choice.embedding,
                         "lm_head": None if self.config.tie_word_embeddings else self.choice.lm_head},
             "image_bytes": self.image_bytes, "arena_bytes": self.arena_bytes, "arena_region": self.arena_region,
@@ -156,9 +157,21 @@ def section_sizes(config: ModelConfig, choice: PackChoice) -> list[tuple[str, st
     return out
 
 
-def _image_candidates(board: Board) -> list[MemoryRegion]:
-    """Regions an image part can live in: non-volatile first (keeps RAM for the arena), fastest first."""
+# Where image parts go, in order of preference among the regions that can hold them:
+#   persistent: non-volatile regions first (the model survives a power cycle and RAM stays free), fastest first;
+#   fastest:    fastest first, RAM included, where the board's loader fills RAM (QEMU's loader, an MPS3's
+#               SD-card images, a Linux file): every section is read once per token, so bytes in fast
+#               memory are time saved.
+PLACEMENTS = ("persistent", "fastest")
+PLACEMENT_HELP = ("Where image parts go: persistent = non-volatile regions first (survives power-off); fastest = "
+                  "fastest regions first, RAM included where the board's loader fills it.")
+
+
+def _image_candidates(board: Board, placement: str = "persistent") -> list[MemoryRegion]:
+    """Regions an image part can live in, in the order `placement` fills them."""
     usable = [r for r in board.memory if r.holds_images]
+    if placement == "fastest":
+        return sorted(usable, key=lambda r: (-r.read_bw_bytes_per_s, r.is_ram, r.base))
     return sorted(usable, key=lambda r: (r.is_ram, -r.read_bw_bytes_per_s, r.base))
 
 
@@ -169,7 +182,8 @@ def _arena_candidates(board: Board) -> list[MemoryRegion]:
     return sorted(ram, key=lambda r: (-r.read_bw_bytes_per_s, r.name != default, r.base))
 
 
-def plan_fixed(config: ModelConfig, board: Board, ctx: int, choice: PackChoice) -> Plan:
+def plan_fixed(config: ModelConfig, board: Board, ctx: int, choice: PackChoice,
+               placement: str = "persistent") -> Plan:
     """Plan with the given formats and context; `fits` says whether it worked (never raises for size)."""
     uses = {r.name: RegionUse(r) for r in board.memory}
     bare_metal = board.os == "none"
@@ -180,7 +194,7 @@ def plan_fixed(config: ModelConfig, board: Board, ctx: int, choice: PackChoice) 
     arena_bytes = layout.size_bytes
     kv_read = 2 * config.num_layers * ctx * config.kv_dim * 4  # whole cache at full context
     plan = Plan(board, config, ctx, choice, False, list(uses.values()), [], [], None, arena_bytes,
-                {name: size for name, (_, size) in layout.buffers.items()})
+                {name: size for name, (_, size) in layout.buffers.items()}, place=placement)
     problems = []
     for region in _arena_candidates(board):
         if uses[region.name].free_bytes >= arena_bytes:
@@ -195,7 +209,7 @@ def plan_fixed(config: ModelConfig, board: Board, ctx: int, choice: PackChoice) 
                         f"(largest free: {best:,} bytes)")
 
     sections = section_sizes(config, choice)
-    candidates = _image_candidates(board)
+    candidates = _image_candidates(board, placement)
     i = 0
     for region in candidates:
         if i == len(sections):
@@ -269,12 +283,13 @@ def _choices(config: ModelConfig, ternary: str | None, embedding: str | None) ->
     return out
 
 
-def max_fitting_ctx(config: ModelConfig, board: Board, choice: PackChoice, upper: int) -> int:
+def max_fitting_ctx(config: ModelConfig, board: Board, choice: PackChoice, upper: int,
+                    placement: str = "persistent") -> int:
     """The longest context (multiple of 16, <= upper) that fits with these formats; 0 if none."""
     lo, hi = 0, upper // 16
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if plan_fixed(config, board, mid * 16, choice).fits:
+        if plan_fixed(config, board, mid * 16, choice, placement).fits:
             lo = mid
         else:
             hi = mid - 1
@@ -282,8 +297,9 @@ def max_fitting_ctx(config: ModelConfig, board: Board, choice: PackChoice, upper
 
 
 def plan_model(config: ModelConfig | Model, board: Board, *, ctx: int | None = None, ternary: str | None = None,
-               embedding: str | None = None, suggest_boards: bool = True) -> Plan:
-    """The best plan for this model on this board: first format choice (speed, then size) that fits.
+               embedding: str | None = None, placement: str = "persistent", suggest_boards: bool = True) -> Plan:
+    """The best plan for this model on this board: first format choice (speed, then size) that fits, image
+    parts placed per `placement` (PLACEMENTS).
 
     When nothing fits, the returned plan has fits=False, the shortfall of the smallest choice and suggestions.
     """
@@ -293,11 +309,13 @@ def plan_model(config: ModelConfig | Model, board: Board, *, ctx: int | None = N
         raise EdgekitError(f"unknown ternary format {ternary!r}", fix=f"choose one of {', '.join(TERNARY_FORMATS)}")
     if embedding and embedding not in FLOAT_FORMATS:
         raise EdgekitError(f"unknown embedding format {embedding!r}", fix=f"choose one of {', '.join(FLOAT_FORMATS)}")
+    if placement not in PLACEMENTS:
+        raise EdgekitError(f"unknown placement {placement!r}", fix=f"choose one of {', '.join(PLACEMENTS)}")
     ctx = ctx or config.max_seq_len
     if not 1 <= ctx <= config.max_seq_len:
         raise EdgekitError(f"--ctx {ctx} is outside 1..{config.max_seq_len} (the model's context length)")
     choices = _choices(config, ternary, embedding)
-    attempts = [plan_fixed(config, board, ctx, c) for c in choices]
+    attempts = [plan_fixed(config, board, ctx, c, placement) for c in choices]
     for p in attempts:
         if p.fits:
             return p
@@ -306,11 +324,11 @@ def plan_model(config: ModelConfig | Model, board: Board, *, ctx: int | None = N
     for c in (PackChoice(t, e, e) for t, e in FORMAT_PREFERENCE):
         if c in choices:
             continue
-        if plan_fixed(config, board, ctx, c).fits:
+        if plan_fixed(config, board, ctx, c, placement).fits:
             suggestions.append(f"use --format {c.ternary} --embedding {c.embedding}")
             break
     for c in choices:
-        fit_ctx = max_fitting_ctx(config, board, c, ctx - 1) if ctx > 16 else 0
+        fit_ctx = max_fitting_ctx(config, board, c, ctx - 1, placement) if ctx > 16 else 0
         if fit_ctx:
             suggestions.append(f"use a shorter context: --ctx {fit_ctx} fits with --format {c.ternary} "
                                f"--embedding {c.embedding}")
@@ -320,7 +338,7 @@ def plan_model(config: ModelConfig | Model, board: Board, *, ctx: int | None = N
         for other in all_boards():
             if other.name == board.name:
                 continue
-            if plan_model(config, other, ctx=ctx, ternary=ternary, embedding=embedding,
+            if plan_model(config, other, ctx=ctx, ternary=ternary, embedding=embedding, placement=placement,
                           suggest_boards=False).fits:
                 others.append(other.name)
         if others:
