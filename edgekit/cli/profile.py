@@ -16,13 +16,21 @@ METER_LEAD_S = 0.05
 METER_TAIL_S = 0.05
 
 
-def _open_meter(spec: str, mode: str, voltage_mv: int):
-    """--meter ppk2:PORT, or ppk2 alone when exactly one PPK2 is plugged in."""
-    from edgekit.power import PPK2Meter, list_ppk2_ports
+def _open_meter(spec: str, mode: str, voltage_mv: int, board):
+    """--meter ppk2:PORT (or ppk2 alone when exactly one PPK2 is plugged in), or os (this machine's counters)."""
+    from edgekit.power import OSPowerMeter, PPK2Meter, list_ppk2_ports
 
     kind, _, port = spec.partition(":")
+    if kind == "os":
+        if board is not None and (board.qemu is not None or board.flasher.kind not in ("none",)):
+            raise EdgekitError(f"--meter os reads this machine's counters, but {board.name} does not run here",
+                               fix="use it with --board host (or run edgekit on the Linux board itself), or an "
+                                   "external meter: --meter ppk2:PORT")
+        return OSPowerMeter()
     if kind != "ppk2":
-        raise EdgekitError(f"unknown meter {spec!r}", fix="use --meter ppk2:PORT (a Nordic PPK2; docs/power.md)")
+        raise EdgekitError(f"unknown meter {spec!r}",
+                           fix="use --meter ppk2:PORT (a Nordic PPK2) or --meter os (this machine's RAPL/hwmon/"
+                               "Pi 5 PMIC counters); docs/power.md")
     if not port:
         found = list_ppk2_ports()
         if len(found) != 1:
@@ -42,8 +50,9 @@ def _open_meter(spec: str, mode: str, voltage_mv: int):
               help="Tokens to generate and time.")
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("profile"),
               show_default=True, help="Directory for tokens.csv, summary.json, tokens.png (and power.csv).")
-@click.option("--meter", default=None, metavar="ppk2[:PORT]",
-              help="Measure energy per token with a Nordic PPK2 whose D0 sees the board's marker.")
+@click.option("--meter", default=None, metavar="ppk2[:PORT] | os",
+              help="Measure energy per token: a Nordic PPK2 whose D0 sees the board's marker, or os: this "
+                   "machine's own counters (RAPL, hwmon, Raspberry Pi 5 PMIC) for a device running here.")
 @click.option("--meter-mode", type=click.Choice(["ampere", "source"]), default="ampere", show_default=True,
               help="PPK2 ampere meter (board keeps its supply) or source meter (PPK2 powers the board).")
 @click.option("--vdd", "voltage_mv", type=click.IntRange(800, 5000), default=3300, show_default=True,
@@ -61,13 +70,14 @@ def profile(model, port, board, trace, prompt, max_new, output, meter, meter_mod
     from edgekit.boards import load_board
     from edgekit.profile import profile_generation, write_profile
 
-    qemu = load_board(board).qemu if board else None
+    board_profile = load_board(board) if board else None
+    qemu = board_profile.qemu if board_profile else None
     if marker is not None and board is None:
         raise EdgekitError("--marker is for a board edgekit starts (--board)",
                            fix="a device on --port already drives its marker; drop --marker")
     # emulated Cortex-M boards run with -icount: the device clock then counts instructions (deterministic)
     shift = qemu.icount_shift if qemu is not None and qemu.mode == "system" else None
-    power_meter = _open_meter(meter, meter_mode, voltage_mv) if meter else None
+    power_meter = _open_meter(meter, meter_mode, voltage_mv, board_profile) if meter else None
     try:
         m, dev, _ = _connect(model, port, board, trace, icount_shift=shift, marker=marker)
         with dev:

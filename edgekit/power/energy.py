@@ -25,8 +25,8 @@ from edgekit.power.trace import PowerTrace
 class EnergyReport:
     meter: str
     estimate: bool  # True when the samples did not come from real hardware
-    marker_bit: int
-    voltage_v: float
+    marker_bit: int | None  # meter input the marker was on; None when tokens were timed by the host (OS counters)
+    voltage_v: float | None  # supply voltage of a current meter; None for meters that report energy or power
     sample_rate_hz: float
     # one entry per marker window: [0] = prefill, [1:] = decode steps
     start_s: list[float]  # rising edge, seconds from the start of the capture

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import numpy as np
 
 from edgekit.atomic_file import write_text_atomic
 from edgekit.errors import EdgekitError
-from edgekit.power import EnergyReport, PowerTrace, attribute_tokens
+from edgekit.power import EnergyReport, OSEnergyTrace, PowerTrace, attribute_token_times, attribute_tokens
 
 
 @dataclass
@@ -26,14 +27,21 @@ class TokenProfile:
     tokens: list[int] = field(default_factory=list)
     time_us: list[int] = field(default_factory=list)  # device time per generated token
     cycles: list[int] = field(default_factory=list)
+    # Host monotonic times: the generate request, and each token's arrival (OS counters attribute by these).
+    host_start_s: float = 0.0
+    host_token_s: list[float] = field(default_factory=list)
     # From a power meter (edgekit.power): window 0 is the prefill, window k the decode step of token k.
     energy: EnergyReport | None = None
-    trace: PowerTrace | None = None
+    trace: PowerTrace | OSEnergyTrace | None = None
 
-    def attach_energy(self, trace: PowerTrace, *, marker_bit: int = 0) -> None:
-        """Charge the meter's capture to this generation: one marker window per generated token."""
+    def attach_energy(self, trace: PowerTrace | OSEnergyTrace, *, marker_bit: int = 0) -> None:
+        """Charge the meter's capture to this generation, one share per generated token: by the device's marker
+        windows for a current meter, by the tokens' arrival times for the machine's own counters."""
         self.trace = trace
-        self.energy = attribute_tokens(trace, steps=len(self.tokens), bit=marker_bit)
+        if isinstance(trace, OSEnergyTrace):
+            self.energy = attribute_token_times(trace, self.host_start_s, self.host_token_s)
+        else:
+            self.energy = attribute_tokens(trace, steps=len(self.tokens), bit=marker_bit)
 
     def summary(self) -> dict:
         # token 0 is sampled from the prefill's logits: its cost is in prefill_us, so decode stats start at 1
@@ -59,9 +67,14 @@ def profile_generation(client, prompt_ids: list[int], max_new_tokens: int, *, es
     from edgekit.link.client import TokenEvent
 
     ident = client.identity or client.hello()
+    start = time.monotonic()
     stream = client.generate(prompt_ids, max_new_tokens=max_new_tokens, temperature=0.0, stop_at_eos=False,
                              stats=True)
-    events = [e for e in stream if isinstance(e, TokenEvent)]
+    events, arrivals = [], []
+    for e in stream:
+        if isinstance(e, TokenEvent):
+            events.append(e)
+            arrivals.append(time.monotonic())
     done = stream.done
     if done is None or done.reason == "error":
         raise EdgekitError("the device stopped before the profile finished")
@@ -69,7 +82,7 @@ def profile_generation(client, prompt_ids: list[int], max_new_tokens: int, *, es
         raise EdgekitError("the device reported no per-token times", fix="update the firmware")
     return TokenProfile(ident.board, ident.kernel, ident.clock_hz, estimate, done.prompt_tokens, done.prefill_us,
                         done.prefill_cycles, [e.token_id for e in events], [e.time_us for e in events],
-                        [e.cycles for e in events])
+                        [e.cycles for e in events], host_start_s=start, host_token_s=arrivals)
 
 
 POWER_CSV_EVERY = 10  # power.csv rows average 10 meter samples (10 kHz from a 100 kHz PPK2)
@@ -90,7 +103,9 @@ def write_profile(profile: TokenProfile, out_dir: str | Path) -> dict[str, Path]
         writer.writerow([i, tok, us, cyc] + (energy if e else []))
     paths = {"csv": write_text_atomic(out / "tokens.csv", buf.getvalue()),
              "json": write_text_atomic(out / "summary.json", json.dumps(profile.summary(), indent=2) + "\n")}
-    if profile.trace is not None:
+    if isinstance(profile.trace, OSEnergyTrace):
+        paths["power_csv"] = _write_os_csv(profile.trace, out / "power.csv")
+    elif profile.trace is not None:
         profile.trace.write_csv(out / "power.csv", every=POWER_CSV_EVERY)
         paths["power_csv"] = out / "power.csv"
     import matplotlib
@@ -120,15 +135,31 @@ def write_profile(profile: TokenProfile, out_dir: str | Path) -> dict[str, Path]
     return paths
 
 
-def _plot_power(ax, trace: PowerTrace, e: EnergyReport) -> None:
-    """Power over the capture (averaged like power.csv) with each marker window shaded."""
-    n = len(trace.current_a) // POWER_CSV_EVERY * POWER_CSV_EVERY
-    power_mw = trace.power_w[:n].reshape(-1, POWER_CSV_EVERY).mean(axis=1) * 1e3
-    t_ms = np.arange(len(power_mw)) * POWER_CSV_EVERY / trace.sample_rate_hz * 1e3
+def _write_os_csv(trace: OSEnergyTrace, path: Path) -> Path:
+    buf = io.StringIO()
+    buf.write("time_s,energy_j,power_w\n")  # power: mean over the period that ends at this sample
+    power = np.concatenate([[0.0], trace.power_w])
+    for t, e, p in zip(trace.times_s - trace.times_s[0], trace.energy_j, power):
+        buf.write(f"{t:.6f},{e:.9g},{p:.9g}\n")
+    return write_text_atomic(path, buf.getvalue())
+
+
+def _plot_power(ax, trace: PowerTrace | OSEnergyTrace, e: EnergyReport) -> None:
+    """Power over the capture with each token's window shaded (current meters: averaged like power.csv)."""
+    if isinstance(trace, OSEnergyTrace):
+        power_mw = trace.power_w * 1e3
+        t_ms = (trace.times_s[1:] - trace.times_s[0]) * 1e3
+        shaded = "shaded: each token, request or previous token to its arrival"
+    else:
+        n = len(trace.current_a) // POWER_CSV_EVERY * POWER_CSV_EVERY
+        power_mw = trace.power_w[:n].reshape(-1, POWER_CSV_EVERY).mean(axis=1) * 1e3
+        t_ms = np.arange(len(power_mw)) * POWER_CSV_EVERY / trace.sample_rate_hz * 1e3
+        shaded = "shaded: marker high, a model step"
     ax.plot(t_ms, power_mw, linewidth=0.7)
-    for start, busy in zip(e.start_s, e.busy_s):
-        ax.axvspan(start * 1e3, (start + busy) * 1e3, alpha=0.15, color="tab:orange", linewidth=0)
-    ax.set_xlabel("ms since capture start (shaded: marker high, a model step)")
+    for k, (start, busy) in enumerate(zip(e.start_s, e.busy_s)):
+        ax.axvspan(start * 1e3, (start + busy) * 1e3, alpha=0.15 if k % 2 == 0 else 0.3, color="tab:orange",
+                   linewidth=0)
+    ax.set_xlabel(f"ms since capture start ({shaded})")
     ax.set_ylabel("mW")
     decode = f"{e.decode_j_per_token * 1e3:.3f} mJ/token decode, " if e.decode_j_per_token is not None else ""
     label = " (emulated meter: estimate)" if e.estimate else ""
