@@ -125,7 +125,8 @@ def bench_host(work: Path, log, *, include_2b: bool = True) -> list[dict]:
     return rows
 
 
-def bench_qemu(work: Path, log, boards=("qemu-mps3-an547", "qemu-mps2-an386", "qemu-mps2-an500")) -> list[dict]:
+def bench_qemu(work: Path, log, boards=("qemu-mps3-an547", "qemu-mps2-an386", "qemu-mps2-an500"),
+               ternary_formats=("i2", "t158")) -> list[dict]:
     import edgekit
     from edgekit.boards import load_board
     from edgekit.flash.device import open_device
@@ -136,19 +137,23 @@ def bench_qemu(work: Path, log, boards=("qemu-mps3-an547", "qemu-mps2-an386", "q
     model = edgekit.load(DEFAULT_MODEL)
     rows = []
     for board in boards:
-        log(f"emulated decode on {board}")
-        project = ensure_built(model, board, log=log)
-        shift = load_board(board).qemu.icount_shift
-        # -icount: virtual time advances per instruction, so the device clock counts instructions, not how
-        # fast this host emulates them (deterministic; an estimate of silicon at ~1 instruction per cycle)
-        with open_device(project, icount_shift=shift) as session, DeviceClient(session.url, timeout_scale=20) as client:
-            ident = client.hello()
-            ids = model.encode("And God said,")
-            done = client.generate(ids, max_new_tokens=16, temperature=0.0, stop_at_eos=False).run()
-        rows.append({"suite": "qemu", "model": DEFAULT_MODEL, "board": board, "kernels": ident.kernel,
-                     "icount_shift": shift, "decode_cycles_per_token": done.decode_cycles // max(done.generated_tokens, 1),
-                     "decode_tokens_per_s_estimate": round(done.decode_tokens_per_s or 0, 3),
-                     "note": "QEMU -icount: instruction-count estimate, not silicon"})
+        for ternary in ternary_formats:
+            log(f"emulated decode on {board}, {ternary}")
+            project = ensure_built(model, board, ternary=ternary, embedding="f32", log=log)
+            shift = load_board(board).qemu.icount_shift
+            # -icount: virtual time advances per instruction, so the device clock counts instructions, not how
+            # fast this host emulates them (deterministic; an estimate of silicon at ~1 instruction per cycle)
+            with open_device(project, icount_shift=shift) as session, \
+                    DeviceClient(session.url, timeout_scale=20) as client:
+                ident = client.hello()
+                ids = model.encode("And God said,")
+                done = client.generate(ids, max_new_tokens=16, temperature=0.0, stop_at_eos=False).run()
+            rows.append({"suite": "qemu", "model": DEFAULT_MODEL, "board": board, "kernels": ident.kernel,
+                         "image_bytes": sum(p.stat().st_size for p in project.glob("*.ekm")),
+                         "icount_shift": shift,
+                         "decode_cycles_per_token": done.decode_cycles // max(done.generated_tokens, 1),
+                         "decode_tokens_per_s_estimate": round(done.decode_tokens_per_s or 0, 3),
+                         "note": "QEMU -icount: instruction-count estimate, not silicon"})
     return rows
 
 
