@@ -166,7 +166,7 @@ def test_mcu_kernels_under_qemu_system(tmp_path, target):
         pytest.skip("arm-none-eabi-gcc or qemu-system-arm not installed")
     cpu_flags, macros, machine, i2_bodies = MCU_TARGETS[target]
     elf = tmp_path / "selftest.elf"
-    sources = [*SELFTEST.glob("*.c"), *KERNELS.glob("ek_matvec_*.c"), KERNELS / "ek_quantize_c.c",
+    sources = [*SELFTEST.glob("*.c"), *KERNELS.glob("ek_matvec_*.c"), *KERNELS.glob("ek_quantize_*.c"),
                KERNELS / "ek_ternary_matvec.c", KERNELS / "ek_formats.c"]
     cmd = ["arm-none-eabi-gcc", *cpu_flags, "-mthumb", *macros, "-O2", "-std=c99", "-Wall", "-Wextra", "-Werror",
            "-ffp-contract=off", "-I", str(KERNELS.parent / "runtime"), "-I", str(KERNELS), "-nostartfiles",

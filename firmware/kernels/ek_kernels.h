@@ -51,8 +51,24 @@ const char *ek_format_name(uint32_t format); /* "i2", "f16", ... or "?" */
 const char *ek_kernel_variant(uint32_t format);
 
 /* --- activation quantisation (DESIGN §2) ---------------------------------------------------------- */
-/* x (n) -> x_q (EK_XQ_PAD(n)), returns s_x. Round half to even (lrintf), clamp to [-128, 127]. */
+/* x (n) -> x_q (EK_XQ_PAD(n)), returns s_x. Round half to even (like np.rint), clamp to [-128, 127]. The ISA
+ * body where built (Helium), else the portable one; both give the same bytes. */
 float ek_quantize(const float *x, uint32_t n, int8_t *x_q);
+float ek_quantize_c(const float *x, uint32_t n, int8_t *x_q);
+#if defined(EK_KERNEL_MVE)
+float ek_quantize_mve(const float *x, uint32_t n, int8_t *x_q);
+#endif
+
+/* One activation: v = x * s_x, |v| <= 127 (plus one rounding) by construction. Adding and subtracting
+ * 1.5 * 2^23 in float32 rounds it to an integer exactly as rintf does in the default rounding mode (float32
+ * spacing is 1 from 2^23 up, and |v| is far below 2^22); -ffp-contract=off keeps the two steps apart. Unlike
+ * lrintf (a library call on newlib: 40 instructions per activation on a Cortex-M55) it is two adds. NaN (a
+ * broken model) compares false both ways and lands on -128 on every target. */
+static inline int8_t ek_round_to_int8(float v)
+{
+    const float r = (v + 12582912.0f) - 12582912.0f;
+    return (int8_t)(r > 127.0f ? 127 : r >= -128.0f ? (int)r : -128);
+}
 /* x_q (n) -> lut (EK_TL_LUT_ENTRIES(n)): per column pair g, lut[9g + (a+1)*3 + (b+1)] = a*x[2g] + b*x[2g+1]. */
 void ek_tl_build_lut(const int8_t *x_q, uint32_t n, int16_t *lut);
 

@@ -3,9 +3,16 @@
 
 #include "ek_kernels.h"
 
-#define EK_RINT_MAGIC 12582912.0f /* 1.5 * 2^23: float32 spacing is 1 from 2^23 up */
-
 float ek_quantize(const float *x, uint32_t n, int8_t *x_q)
+{
+#if defined(EK_KERNEL_MVE)
+    return ek_quantize_mve(x, n, x_q);
+#else
+    return ek_quantize_c(x, n, x_q);
+#endif
+}
+
+float ek_quantize_c(const float *x, uint32_t n, int8_t *x_q)
 {
     float amax = 0.0f, s_x;
     size_t i, padded = EK_XQ_PAD(n);
@@ -15,15 +22,8 @@ float ek_quantize(const float *x, uint32_t n, int8_t *x_q)
             amax = a;
     }
     s_x = 127.0f / (amax > 1e-5f ? amax : 1e-5f);
-    for (i = 0; i < n; i++) {
-        /* Round half to even, like np.rint (never roundf). |x * s_x| <= 127 (+ one rounding), far below 2^22,
-         * where adding and subtracting 1.5 * 2^23 in float32 rounds to an integer exactly as rintf does in
-         * the default rounding mode; -ffp-contract=off keeps the two steps apart. Unlike lrintf (a library
-         * call on newlib: 40 instructions per activation on a Cortex-M55, 14% of a token) it compiles to two
-         * adds. NaN (a broken model) compares false both ways and lands on -128 on every target. */
-        const float r = (x[i] * s_x + EK_RINT_MAGIC) - EK_RINT_MAGIC;
-        x_q[i] = (int8_t)(r > 127.0f ? 127 : r >= -128.0f ? (int)r : -128);
-    }
+    for (i = 0; i < n; i++)
+        x_q[i] = ek_round_to_int8(x[i] * s_x); /* round half to even, like np.rint; never roundf */
     for (; i < padded; i++) /* SIMD bodies read whole blocks; zero activations make padded weights inert */
         x_q[i] = 0;
     return s_x;

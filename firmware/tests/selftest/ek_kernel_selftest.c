@@ -125,6 +125,32 @@ static int report(const char *format, const char *body, uint32_t rows, uint32_t 
 
 typedef void (*matvec_fn)(const ek_tensor *, const ek_qvec *, int32_t *);
 
+/* Activation quantisation: the dispatched body (Helium where built) against the portable one, byte for byte
+ * and the same s_x, on lengths around the 4-lane step and on exact halfway products (ties to even). */
+static int quantize_check(void)
+{
+    static float x[MAX_COLS];
+    static int8_t q_ref[EK_XQ_PAD(MAX_COLS)], q_got[EK_XQ_PAD(MAX_COLS)];
+    static const uint32_t lengths[] = {1, 3, 4, 5, 7, 127, 128, 255, 256, 399};
+    int ok = 1;
+    uint32_t s, i;
+    for (s = 0; s < sizeof lengths / sizeof lengths[0]; s++) {
+        const uint32_t n = lengths[s];
+        for (i = 0; i < n; i++)
+            x[i] = ((float)(int32_t)(next_random() % 2001u) - 1000.0f) / 37.0f;
+        if (n > 8) { /* max |x| = 127 makes s_x = 1, so these products are exact halves: ties go to even */
+            x[0] = 127.0f, x[1] = 0.5f, x[2] = 1.5f, x[3] = -2.5f, x[4] = -0.5f, x[5] = 126.5f, x[6] = -3.5f;
+        }
+        memset(q_ref, 0x5A, sizeof q_ref), memset(q_got, 0x3C, sizeof q_got);
+        {
+            const float s_ref = ek_quantize_c(x, n, q_ref), s_got = ek_quantize(x, n, q_got);
+            const int same = s_ref == s_got && memcmp(q_ref, q_got, EK_XQ_PAD(n)) == 0;
+            ok &= report("quantize", "dispatch", 1, n, same);
+        }
+    }
+    return ok;
+}
+
 int main(void)
 {
     static const uint32_t shapes[][2] = {{1, 1}, {3, 5}, {17, 128}, {16, 80}, {15, 81}, {33, 129}, {7, 255},
@@ -181,6 +207,7 @@ int main(void)
             }
         }
     }
+    all_ok &= quantize_check();
     ek_semihost_write0(all_ok ? "selftest: PASS\n" : "selftest: FAIL\n");
     ek_semihost_exit(all_ok);
     return 0;
