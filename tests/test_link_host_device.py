@@ -650,3 +650,42 @@ def test_a_new_host_session_ends_an_abandoned_generation(long_device):
         assert client.hello().model_ok  # HELLO ends the orphaned generation...
         done = client.generate([4, 5], max_new_tokens=2, stop_at_eos=False).run()  # ...so this is not BUSY
         assert done.reason == "max_tokens" and done.generated_tokens == 2
+
+
+@pytest.fixture(scope="module")
+def avx2_device_binary(tmp_path_factory) -> Path:
+    from test_c_kernels import _host_has_avx2
+
+    if not _host_has_avx2():
+        pytest.skip("this machine has no AVX2")
+    build = tmp_path_factory.mktemp("posix-device-avx2")
+    subprocess.run(["cmake", "-S", str(ROOT / "firmware"), "-B", str(build), "-G", "Ninja", "-DEK_PORT=posix",
+                    "-DEK_KERNELS=c;avx2", "-DEK_BUILD_EVAL=OFF", "-DCMAKE_BUILD_TYPE=Release"], check=True,
+                   capture_output=True)
+    subprocess.run(["cmake", "--build", str(build), "-j2"], check=True, capture_output=True)
+    return build / "edgekit-device"
+
+
+@pytest.mark.parametrize("kernels", ["c", "avx2"])
+@pytest.mark.parametrize("chunk,threads", [(32, 1), (5, 1), (32, 2), (7, 2)])
+def test_chunked_prefill_equals_token_by_token(request, bundled, bundled_image, kernels, chunk, threads):
+    """A prompt prefilled in chunks (each weight read once per chunk: the AVX2 i2 matmul body where built, split
+    over threads) gives the token-by-token logits bit for bit, and the same greedy continuation. 53 prompt
+    tokens: whole chunks, a remainder, and tiles of four with one input left over."""
+    device_binary = request.getfixturevalue("device_binary" if kernels == "c" else "avx2_device_binary")
+    ids = bundled.encode("In the beginning God created the heaven and the earth. And the earth was without form, "
+                         "and void; and darkness was upon the face of the deep. And the Spirit of God moved upon "
+                         "the face of the waters.")
+    assert len(ids) == 53
+
+    def run(args):
+        with DeviceProcess(device_binary, [bundled_image], args=args) as dev, DeviceClient(dev.url) as client:
+            client.hello()
+            logits = client.logits(ids).values
+            tokens = [e.token_id for e in client.generate(ids, max_new_tokens=8, temperature=0.0, stop_at_eos=False)
+                      if isinstance(e, TokenEvent)]
+            return logits, tokens
+
+    want_logits, want_tokens = run(["--prefill-chunk", "1"])
+    got_logits, got_tokens = run(["--prefill-chunk", str(chunk), "--threads", str(threads)])
+    assert got_logits.tobytes() == want_logits.tobytes() and got_tokens == want_tokens

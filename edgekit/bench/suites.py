@@ -75,10 +75,15 @@ def _host_project(model, kernels: str, work: Path, log) -> Path:
     from edgekit.build import build_project
     from edgekit.gen.project import generate_project
 
-    project = work / f"host-{Path(str(model.source)).name}-{kernels.replace(';', '+')}"
+    from edgekit.link.run import build_key
+
+    # keyed like edgekit's build cache (model, board, firmware sources, version): a firmware change rebuilds
+    board = load_board("host")
+    key = build_key(model, board, ctx=min(model.config.max_seq_len, 512), ternary=None, embedding=None)
+    project = work / f"host-{Path(str(model.source)).name}-{kernels.replace(';', '+')}-{key}"
     if not (project / "build" / "firmware" / "edgekit-device").is_file():
         log(f"building the host device for {model.source} with kernels {kernels}")
-        generate_project(model, load_board("host"), project, ctx=min(model.config.max_seq_len, 512))
+        generate_project(model, board, project, ctx=min(model.config.max_seq_len, 512))
         cache = project / "build" / "CMakeCache.txt"
         build_project(project)
         # rebuild with the requested kernel families (the project default is the board's best)

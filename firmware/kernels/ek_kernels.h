@@ -50,6 +50,16 @@ const char *ek_format_name(uint32_t format); /* "i2", "f16", ... or "?" */
 /* Name of the kernel body a ternary format runs with in this build ("c", "neon", "dotprod", "mve"...). */
 const char *ek_kernel_variant(uint32_t format);
 
+/* acc[t * acc_stride + r] = W . x[t] for t < n_x: the same integers as n_x calls of ek_ternary_matvec, with
+ * each weight read once for all n_x inputs where a body for the format exists (i2 on AVX2). */
+void ek_ternary_matmul(const ek_tensor *w, const ek_qvec *x, uint32_t n_x, int32_t *acc, uint32_t acc_stride);
+/* 1 if this build has a body that reads each weight once for all inputs (else ek_ternary_matmul loops over
+ * ek_ternary_matvec). */
+int ek_ternary_matmul_batched(uint32_t format);
+#if defined(EK_KERNEL_AVX2)
+void ek_matmul_i2_avx2(const ek_tensor *w, const ek_qvec *x, uint32_t n_x, int32_t *acc, uint32_t acc_stride);
+#endif
+
 /* --- activation quantisation (DESIGN §2) ---------------------------------------------------------- */
 /* x (n) -> x_q (EK_XQ_PAD(n)), returns s_x. Round half to even (like np.rint), clamp to [-128, 127]. The ISA
  * body where built (Helium), else the portable one; both give the same bytes. */

@@ -4,6 +4,9 @@
  * w . x = code . x - sum(x) with code = w + 1 in 0..2: VPMADDUBSW multiplies the unsigned codes by the signed
  * x_q and adds pairs (|pair| <= 2 * 3 * 128, no saturation), VPMADDWD widens to int32. One 32-byte block
  * yields its four 32-weight quarters by shift+mask; x_q is padded to whole blocks (EK_XQ_PAD).
+ *
+ * ek_matmul_i2_avx2 runs a prefill chunk: each row's codes are unpacked once per block for four inputs, so
+ * each weight comes from memory once per four tokens instead of once per token.
  */
 #include "ek_kernels.h"
 
@@ -47,6 +50,84 @@ void ek_matvec_i2_avx2(const ek_tensor *w, const ek_qvec *x, int32_t *acc)
         half = _mm_add_epi32(half, _mm_shuffle_epi32(half, 0x4E));
         half = _mm_add_epi32(half, _mm_shuffle_epi32(half, 0xB1));
         acc[r] = _mm_cvtsi128_si32(half) - x_sum;
+    }
+}
+
+/* Up to four inputs against one row: the row's codes are unpacked once per block for all of them. */
+#define EK_I2_TILE 4u
+/* Inputs per pass over the rows: each weight is read from memory once per pass. Four keeps the pass's x_q rows
+ * (4 x 6912 bytes for a 2B-4T down projection) in L1; measured on the 2B-4T shape, 64-token prompt, one
+ * thread: 4 inputs 49.6 tokens/s, 8: 46.1, 16: 40.5, 64: 40.5 (x spilling to L2 on every row), against 33.0
+ * token by token. */
+#define EK_I2_PASS 4u
+
+static inline int32_t hsum_epi32(__m256i v)
+{
+    __m128i half = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    half = _mm_add_epi32(half, _mm_shuffle_epi32(half, 0x4E));
+    half = _mm_add_epi32(half, _mm_shuffle_epi32(half, 0xB1));
+    return _mm_cvtsi128_si32(half);
+}
+
+/* sum += codes . x over 64 weights: two quarters of a block (VPMADDUBSW pairs, then VPMADDWD to int32) */
+static inline __m256i dot_quarters(__m256i sum, __m256i ca, __m256i cb, const int8_t *xa, const int8_t *xb,
+                                   __m256i ones)
+{
+    __m256i pairs = _mm256_maddubs_epi16(ca, _mm256_loadu_si256((const __m256i *)(const void *)xa));
+    pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(cb, _mm256_loadu_si256((const __m256i *)(const void *)xb)));
+    return _mm256_add_epi32(sum, _mm256_madd_epi16(pairs, ones));
+}
+
+void ek_matmul_i2_avx2(const ek_tensor *w, const ek_qvec *x, uint32_t n_x, int32_t *acc, uint32_t acc_stride)
+{
+    const uint32_t blocks = (w->cols + EK_I2_BLOCK - 1u) / EK_I2_BLOCK;
+    const size_t row_bytes = (size_t)blocks * 32u;
+    const __m256i mask = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);
+    int32_t x_sum[EK_I2_PASS];
+    uint32_t base, r, b, i, t0, k;
+    for (base = 0; base < n_x; base += EK_I2_PASS) {
+        const uint32_t n = n_x - base < EK_I2_PASS ? n_x - base : EK_I2_PASS;
+        for (k = 0; k < n; k++) {
+            int32_t s = 0;
+            for (i = 0; i < blocks * EK_I2_BLOCK; i++)
+                s += x[base + k].q[i];
+            x_sum[k] = s;
+        }
+        for (r = 0; r < w->rows; r++) {
+            const uint8_t *row = w->data + (size_t)r * row_bytes;
+            for (t0 = 0; t0 < n; t0 += EK_I2_TILE) {
+                const uint32_t nt = n - t0 < EK_I2_TILE ? n - t0 : EK_I2_TILE;
+                const int8_t *x0 = x[base + t0].q;                         /* missing tile slots repeat */
+                const int8_t *x1 = nt > 1u ? x[base + t0 + 1u].q : x0;     /* input 0 and are not stored */
+                const int8_t *x2 = nt > 2u ? x[base + t0 + 2u].q : x0;
+                const int8_t *x3 = nt > 3u ? x[base + t0 + 3u].q : x0;
+                __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+                const uint8_t *p = row;
+                for (b = 0; b < blocks; b++, p += 32) {
+                    const size_t o = (size_t)b * EK_I2_BLOCK;
+                    const __m256i bytes = _mm256_loadu_si256((const __m256i *)(const void *)p);
+                    const __m256i c0 = _mm256_and_si256(_mm256_srli_epi16(bytes, 6), mask);
+                    const __m256i c1 = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), mask);
+                    const __m256i c2 = _mm256_and_si256(_mm256_srli_epi16(bytes, 2), mask);
+                    const __m256i c3 = _mm256_and_si256(bytes, mask);
+                    s0 = dot_quarters(dot_quarters(s0, c0, c1, x0 + o, x0 + o + 32, ones), c2, c3, x0 + o + 64,
+                                      x0 + o + 96, ones);
+                    s1 = dot_quarters(dot_quarters(s1, c0, c1, x1 + o, x1 + o + 32, ones), c2, c3, x1 + o + 64,
+                                      x1 + o + 96, ones);
+                    s2 = dot_quarters(dot_quarters(s2, c0, c1, x2 + o, x2 + o + 32, ones), c2, c3, x2 + o + 64,
+                                      x2 + o + 96, ones);
+                    s3 = dot_quarters(dot_quarters(s3, c0, c1, x3 + o, x3 + o + 32, ones), c2, c3, x3 + o + 64,
+                                      x3 + o + 96, ones);
+                }
+                acc[(size_t)(base + t0) * acc_stride + r] = hsum_epi32(s0) - x_sum[t0];
+                if (nt > 1u)
+                    acc[(size_t)(base + t0 + 1u) * acc_stride + r] = hsum_epi32(s1) - x_sum[t0 + 1u];
+                if (nt > 2u)
+                    acc[(size_t)(base + t0 + 2u) * acc_stride + r] = hsum_epi32(s2) - x_sum[t0 + 2u];
+                if (nt > 3u)
+                    acc[(size_t)(base + t0 + 3u) * acc_stride + r] = hsum_epi32(s3) - x_sum[t0 + 3u];
+            }
+        }
     }
 }
 #else

@@ -39,40 +39,6 @@ static void rmsnorm(float *o, const float *x, const ek_tensor *w, uint32_t n, fl
     }
 }
 
-/* Quantise x (n) once for every linear layer that reads it; build the tl pair sums only if one of them
- * is stored in tl. */
-static void quantize_input(ek_model *m, const float *x, uint32_t n, int need_lut, ek_qvec *xq)
-{
-    xq->q = m->xq;
-    xq->n = n;
-    xq->scale = ek_quantize(x, n, m->xq);
-    xq->tl_lut = NULL;
-    if (need_lut && m->tl_lut != NULL) {
-        ek_tl_build_lut(m->xq, n, m->tl_lut);
-        xq->tl_lut = m->tl_lut;
-    }
-}
-
-/* y (w->rows) = (W x_q) / (s_x * s_w): exact int32 dot products, one float rescale. */
-static void ternary_linear(ek_model *m, const ek_tensor *w, const ek_qvec *xq, float *y)
-{
-    const float denom = xq->scale * w->scale;
-    uint32_t i;
-    ek_ternary_matvec(w, xq, m->acc);
-    for (i = 0; i < w->rows; i++)
-        y[i] = (float)m->acc[i] / denom;
-}
-
-/* x (w->rows) += ternary_linear(w, xq): the residual add. */
-static void ternary_linear_add(ek_model *m, const ek_tensor *w, const ek_qvec *xq, float *x)
-{
-    const float denom = xq->scale * w->scale;
-    uint32_t i;
-    ek_ternary_matvec(w, xq, m->acc);
-    for (i = 0; i < w->rows; i++)
-        x[i] += (float)m->acc[i] / denom;
-}
-
 /* RoPE, split-halves form (HF rotate_half): pairs (i, i + head_dim/2) of every head of v (n_heads, hd). */
 static void rope(float *v, uint32_t n_heads, uint32_t head_dim, uint32_t pos, const float *inv_freq)
 {
@@ -204,106 +170,299 @@ void ek_model_reset(ek_model *m)
 
 /* --- the forward pass --------------------------------------------------------------------------- */
 
-ek_status ek_model_step(ek_model *m, uint32_t token, int want_logits)
+/* The buffers one forward pass works in, for T tokens at once: row t of each is token t's. A single-token
+ * step uses the arena's buffers (T = 1); a chunked prefill uses the port's scratch (ek_model_set_prefill_scratch).
+ * Every token goes through exactly the operations a single step would run, in the same order, so the logits
+ * and the KV cache are bit-identical whatever the chunk size. */
+typedef struct {
+    uint32_t n;     /* T */
+    float *x;       /* (T, dim) residual streams */
+    float *xb;      /* (T, xb_stride) normed inputs / attention outputs */
+    float *q;       /* (T, q_dim) */
+    float *hb;      /* (T, hidden_dim) */
+    float *hb2;     /* (T, hidden_dim) */
+    int8_t *xq;     /* (T, xq_stride) quantised inputs */
+    ek_qvec *qv;    /* (T) */
+    int32_t *acc;   /* (T, acc_stride) accumulators */
+    uint32_t xb_stride, xq_stride, acc_stride;
+} ek_batch;
+
+static uint32_t max_in(const ek_config *c)
+{
+    uint32_t m = c->hidden_size > c->num_heads * c->head_dim ? c->hidden_size : c->num_heads * c->head_dim;
+    return m > c->intermediate_size ? m : c->intermediate_size;
+}
+
+static uint32_t max_out(const ek_config *c)
+{
+    const uint32_t q_dim = c->num_heads * c->head_dim, kv_dim = c->num_kv_heads * c->head_dim;
+    uint32_t m = q_dim > kv_dim ? q_dim : kv_dim;
+    m = m > c->intermediate_size ? m : c->intermediate_size;
+    return m > c->hidden_size ? m : c->hidden_size;
+}
+
+/* Quantise row t of `in` (n wide, rows `stride` apart) for every token: x_q rows, their s_x, and the tl pair
+ * sums when a tl tensor reads them (only single steps use tl: see ek_model_prefill). */
+static void quantize_rows(ek_model *m, ek_batch *b, const float *in, uint32_t stride, uint32_t n, int need_lut)
+{
+    uint32_t t;
+    for (t = 0; t < b->n; t++) {
+        ek_qvec *xq = &b->qv[t];
+        xq->q = b->xq + (size_t)t * b->xq_stride;
+        xq->n = n;
+        xq->scale = ek_quantize(in + (size_t)t * stride, n, b->xq + (size_t)t * b->xq_stride);
+        xq->tl_lut = NULL;
+        if (need_lut && m->tl_lut != NULL) {
+            ek_tl_build_lut(xq->q, n, m->tl_lut);
+            xq->tl_lut = m->tl_lut;
+        }
+    }
+}
+
+/* acc rows = W x_q for every token: one matvec, or one matmul that reads each weight once for all T. */
+static void ternary_products(const ek_tensor *w, ek_batch *b)
+{
+    if (b->n == 1)
+        ek_ternary_matvec(w, &b->qv[0], b->acc);
+    else
+        ek_ternary_matmul(w, b->qv, b->n, b->acc, b->acc_stride);
+}
+
+/* out row t (w->rows) = (W x_q_t) / (s_x_t * s_w): exact int32 dot products, one float rescale; add != 0 adds
+ * it to out instead (the residual). */
+static void ternary_linear(const ek_tensor *w, ek_batch *b, float *out, size_t out_stride, int add)
+{
+    uint32_t t, i;
+    ternary_products(w, b);
+    for (t = 0; t < b->n; t++) {
+        const float denom = b->qv[t].scale * w->scale;
+        const int32_t *acc = b->acc + (size_t)t * b->acc_stride;
+        float *y = out + (size_t)t * out_stride;
+        if (add) {
+            for (i = 0; i < w->rows; i++)
+                y[i] += (float)acc[i] / denom;
+        } else {
+            for (i = 0; i < w->rows; i++)
+                y[i] = (float)acc[i] / denom;
+        }
+    }
+}
+
+/* Tokens tokens[0..T) at positions m->pos.. through every layer; logits of the last one if want_logits. */
+static ek_status forward(ek_model *m, ek_batch *b, const uint32_t *tokens, int want_logits)
 {
     const ek_config *c = &m->config;
     const uint32_t dim = c->hidden_size, hidden_dim = c->intermediate_size, hd = c->head_dim;
     const uint32_t n_heads = c->num_heads, n_kv_heads = c->num_kv_heads;
     const uint32_t q_dim = n_heads * hd, kv_dim = n_kv_heads * hd;
     const uint32_t kv_mul = n_heads / n_kv_heads; /* query heads per kv head (GQA) */
-    const uint32_t pos = m->pos, ctx = m->max_ctx;
+    const uint32_t pos0 = m->pos, ctx = m->max_ctx, T = b->n;
     const float att_scale = 1.0f / sqrtf((float)hd);
-    float *x = m->x;
     ek_tensor w, wq, wk, wv, wgate, wup;
-    ek_qvec xq;
-    uint32_t l, h, t, i;
+    uint32_t l, h, t, tok, i;
 
-    if (token >= c->vocab_size)
-        return EK_ERR_BAD_TOKEN;
-    if (pos >= ctx)
+    for (tok = 0; tok < T; tok++)
+        if (tokens[tok] >= c->vocab_size)
+            return EK_ERR_BAD_TOKEN;
+    if (pos0 + T > ctx)
         return EK_ERR_CONTEXT_FULL;
     m->logits_valid = 0;
 
     /* x (dim) = tok_embeddings[token] */
     get_tensor(m, 0, &w);
-    ek_float_row(&w, token, x);
+    for (tok = 0; tok < T; tok++)
+        ek_float_row(&w, tokens[tok], b->x + (size_t)tok * dim);
 
     for (l = 0; l < c->num_layers; l++) {
         float *k_cache = m->key_cache + (size_t)l * ctx * kv_dim;   /* (ctx, kv_dim) of this layer */
         float *v_cache = m->value_cache + (size_t)l * ctx * kv_dim; /* (ctx, kv_dim) */
-        float *k = k_cache + (size_t)pos * kv_dim;                  /* (kv_dim) row of this position */
-        float *v = v_cache + (size_t)pos * kv_dim;                  /* (kv_dim) */
 
         /* --- attention --- */
         get_tensor(m, LAYER_SLOT(l, EK_KIND_ATTN_NORM), &w); /* (dim) */
-        rmsnorm(m->xb, x, &w, dim, c->rms_norm_eps);
+        for (tok = 0; tok < T; tok++)
+            rmsnorm(b->xb + (size_t)tok * b->xb_stride, b->x + (size_t)tok * dim, &w, dim, c->rms_norm_eps);
         get_tensor(m, LAYER_SLOT(l, EK_KIND_Q), &wq); /* (q_dim, dim) */
         get_tensor(m, LAYER_SLOT(l, EK_KIND_K), &wk); /* (kv_dim, dim) */
         get_tensor(m, LAYER_SLOT(l, EK_KIND_V), &wv); /* (kv_dim, dim) */
-        quantize_input(m, m->xb, dim,
-                       wq.format == EK_FMT_TL || wk.format == EK_FMT_TL || wv.format == EK_FMT_TL, &xq);
-        ternary_linear(m, &wq, &xq, m->q); /* q (q_dim) */
-        ternary_linear(m, &wk, &xq, k);    /* k (kv_dim), straight into the cache */
-        ternary_linear(m, &wv, &xq, v);    /* v (kv_dim) */
-        rope(m->q, n_heads, hd, pos, m->rope_inv_freq);
-        rope(k, n_kv_heads, hd, pos, m->rope_inv_freq);
+        quantize_rows(m, b, b->xb, b->xb_stride, dim,
+                      wq.format == EK_FMT_TL || wk.format == EK_FMT_TL || wv.format == EK_FMT_TL);
+        ternary_linear(&wq, b, b->q, q_dim, 0);                           /* q (q_dim) */
+        ternary_linear(&wk, b, k_cache + (size_t)pos0 * kv_dim, kv_dim, 0); /* k rows, straight into the cache */
+        ternary_linear(&wv, b, v_cache + (size_t)pos0 * kv_dim, kv_dim, 0); /* v rows */
 
-        for (h = 0; h < n_heads; h++) {
-            const float *qh = m->q + h * hd;                /* (hd) */
-            const uint32_t kv_off = (h / kv_mul) * hd;      /* this head's kv head */
-            float *out = m->xb + h * hd;                    /* (hd) attention output of head h */
-            for (t = 0; t <= pos; t++) {
-                const float *kt = k_cache + (size_t)t * kv_dim + kv_off; /* (hd) */
-                /* the lm_head's dot: SIMD where built, one fixed summation order everywhere */
-                m->att[t] = ek_float_dot(qh, kt, hd) * att_scale;
-            }
-            softmax(m->att, pos + 1u); /* att (pos + 1) */
-            for (i = 0; i < hd; i++)
-                out[i] = 0.0f;
-            for (t = 0; t <= pos; t++) {
-                const float *vt = v_cache + (size_t)t * kv_dim + kv_off; /* (hd) */
-                const float a = m->att[t];
+        for (tok = 0; tok < T; tok++) {
+            const uint32_t pos = pos0 + tok;
+            float *q = b->q + (size_t)tok * q_dim;
+            rope(q, n_heads, hd, pos, m->rope_inv_freq);
+            rope(k_cache + (size_t)pos * kv_dim, n_kv_heads, hd, pos, m->rope_inv_freq);
+            for (h = 0; h < n_heads; h++) {
+                const float *qh = q + h * hd;                                /* (hd) */
+                const uint32_t kv_off = (h / kv_mul) * hd;                   /* this head's kv head */
+                float *out = b->xb + (size_t)tok * b->xb_stride + h * hd;   /* (hd) attention output of head h */
+                for (t = 0; t <= pos; t++) {
+                    const float *kt = k_cache + (size_t)t * kv_dim + kv_off; /* (hd) */
+                    /* the lm_head's dot: SIMD where built, one fixed summation order everywhere */
+                    m->att[t] = ek_float_dot(qh, kt, hd) * att_scale;
+                }
+                softmax(m->att, pos + 1u); /* att (pos + 1) */
                 for (i = 0; i < hd; i++)
-                    out[i] += a * vt[i];
+                    out[i] = 0.0f;
+                for (t = 0; t <= pos; t++) {
+                    const float *vt = v_cache + (size_t)t * kv_dim + kv_off; /* (hd) */
+                    const float a = m->att[t];
+                    for (i = 0; i < hd; i++)
+                        out[i] += a * vt[i];
+                }
             }
         }
         get_tensor(m, LAYER_SLOT(l, EK_KIND_ATTN_SUB_NORM), &w); /* (q_dim) */
-        rmsnorm(m->xb, m->xb, &w, q_dim, c->rms_norm_eps);
+        for (tok = 0; tok < T; tok++) {
+            float *xb = b->xb + (size_t)tok * b->xb_stride;
+            rmsnorm(xb, xb, &w, q_dim, c->rms_norm_eps);
+        }
         get_tensor(m, LAYER_SLOT(l, EK_KIND_O), &w); /* (dim, q_dim) */
-        quantize_input(m, m->xb, q_dim, w.format == EK_FMT_TL, &xq);
-        ternary_linear_add(m, &w, &xq, x); /* x (dim) += o(xb) */
+        quantize_rows(m, b, b->xb, b->xb_stride, q_dim, w.format == EK_FMT_TL);
+        ternary_linear(&w, b, b->x, dim, 1); /* x (dim) += o(xb) */
 
         /* --- feed-forward --- */
         get_tensor(m, LAYER_SLOT(l, EK_KIND_FFN_NORM), &w); /* (dim) */
-        rmsnorm(m->xb, x, &w, dim, c->rms_norm_eps);
+        for (tok = 0; tok < T; tok++)
+            rmsnorm(b->xb + (size_t)tok * b->xb_stride, b->x + (size_t)tok * dim, &w, dim, c->rms_norm_eps);
         get_tensor(m, LAYER_SLOT(l, EK_KIND_GATE), &wgate); /* (hidden_dim, dim) */
         get_tensor(m, LAYER_SLOT(l, EK_KIND_UP), &wup);     /* (hidden_dim, dim) */
-        quantize_input(m, m->xb, dim, wgate.format == EK_FMT_TL || wup.format == EK_FMT_TL, &xq);
-        ternary_linear(m, &wgate, &xq, m->hb); /* hb (hidden_dim) */
-        ternary_linear(m, &wup, &xq, m->hb2);  /* hb2 (hidden_dim) */
-        for (i = 0; i < hidden_dim; i++) {     /* relu(gate)^2 * up */
-            const float g = m->hb[i] > 0.0f ? m->hb[i] : 0.0f;
-            m->hb[i] = (g * g) * m->hb2[i];
+        quantize_rows(m, b, b->xb, b->xb_stride, dim, wgate.format == EK_FMT_TL || wup.format == EK_FMT_TL);
+        ternary_linear(&wgate, b, b->hb, hidden_dim, 0); /* hb (hidden_dim) */
+        ternary_linear(&wup, b, b->hb2, hidden_dim, 0);  /* hb2 (hidden_dim) */
+        for (tok = 0; tok < T; tok++) {
+            float *hb = b->hb + (size_t)tok * hidden_dim;
+            const float *hb2 = b->hb2 + (size_t)tok * hidden_dim;
+            for (i = 0; i < hidden_dim; i++) { /* relu(gate)^2 * up */
+                const float g = hb[i] > 0.0f ? hb[i] : 0.0f;
+                hb[i] = (g * g) * hb2[i];
+            }
         }
         get_tensor(m, LAYER_SLOT(l, EK_KIND_FFN_SUB_NORM), &w); /* (hidden_dim) */
-        rmsnorm(m->hb, m->hb, &w, hidden_dim, c->rms_norm_eps);
+        for (tok = 0; tok < T; tok++) {
+            float *hb = b->hb + (size_t)tok * hidden_dim;
+            rmsnorm(hb, hb, &w, hidden_dim, c->rms_norm_eps);
+        }
         get_tensor(m, LAYER_SLOT(l, EK_KIND_DOWN), &w); /* (dim, hidden_dim) */
-        quantize_input(m, m->hb, hidden_dim, w.format == EK_FMT_TL, &xq);
-        ternary_linear_add(m, &w, &xq, x); /* x (dim) += down(hb) */
+        quantize_rows(m, b, b->hb, hidden_dim, hidden_dim, w.format == EK_FMT_TL);
+        ternary_linear(&w, b, b->x, dim, 1); /* x (dim) += down(hb) */
 
         if (m->hook)
             m->hook(m->hook_ctx, l);
     }
-    m->pos = pos + 1u;
+    m->pos = pos0 + T;
 
     if (want_logits) {
+        const float *x_last = b->x + (size_t)(T - 1u) * dim;
         get_tensor(m, EK_TENSOR_SLOTS(c->num_layers) - 2u, &w); /* norm (dim) */
-        rmsnorm(m->xb, x, &w, dim, c->rms_norm_eps);
+        rmsnorm(m->xb, x_last, &w, dim, c->rms_norm_eps);
         get_tensor(m, EK_TENSOR_SLOTS(c->num_layers) - 1u, &w); /* lm_head (vocab, dim), maybe tied */
         ek_float_matvec(&w, m->xb, m->logits);                  /* logits (vocab) */
         m->logits_valid = 1;
         if (m->hook)
             m->hook(m->hook_ctx, c->num_layers);
+    }
+    return EK_OK;
+}
+
+ek_status ek_model_step(ek_model *m, uint32_t token, int want_logits)
+{
+    const ek_config *c = &m->config;
+    ek_qvec qv;
+    ek_batch b;
+    b.n = 1;
+    b.x = m->x, b.xb = m->xb, b.q = m->q, b.hb = m->hb, b.hb2 = m->hb2, b.xq = m->xq, b.qv = &qv, b.acc = m->acc;
+    b.xb_stride = c->hidden_size > c->num_heads * c->head_dim ? c->hidden_size : c->num_heads * c->head_dim;
+    b.xq_stride = (uint32_t)EK_XQ_PAD(max_in(c));
+    b.acc_stride = max_out(c);
+    return forward(m, &b, &token, want_logits);
+}
+
+/* Scratch layout for a chunk of T tokens: x, xb, q, hb, hb2 (floats), x_q rows (64-aligned), qvecs, accs. */
+static size_t align_up(size_t n, size_t a) { return (n + a - 1u) / a * a; }
+
+static size_t chunk_layout(const ek_config *c, uint32_t T, size_t off[8])
+{
+    const size_t dim = c->hidden_size, q_dim = (size_t)c->num_heads * c->head_dim;
+    const size_t xb = dim > q_dim ? dim : q_dim, hidden = c->intermediate_size;
+    size_t sizes[8], cursor = 0;
+    unsigned k;
+    sizes[0] = 4u * T * dim;                      /* x */
+    sizes[1] = 4u * T * xb;                       /* xb */
+    sizes[2] = 4u * T * q_dim;                    /* q */
+    sizes[3] = 4u * T * hidden;                   /* hb */
+    sizes[4] = 4u * T * hidden;                   /* hb2 */
+    sizes[5] = (size_t)T * EK_XQ_PAD(max_in(c));  /* x_q rows */
+    sizes[6] = sizeof(ek_qvec) * T;               /* qvecs */
+    sizes[7] = 4u * (size_t)T * max_out(c);       /* accumulators */
+    for (k = 0; k < 8u; k++) {
+        cursor = align_up(cursor, 64u);
+        off[k] = cursor;
+        cursor += sizes[k];
+    }
+    return cursor;
+}
+
+size_t ek_model_prefill_scratch_size(const ek_config *c, uint32_t chunk)
+{
+    size_t off[8];
+    return chunk < 2u ? 0u : chunk_layout(c, chunk, off) + 64u; /* + 64: any alignment of the buffer */
+}
+
+void ek_model_set_prefill_scratch(ek_model *m, uint8_t *scratch, size_t size)
+{
+    uint32_t T = EK_PREFILL_MAX_CHUNK;
+    m->scratch = NULL, m->scratch_size = 0, m->chunk = 1;
+    while (T >= 2u && ek_model_prefill_scratch_size(&m->config, T) > size)
+        T /= 2u;
+    if (scratch != NULL && T >= 2u) {
+        m->scratch = scratch, m->scratch_size = size, m->chunk = T;
+    }
+}
+
+uint32_t ek_model_prefill_chunk(const ek_model *m) { return m->chunk ? m->chunk : 1u; }
+
+ek_status ek_model_prefill(ek_model *m, const uint32_t *tokens, uint32_t n, int want_logits)
+{
+    const ek_config *c = &m->config;
+    size_t off[8];
+    uint8_t *base;
+    ek_batch b;
+    uint32_t done = 0;
+    /* Token by token without scratch, with a layer hook (it expects one call per layer per token) and when a
+     * tl tensor is used (its single pair-sum table serves one x_q at a time). */
+    if (m->scratch == NULL || m->chunk < 2u || m->hook != NULL || m->tl_lut != NULL || n < 2u) {
+        uint32_t i;
+        for (i = 0; i < n; i++) {
+            ek_status st = ek_model_step(m, tokens[i], want_logits && i + 1u == n);
+            if (st != EK_OK)
+                return st;
+        }
+        return EK_OK;
+    }
+    base = (uint8_t *)(((uintptr_t)m->scratch + 63u) & ~(uintptr_t)63u);
+    chunk_layout(c, m->chunk, off);
+    b.x = (float *)(void *)(base + off[0]);
+    b.xb = (float *)(void *)(base + off[1]);
+    b.q = (float *)(void *)(base + off[2]);
+    b.hb = (float *)(void *)(base + off[3]);
+    b.hb2 = (float *)(void *)(base + off[4]);
+    b.xq = (int8_t *)(base + off[5]);
+    b.qv = (ek_qvec *)(void *)(base + off[6]);
+    b.acc = (int32_t *)(void *)(base + off[7]);
+    b.xb_stride = c->hidden_size > c->num_heads * c->head_dim ? c->hidden_size : c->num_heads * c->head_dim;
+    b.xq_stride = (uint32_t)EK_XQ_PAD(max_in(c));
+    b.acc_stride = max_out(c);
+    while (done < n) {
+        ek_status st;
+        b.n = n - done < m->chunk ? n - done : m->chunk;
+        st = forward(m, &b, tokens + done, want_logits && done + b.n == n);
+        if (st != EK_OK)
+            return st;
+        done += b.n;
     }
     return EK_OK;
 }

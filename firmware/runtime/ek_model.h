@@ -62,7 +62,13 @@ typedef struct {
     int logits_valid;          /* the last step computed logits */
     ek_layer_hook hook;
     void *hook_ctx;
+    uint8_t *scratch;          /* chunked prefill buffers from the port, or NULL (ek_model_set_prefill_scratch) */
+    size_t scratch_size;
+    uint32_t chunk;            /* tokens per prefill chunk (1: token by token) */
 } ek_model;
+
+/* Most prompt tokens one prefill chunk carries (each weight is read once per chunk). */
+#define EK_PREFILL_MAX_CHUNK 32u
 
 /* Arena bytes ek_model_open needs for these parts and context (checks headers and tables, not payloads).
  * 0 if the parts do not check out or the sizes overflow. max_ctx 0 means the model's max_seq_len. */
@@ -83,6 +89,18 @@ void ek_model_reset(ek_model *m);
  * lm_head (prompt positions whose logits nobody reads). EK_ERR_CONTEXT_FULL when pos == max_ctx,
  * EK_ERR_BAD_TOKEN when token >= vocab. */
 ek_status ek_model_step(ek_model *m, uint32_t token, int want_logits);
+
+/* Run tokens[0..n) at positions pos.. like n steps (logits of the last one if want_logits; the same logits
+ * and KV cache bit for bit), in chunks that read each weight once for the whole chunk when the port gave
+ * scratch memory. Without scratch (the MCU ports: everything lives in the planned arena) it is n steps. */
+ek_status ek_model_prefill(ek_model *m, const uint32_t *tokens, uint32_t n, int want_logits);
+
+/* Scratch bytes a prefill chunk of `chunk` tokens needs (0 for chunk < 2). The port allocates it once at
+ * start-up; ek_model_set_prefill_scratch picks the largest chunk (a power of two <= EK_PREFILL_MAX_CHUNK)
+ * that fits. Survives ek_model_reset. */
+size_t ek_model_prefill_scratch_size(const ek_config *c, uint32_t chunk);
+void ek_model_set_prefill_scratch(ek_model *m, uint8_t *scratch, size_t size);
+uint32_t ek_model_prefill_chunk(const ek_model *m);
 
 /* (vocab) logits of the last step run with want_logits; NULL if it skipped them. */
 const float *ek_model_logits(const ek_model *m);

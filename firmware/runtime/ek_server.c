@@ -251,6 +251,20 @@ static void do_reset(ek_server *s, uint8_t mode, uint8_t seq)
 }
 
 /* Run a GENERATE to its DONE (the caller checked everything the request can get wrong up front). */
+
+/* Run ids[from..] through the model, as many as one prefill chunk takes (ek_model_prefill_chunk: 1 without the
+ * port's scratch), with logits if that reaches the last id. Returns how many ran; *st says how it went. */
+static uint16_t prefill_chunk(ek_server *s, const ek_array *ids, uint16_t from, ek_status *st)
+{
+    uint32_t chunk[EK_PREFILL_MAX_CHUNK], n = ek_model_prefill_chunk(&s->model), k;
+    if (n > (uint32_t)(ids->count - from))
+        n = (uint32_t)(ids->count - from);
+    for (k = 0; k < n; k++)
+        chunk[k] = ek_array_u32(ids, (uint16_t)(from + k));
+    *st = ek_model_prefill(&s->model, chunk, n, from + n == ids->count);
+    return *st == EK_OK ? (uint16_t)n : 0u;
+}
+
 static void run_generate(ek_server *s, const ek_msg_generate *g)
 {
     ek_sampler_params params;
@@ -276,11 +290,13 @@ static void run_generate(ek_server *s, const ek_msg_generate *g)
     /* The marker is high while the model computes: once around the whole prefill, then once per decode step,
      * so a power meter sees 1 + (generated - 1) windows (docs/power.md). */
     ek_port_marker(1);
-    for (i = 0; i < g->prompt.count; i++) {
-        st = ek_model_step(&s->model, ek_array_u32(&g->prompt, i), i + 1 == g->prompt.count);
+    for (i = 0; i < g->prompt.count;) {
+        /* one prefill chunk at a time (a single token without the port's scratch), polling in between */
+        const uint16_t n = prefill_chunk(s, &g->prompt, i, &st);
         if (st != EK_OK)
             break;
-        prompt_done++;
+        i = (uint16_t)(i + n);
+        prompt_done += n;
         poll_link(s, 0);
         if (s->cancel_requested || s->link_closed || s->restart)
             break;
@@ -489,8 +505,8 @@ static void handle_logits(ek_server *s, const ek_frame *f, const ek_msg_logits *
         return;
     }
     c0 = ek_port_cycles();
-    for (i = 0; i < r->ids.count && st == EK_OK; i++)
-        st = ek_model_step(&s->model, ek_array_u32(&r->ids, i), i + 1 == r->ids.count);
+    for (i = 0; i < r->ids.count && st == EK_OK;)
+        i = (uint16_t)(i + prefill_chunk(s, &r->ids, i, &st));
     s->counters.logits_cycles += ek_port_cycles() - c0;
     if (st != EK_OK) {
         send_error(s, f->seq, f->type, st, "model step failed");

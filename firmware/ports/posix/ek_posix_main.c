@@ -120,6 +120,8 @@ static void usage(FILE *f)
             "  --ctx N             KV-cache positions (default: the model's max_seq_len)\n"
             "  --arena-bytes N     arena size (default: exactly what the model needs)\n"
             "  --threads N         worker threads for ternary matvecs (default 1)\n"
+            "  --prefill-chunk N   prompt tokens per prefill chunk, each weight read once per chunk (default\n"
+            "                      32, the most; 1: token by token)\n"
             "  --clock-hz N        nominal clock that cycle counts are scaled to (default 1000000000)\n"
             "  --board NAME        board name reported in IDENTITY (default posix-<os>-<arch>)\n"
             "  --marker SPEC       power-meter marker, high while the model computes: gpiochipN:LINE (a\n"
@@ -215,7 +217,8 @@ int main(int argc, char **argv)
     ek_posix_link link;
     ek_server_config cfg;
     const char *tty_path = NULL, *marker = NULL;
-    long baud = 115200, tcp_port = -1, ctx = 0, arena_bytes = -1, threads = 1;
+    long baud = 115200, tcp_port = -1, ctx = 0, arena_bytes = -1, threads = 1, prefill_chunk = EK_PREFILL_MAX_CHUNK;
+    uint8_t *prefill_scratch = NULL;
     unsigned long clock_hz = 1000000000ul;
     int mode = -1, i, code;
     struct utsname u;
@@ -253,6 +256,9 @@ int main(int argc, char **argv)
                 return 2;
         } else if (!strcmp(a, "--threads") && has_value) {
             if (parse_long(argv[++i], 1, EK_POSIX_MAX_THREADS, &threads, a))
+                return 2;
+        } else if (!strcmp(a, "--prefill-chunk") && has_value) {
+            if (parse_long(argv[++i], 1, EK_PREFILL_MAX_CHUNK, &prefill_chunk, a))
                 return 2;
         } else if (!strcmp(a, "--clock-hz") && has_value) {
             if (parse_u32(argv[++i], 1, &clock_hz, a))
@@ -310,6 +316,13 @@ int main(int argc, char **argv)
     if (ek_server_init(&server, &cfg) != EK_OK)
         fprintf(stderr, "edgekit-device: model did not open (status %d); serving anyway so the host can "
                         "ask why\n", (int)server.model_status);
+    else if (prefill_chunk > 1) {
+        /* allocated once here, like the arena: the model never allocates */
+        const size_t need = ek_model_prefill_scratch_size(ek_model_config(&server.model), (uint32_t)prefill_chunk);
+        prefill_scratch = (uint8_t *)malloc(need);
+        if (prefill_scratch != NULL)
+            ek_model_set_prefill_scratch(&server.model, prefill_scratch, need);
+    }
 
     switch (mode) {
     case EK_LINK_STDIO: code = ek_posix_link_open_stdio(&link); break;
@@ -333,6 +346,7 @@ int main(int argc, char **argv)
     for (i = 0; i < (int)port.n_images; i++)
         munmap((void *)(uintptr_t)port.image[i], port.image_size[i]);
     free(port.arena);
+    free(prefill_scratch);
     (void)code; /* link closed, stop signal and restart request all end this process normally */
     return 0;
 }

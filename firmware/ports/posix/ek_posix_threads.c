@@ -1,7 +1,8 @@
 /* ek_posix_threads.c — row-split matvecs over a small pthread pool (see ek_posix_threads.h).
  *
- * Two ops are split: the ternary matvec (every linear layer) and the float matvec (the lm_head, the largest
- * single op of a decode step: vocab x hidden floats read per token). Each is wrapped with -Wl,--wrap=<op>;
+ * Three ops are split: the ternary matvec (every linear layer), the ternary matmul (the same layers for a
+ * prefill chunk) and the float matvec (the lm_head, the largest single op of a decode step: vocab x hidden
+ * floats read per token). Each is wrapped with -Wl,--wrap=<op>;
  * every row is still computed by the same kernel body, so results are bit-identical to one thread. */
 #if !defined(__APPLE__)
 #define _POSIX_C_SOURCE 200809L
@@ -34,8 +35,9 @@
 #endif
 
 void __real_ek_ternary_matvec(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
+void __real_ek_ternary_matmul(const ek_tensor *w, const ek_qvec *x, uint32_t n_x, int32_t *acc, uint32_t acc_stride);
 
-enum job_kind { JOB_TERNARY, JOB_FLOAT };
+enum job_kind { JOB_TERNARY, JOB_MATMUL, JOB_FLOAT };
 
 /* A decode step dispatches ~7 matvecs per layer; waking a sleeping thread through the futex costs tens of
  * microseconds each time, as much as a small matvec. So both sides first spin (with a pause hint) for about
@@ -63,8 +65,9 @@ static struct {
     int quit;
     enum job_kind kind;
     const ek_tensor *w;
-    const ek_qvec *xq; /* JOB_TERNARY: acc (w->rows) = W . xq */
+    const ek_qvec *xq; /* JOB_TERNARY: acc (w->rows) = W . xq; JOB_MATMUL: xq[n_x], acc rows acc_stride apart */
     int32_t *acc;
+    uint32_t n_x, acc_stride;
     const float *x; /* JOB_FLOAT: y (w->rows) = W . x */
     float *y;
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .start = PTHREAD_COND_INITIALIZER,
@@ -91,7 +94,10 @@ static void run_part(unsigned part)
     sub = *w;
     sub.data = w->data + ek_format_packed_size(w->format, r0, w->cols);
     sub.rows = r1 - r0;
-    __real_ek_ternary_matvec(&sub, pool.xq, pool.acc + r0);
+    if (pool.kind == JOB_MATMUL)
+        __real_ek_ternary_matmul(&sub, pool.xq, pool.n_x, pool.acc + r0, pool.acc_stride);
+    else
+        __real_ek_ternary_matvec(&sub, pool.xq, pool.acc + r0);
 }
 
 static void *worker(void *arg)
@@ -160,6 +166,26 @@ void __wrap_ek_ternary_matvec(const ek_tensor *w, const ek_qvec *x, int32_t *acc
     pool.w = w;
     pool.xq = x;
     pool.acc = acc;
+    run_job();
+}
+
+/* A prefill chunk: the same row split, each part running the matmul body over all inputs. */
+void __wrap_ek_ternary_matmul(const ek_tensor *w, const ek_qvec *x, uint32_t n_x, int32_t *acc, uint32_t acc_stride);
+void __wrap_ek_ternary_matmul(const ek_tensor *w, const ek_qvec *x, uint32_t n_x, int32_t *acc, uint32_t acc_stride)
+{
+    if (!ek_ternary_matmul_batched(w->format) ||
+        !worth_splitting(w, EK_POSIX_MIN_PARALLEL_TERNARY / (n_x ? n_x : 1u))) {
+        __real_ek_ternary_matmul(w, x, n_x, acc, acc_stride);
+        return;
+    }
+    pool.kind = JOB_MATMUL;
+    /* only bodies that read each weight once for all inputs run as one job; the per-input fallback calls the
+     * wrapped matvec, which splits each of its calls itself (a job inside a job would wait for itself) */
+    pool.w = w;
+    pool.xq = x;
+    pool.n_x = n_x;
+    pool.acc = acc;
+    pool.acc_stride = acc_stride;
     run_job();
 }
 

@@ -16,6 +16,6 @@ target_link_libraries(edgekit-device PRIVATE ek_runtime Threads::Threads)
 # single-threaded.
 if(NOT APPLE)
   target_compile_definitions(edgekit-device PRIVATE EK_POSIX_WRAP_MATVEC)
-  target_link_options(edgekit-device PRIVATE "LINKER:--wrap=ek_ternary_matvec,--wrap=ek_float_matvec")
+  target_link_options(edgekit-device PRIVATE "LINKER:--wrap=ek_ternary_matvec,--wrap=ek_ternary_matmul,--wrap=ek_float_matvec")
 endif()
 install(TARGETS edgekit-device RUNTIME DESTINATION bin)
