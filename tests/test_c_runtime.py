@@ -523,3 +523,21 @@ def test_fuzzed_images_are_refused_or_run_safely(asan_build, small_image, tmp_pa
     assert r.returncode == 2, r.stderr[-3000:]
     status = r.stderr.split(":")[1].strip() if r.stderr.startswith("error: ") else r.stderr
     assert status in KNOWN_REFUSALS, r.stderr[-3000:]
+
+
+@pytest.mark.parametrize("ternary", ["i2", "t158", "tl"])
+def test_chunked_prefill_under_sanitizers(asan_build, tmp_path, ternary):
+    """ek_model_prefill in chunks (portable kernels, ASan + UBSan): the last position's logits and the greedy
+    continuation equal the step-by-step run bit for bit; tl images, whose pair-sum table serves one input at a
+    time, take the step path inside ek_model_prefill and must agree too."""
+    path = tmp_path / f"{ternary}.ekm"
+    pack_model(random_model(tiny_config(max_seq_len=96), seed=5), path, PackChoice(ternary, "f16"))
+    prompt = ",".join(str((i * 37) % 50 + 1) for i in range(41))
+    step_logits, chunk_logits = tmp_path / "step.bin", tmp_path / "chunk.bin"
+    step = run_eval(asan_build, "run", "--tokens", prompt, "--generate", "6", "--logits", step_logits, path)
+    for chunk in ("4", "32"):
+        chunked = run_eval(asan_build, "run", "--tokens", prompt, "--generate", "6", "--prefill-chunk", chunk,
+                           "--logits", chunk_logits, path)
+        assert chunked.stdout == step.stdout and "tokens:" in step.stdout
+        vocab = len(chunk_logits.read_bytes()) // 4
+        assert chunk_logits.read_bytes() == step_logits.read_bytes()[-4 * vocab:]

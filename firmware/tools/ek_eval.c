@@ -3,6 +3,8 @@
  *   ek_eval run [--ctx N] [--no-verify-crc] [--arena-bytes N] [--tokens 1,2,3 | --tokens-file F]
  *               [--logits OUT] [--generate N] [--temperature T] [--top-k K] [--top-p P] [--seed S] PART...
  *       Run the prompt; --logits writes every prompt position's logits (T x vocab float32, little-endian);
+ *       --prefill-chunk N (> 1) prefills in chunks of up to N tokens (ek_model_prefill with scratch), and
+ *       --logits then writes the last position's logits only (1 x vocab);
  *       --generate samples N more tokens (greedy unless --temperature > 0) and prints "tokens: ..." .
  *   ek_eval info PART...                     config, formats, kernel bodies and arena size
  *   ek_eval layout VOCAB DIM HIDDEN LAYERS HEADS KV_HEADS HEAD_DIM CTX FORMATS    arena layout
@@ -188,7 +190,8 @@ static uint8_t *alloc_arena(size_t size, void **raw)
 
 static int cmd_run(int argc, char **argv)
 {
-    unsigned long ctx = 0, generate = 0, arena_bytes = 0;
+    unsigned long ctx = 0, generate = 0, arena_bytes = 0, chunk = 1;
+    uint8_t *scratch = NULL;
     int verify = EK_VERIFY_PAYLOAD_CRC, i, rc;
     const char *logits_path = NULL;
     uint32_t *tokens = NULL;
@@ -235,6 +238,8 @@ static int cmd_run(int argc, char **argv)
             logits_path = val;
         else if (strcmp(opt, "--generate") == 0)
             generate = strtoul(val, NULL, 10);
+        else if (strcmp(opt, "--prefill-chunk") == 0)
+            chunk = strtoul(val, NULL, 10);
         else if (strcmp(opt, "--temperature") == 0)
             sp.temperature = strtof(val, NULL);
         else if (strcmp(opt, "--top-k") == 0)
@@ -263,6 +268,21 @@ static int cmd_run(int argc, char **argv)
     st = ek_model_open(&model, parts.data, parts.size, parts.n, (uint32_t)ctx, arena, arena_size, verify);
     if (st != EK_OK)
         return fail_status("cannot open the image", st);
+    if (chunk > 1) {
+        const size_t need = ek_model_prefill_scratch_size(&model.config, (uint32_t)chunk);
+        scratch = (uint8_t *)malloc(need);
+        if (scratch == NULL)
+            return fail("out of memory for the prefill scratch", NULL);
+        ek_model_set_prefill_scratch(&model, scratch, need);
+        st = ek_model_prefill(&model, tokens, (uint32_t)n_tokens, logits_path != NULL || generate > 0);
+        if (st != EK_OK)
+            return fail_status("prefill failed", st);
+        if (logits_path != NULL &&
+            !write_file(logits_path, ek_model_logits(&model), model.config.vocab_size * sizeof(float)))
+            return fail("cannot write logits", logits_path);
+        logits_path = NULL;
+        n_tokens = 0; /* done: skip the step loop */
+    }
     if (logits_path != NULL) {
         all_logits = (float *)malloc(n_tokens * model.config.vocab_size * sizeof(float));
         if (all_logits == NULL)
@@ -299,6 +319,7 @@ static int cmd_run(int argc, char **argv)
         printf("\n");
     }
     free(all_logits);
+    free(scratch);
     free(tokens);
     free(arena_raw);
     for (i = 0; i < (int)parts.n; i++)
