@@ -187,18 +187,13 @@ typedef struct {
     uint32_t xb_stride, xq_stride, acc_stride;
 } ek_batch;
 
-static uint32_t max_in(const ek_config *c)
+/* A token's row widths are the sizes of the arena's single-token buffers (ek_arena.c is their one source). */
+static void batch_strides(const ek_model *m, ek_batch *b)
 {
-    uint32_t m = c->hidden_size > c->num_heads * c->head_dim ? c->hidden_size : c->num_heads * c->head_dim;
-    return m > c->intermediate_size ? m : c->intermediate_size;
-}
-
-static uint32_t max_out(const ek_config *c)
-{
-    const uint32_t q_dim = c->num_heads * c->head_dim, kv_dim = c->num_kv_heads * c->head_dim;
-    uint32_t m = q_dim > kv_dim ? q_dim : kv_dim;
-    m = m > c->intermediate_size ? m : c->intermediate_size;
-    return m > c->hidden_size ? m : c->hidden_size;
+    const ek_arena_slot *buf = m->layout.buf;
+    b->xb_stride = (uint32_t)(buf[EK_BUF_XB].size / sizeof(float));
+    b->xq_stride = (uint32_t)buf[EK_BUF_XQ].size;
+    b->acc_stride = (uint32_t)(buf[EK_BUF_ACC].size / sizeof(int32_t));
 }
 
 /* Quantise row t of `in` (n wide, rows `stride` apart) for every token: x_q rows, their s_x, and the tl pair
@@ -370,53 +365,43 @@ static ek_status forward(ek_model *m, ek_batch *b, const uint32_t *tokens, int w
 
 ek_status ek_model_step(ek_model *m, uint32_t token, int want_logits)
 {
-    const ek_config *c = &m->config;
     ek_qvec qv;
     ek_batch b;
     b.n = 1;
     b.x = m->x, b.xb = m->xb, b.q = m->q, b.hb = m->hb, b.hb2 = m->hb2, b.xq = m->xq, b.qv = &qv, b.acc = m->acc;
-    b.xb_stride = c->hidden_size > c->num_heads * c->head_dim ? c->hidden_size : c->num_heads * c->head_dim;
-    b.xq_stride = (uint32_t)EK_XQ_PAD(max_in(c));
-    b.acc_stride = max_out(c);
+    batch_strides(m, &b);
     return forward(m, &b, &token, want_logits);
 }
 
-/* Scratch layout for a chunk of T tokens: x, xb, q, hb, hb2 (floats), x_q rows (64-aligned), qvecs, accs. */
+/* Scratch for a chunk of T tokens: T rows of each single-token arena buffer a forward pass writes (x, xb, q,
+ * hb, hb2, x_q, acc), 64-byte aligned, plus the T qvecs. */
+static const int chunk_buffers[7] = {EK_BUF_X, EK_BUF_XB, EK_BUF_Q, EK_BUF_HB, EK_BUF_HB2, EK_BUF_XQ, EK_BUF_ACC};
+
 static size_t align_up(size_t n, size_t a) { return (n + a - 1u) / a * a; }
 
-static size_t chunk_layout(const ek_config *c, uint32_t T, size_t off[8])
+static size_t chunk_layout(const ek_model *m, uint32_t T, size_t off[8])
 {
-    const size_t dim = c->hidden_size, q_dim = (size_t)c->num_heads * c->head_dim;
-    const size_t xb = dim > q_dim ? dim : q_dim, hidden = c->intermediate_size;
-    size_t sizes[8], cursor = 0;
+    size_t cursor = 0;
     unsigned k;
-    sizes[0] = 4u * T * dim;                      /* x */
-    sizes[1] = 4u * T * xb;                       /* xb */
-    sizes[2] = 4u * T * q_dim;                    /* q */
-    sizes[3] = 4u * T * hidden;                   /* hb */
-    sizes[4] = 4u * T * hidden;                   /* hb2 */
-    sizes[5] = (size_t)T * EK_XQ_PAD(max_in(c));  /* x_q rows */
-    sizes[6] = sizeof(ek_qvec) * T;               /* qvecs */
-    sizes[7] = 4u * (size_t)T * max_out(c);       /* accumulators */
     for (k = 0; k < 8u; k++) {
         cursor = align_up(cursor, 64u);
         off[k] = cursor;
-        cursor += sizes[k];
+        cursor += k < 7u ? (size_t)T * m->layout.buf[chunk_buffers[k]].size : sizeof(ek_qvec) * T;
     }
     return cursor;
 }
 
-size_t ek_model_prefill_scratch_size(const ek_config *c, uint32_t chunk)
+size_t ek_model_prefill_scratch_size(const ek_model *m, uint32_t chunk)
 {
     size_t off[8];
-    return chunk < 2u ? 0u : chunk_layout(c, chunk, off) + 64u; /* + 64: any alignment of the buffer */
+    return chunk < 2u ? 0u : chunk_layout(m, chunk, off) + 64u; /* + 64: any alignment of the buffer */
 }
 
 void ek_model_set_prefill_scratch(ek_model *m, uint8_t *scratch, size_t size)
 {
     uint32_t T = EK_PREFILL_MAX_CHUNK;
     m->scratch = NULL, m->scratch_size = 0, m->chunk = 1;
-    while (T >= 2u && ek_model_prefill_scratch_size(&m->config, T) > size)
+    while (T >= 2u && ek_model_prefill_scratch_size(m, T) > size)
         T /= 2u;
     if (scratch != NULL && T >= 2u) {
         m->scratch = scratch, m->scratch_size = size, m->chunk = T;
@@ -427,7 +412,6 @@ uint32_t ek_model_prefill_chunk(const ek_model *m) { return m->chunk ? m->chunk 
 
 ek_status ek_model_prefill(ek_model *m, const uint32_t *tokens, uint32_t n, int want_logits)
 {
-    const ek_config *c = &m->config;
     size_t off[8];
     uint8_t *base;
     ek_batch b;
@@ -444,18 +428,16 @@ ek_status ek_model_prefill(ek_model *m, const uint32_t *tokens, uint32_t n, int 
         return EK_OK;
     }
     base = (uint8_t *)(((uintptr_t)m->scratch + 63u) & ~(uintptr_t)63u);
-    chunk_layout(c, m->chunk, off);
+    chunk_layout(m, m->chunk, off);
     b.x = (float *)(void *)(base + off[0]);
     b.xb = (float *)(void *)(base + off[1]);
     b.q = (float *)(void *)(base + off[2]);
     b.hb = (float *)(void *)(base + off[3]);
     b.hb2 = (float *)(void *)(base + off[4]);
     b.xq = (int8_t *)(base + off[5]);
-    b.qv = (ek_qvec *)(void *)(base + off[6]);
-    b.acc = (int32_t *)(void *)(base + off[7]);
-    b.xb_stride = c->hidden_size > c->num_heads * c->head_dim ? c->hidden_size : c->num_heads * c->head_dim;
-    b.xq_stride = (uint32_t)EK_XQ_PAD(max_in(c));
-    b.acc_stride = max_out(c);
+    b.acc = (int32_t *)(void *)(base + off[6]);
+    b.qv = (ek_qvec *)(void *)(base + off[7]);
+    batch_strides(m, &b);
     while (done < n) {
         ek_status st;
         b.n = n - done < m->chunk ? n - done : m->chunk;

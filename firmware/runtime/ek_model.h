@@ -95,10 +95,11 @@ ek_status ek_model_step(ek_model *m, uint32_t token, int want_logits);
  * scratch memory. Without scratch (the MCU ports: everything lives in the planned arena) it is n steps. */
 ek_status ek_model_prefill(ek_model *m, const uint32_t *tokens, uint32_t n, int want_logits);
 
-/* Scratch bytes a prefill chunk of `chunk` tokens needs (0 for chunk < 2). The port allocates it once at
+/* Scratch bytes a prefill chunk of `chunk` tokens of this (opened) model needs: `chunk` rows of each
+ * single-token arena buffer the forward pass writes (0 for chunk < 2). The port allocates it once at
  * start-up; ek_model_set_prefill_scratch picks the largest chunk (a power of two <= EK_PREFILL_MAX_CHUNK)
  * that fits. Survives ek_model_reset. */
-size_t ek_model_prefill_scratch_size(const ek_config *c, uint32_t chunk);
+size_t ek_model_prefill_scratch_size(const ek_model *m, uint32_t chunk);
 void ek_model_set_prefill_scratch(ek_model *m, uint8_t *scratch, size_t size);
 uint32_t ek_model_prefill_chunk(const ek_model *m);
 

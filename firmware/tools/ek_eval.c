@@ -269,7 +269,7 @@ static int cmd_run(int argc, char **argv)
     if (st != EK_OK)
         return fail_status("cannot open the image", st);
     if (chunk > 1) {
-        const size_t need = ek_model_prefill_scratch_size(&model.config, (uint32_t)chunk);
+        const size_t need = ek_model_prefill_scratch_size(&model, (uint32_t)chunk);
         scratch = (uint8_t *)malloc(need);
         if (scratch == NULL)
             return fail("out of memory for the prefill scratch", NULL);

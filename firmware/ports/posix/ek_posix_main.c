@@ -318,7 +318,7 @@ int main(int argc, char **argv)
                         "ask why\n", (int)server.model_status);
     else if (prefill_chunk > 1) {
         /* allocated once here, like the arena: the model never allocates */
-        const size_t need = ek_model_prefill_scratch_size(ek_model_config(&server.model), (uint32_t)prefill_chunk);
+        const size_t need = ek_model_prefill_scratch_size(&server.model, (uint32_t)prefill_chunk);
         prefill_scratch = (uint8_t *)malloc(need);
         if (prefill_scratch != NULL)
             ek_model_set_prefill_scratch(&server.model, prefill_scratch, need);
