@@ -66,6 +66,8 @@ def test_meter_errors_are_clear(tmp_path):
     runner = CliRunner()
     res = runner.invoke(cli, ["profile", "--port", "/dev/null", "--meter", "joulescope"])
     assert res.exit_code == 2 and "unknown meter 'joulescope'" in res.output and "ppk2:PORT" in res.output
+    res = runner.invoke(cli, ["profile", "--board", "qemu-mps3-an547", "--meter", "ppk2:/dev/null"])
+    assert res.exit_code == 2 and "--marker unix:PATH" in res.output
     res = runner.invoke(cli, ["profile", "--port", "/dev/null", "--marker", "unix:/tmp/x.sock"])
     assert res.exit_code == 2 and "--marker is for a board edgekit starts" in res.output
     res = runner.invoke(cli, ["profile", "--board", "host", "--marker", f"unix:{tmp_path / 'none.sock'}"],

@@ -75,6 +75,10 @@ def profile(model, port, board, trace, prompt, max_new, output, meter, meter_mod
     if marker is not None and board is None:
         raise EdgekitError("--marker is for a board edgekit starts (--board)",
                            fix="a device on --port already drives its marker; drop --marker")
+    if meter and meter.startswith("ppk2") and qemu is not None and marker is None:
+        raise EdgekitError(f"{board} is emulated: its marker reaches a meter only through a socket",
+                           fix="pass --marker unix:PATH, the meter's logic-input socket (tools/fake_ppk2.py "
+                               "--logic-socket PATH); docs/power.md")
     # emulated Cortex-M boards run with -icount: the device clock then counts instructions (deterministic)
     shift = qemu.icount_shift if qemu is not None and qemu.mode == "system" else None
     power_meter = _open_meter(meter, meter_mode, voltage_mv, board_profile) if meter else None
