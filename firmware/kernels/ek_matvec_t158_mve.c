@@ -62,7 +62,7 @@ static inline int32_t t158_block(int32_t sum, const uint8_t *q8, const int8_t *x
 }
 
 /* Two rows at a time, blocks inline (the shared ek_t158_rows_with calls a block function per 80 weights:
- * as much overhead as the block itself here). An odd last row goes through t158_block. */
+ * as much overhead as the block itself here). An odd last row goes through ek_t158_rows_with. */
 EK_NO_EARLY_SCHEDULE
 void ek_matvec_t158_mve(const ek_tensor *w, const ek_qvec *x, int32_t *acc)
 {
@@ -94,17 +94,11 @@ void ek_matvec_t158_mve(const ek_tensor *w, const ek_qvec *x, int32_t *acc)
         acc[r] = sa - x_sum;
         acc[r + 1u] = sb - x_sum;
     }
-    if (r < w->rows) {
-        int32_t sum = 0;
-        const int8_t *xb = x->q;
-        for (b = 0; b < blocks; b++, p += 16, xb += EK_T158_BLOCK)
-            sum = t158_block(sum, p, xb);
-        if (tail) {
-            uint8_t t[16] = {0};
-            memcpy(t, p, tail_bytes);
-            sum = t158_block(sum, t, x_tail);
-        }
-        acc[r] = sum - x_sum;
+    if (r < w->rows) { /* an odd last row: the shared row loop, on that row alone */
+        ek_tensor last = *w;
+        last.data = p;
+        last.rows = 1;
+        ek_t158_rows_with(t158_block, &last, x, acc + r);
     }
 }
 #else
