@@ -21,6 +21,11 @@ def _open_meter(spec: str, mode: str, voltage_mv: int, board):
     from edgekit.power import OSPowerMeter, PPK2Meter, list_ppk2_ports
 
     kind, _, port = spec.partition(":")
+    listed = {"ppk2": "ppk2", "os": "os-counters"}.get(kind)
+    if board is not None and listed is not None and listed not in board.power_meters:
+        raise EdgekitError(f"{board.name} lists no {listed} meter (its profile has: "
+                           f"{', '.join(board.power_meters) or 'none'})", path=board.source,
+                           fix="use a meter the board profile lists ([power] meters), or add it there")
     if kind == "os":
         if board is not None and (board.qemu is not None or board.flasher.kind not in ("none",)):
             raise EdgekitError(f"--meter os reads this machine's counters, but {board.name} does not run here",
