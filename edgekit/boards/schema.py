@@ -7,6 +7,7 @@ cannot work (an emulated board without a [qemu] table, MVE on a core that has no
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -38,6 +39,56 @@ LINK_KINDS = ("uart", "usb-cdc", "pty", "tcp", "stdio")
 POWER_METERS = ("ina219", "ina226", "ina228", "ppk2", "joulescope", "os-counters", "icount-estimate")
 VERIFICATION_LEVELS = ("emulated-and-tested", "build-tested", "profile-only")
 QEMU_MODES = ("system", "user")
+
+# --- patterns for every field that reaches a compiler, CMake, a path or an external tool -------------------
+# Profiles are shared like any other config file, so they are untrusted input: a value that reaches a command
+# line, a generated CMakeLists/C header or a path must match one of these (nothing else gets through; the
+# writers quote as well, as a second line of defence).
+FIELD_PATTERNS: dict[str, tuple[str, str]] = {
+    # pattern name: (regular expression, what a valid value looks like, for the fix)
+    "board_name": (r"[a-z0-9][a-z0-9-]{0,63}", "lower-case letters, digits and -"),
+    "port": (r"[a-z0-9][a-z0-9-]{0,63}", "a directory name under firmware/ports/ (lower-case letters, digits, -)"),
+    "cpu_name": (r"[a-z0-9][a-z0-9._+-]{0,63}", "a core or architecture name such as cortex-m7 or armv8.2-a"),
+    # Only -m machine options: they pick the core, ISA and ABI. Anything else (-D, -include, -fplugin, -Wl,...)
+    # would let a profile change what the build does beyond the CPU.
+    "cpu_flag": (r"-m[a-z0-9][a-z0-9=+._,-]{0,63}", "-m options only, e.g. -mcpu=cortex-m7 or -mfloat-abi=hard"),
+    "cmake_toolchain": (r"[a-z0-9][a-z0-9._-]{0,63}\.cmake", "a file name under firmware/cmake/, e.g. arm-none-eabi.cmake"),
+    "platformio_env": (r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", "letters, digits, _ . -"),
+    "uart_name": (r"[A-Za-z][A-Za-z0-9_]{0,15}", "the UART's name in the reference manual, e.g. USART1"),
+    "qemu_name": (r"[a-z0-9][a-z0-9._-]{0,63}", "a QEMU machine or CPU name, e.g. mps3-an547"),
+    "text": (r"[^\x00-\x1f\x7f]{0,200}", "one line of text without control characters"),
+    # Flasher options
+    "host": (r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
+             r"[A-Za-z0-9])?)*\.?|\[?[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*\]?",
+             "a host name, an IPv4 address or an IPv6 address (never starting with -)"),
+    "user": (r"[A-Za-z_][A-Za-z0-9_.-]{0,31}", "a user name (letters, digits, _ . -; not starting with -)"),
+    "relative_dir": (r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}(?:/[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}){0,7}",
+                     "a relative directory of plain names, e.g. edgekit or work/edgekit (no .., no leading /)"),
+    "openocd_cfg": (r"(?:[a-z0-9_-]{1,32}/)?[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}\.cfg",
+                    "an OpenOCD script name from its search path, e.g. interface/stlink.cfg"),
+    "target_name": (r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}", "a target/MCU name such as stm32h747xihx or TEENSY41"),
+}
+_COMPILED_PATTERNS = {name: re.compile(regex) for name, (regex, _) in FIELD_PATTERNS.items()}
+
+
+def matches(pattern: str, value: str) -> bool:
+    """Whether `value` is a valid FIELD_PATTERNS[pattern] (the whole string)."""
+    return _COMPILED_PATTERNS[pattern].fullmatch(value) is not None
+
+
+# Options each flasher kind accepts: option -> pattern name, or int for a TCP port. Anything else is refused.
+PORT_NUMBER = "port_number"
+FLASHER_OPTIONS: dict[str, dict[str, str]] = {
+    "qemu": {}, "qemu-user": {}, "none": {}, "platformio": {}, "picotool": {},
+    "pyocd": {"target": "target_name"},
+    "openocd": {"interface": "openocd_cfg", "target": "openocd_cfg", "board": "openocd_cfg"},
+    "teensy_loader": {"mcu": "target_name"},
+    "scp-ssh": {"host": "host", "user": "user", "remote_dir": "relative_dir", "tcp_port": PORT_NUMBER,
+                "ssh_port": PORT_NUMBER},
+}
+# QEMU command-line options a profile may add. Most QEMU options can run programs or open files (-netdev
+# script=, -chardev, -device loader), so only these harmless ones pass: option -> value regex (None: a flag).
+QEMU_OPTIONS: dict[str, str | None] = {"-no-reboot": None, "-smp": r"[1-8]", "-m": r"[0-9]{1,6}[MG]?"}
 
 # Architectures where each vector extension can exist; a profile claiming one elsewhere is a typo.
 _FEATURE_ARCHES = {
@@ -155,6 +206,9 @@ class Board:
     qemu: Qemu | None
     layout: Layout | None = None   # bare-metal boards only
     source: Path | None = None     # the TOML file the profile came from
+    # [port_config]: board facts a port reads that differ between boards sharing it (e.g. the PSRAM chip-select
+    # GPIO); generated into ek_config.h as EK_PORT_CFG_<NAME>.
+    port_config: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def clock_hz(self) -> int:
@@ -246,6 +300,14 @@ class _Fields:
                       "fix the number")
         return value
 
+    def pattern(self, key: str, pattern: str, *, required: bool = True, default: str | None = None) -> Any:
+        """A string field that must match FIELD_PATTERNS[pattern] in full."""
+        value = self.get(key, str, required=required, default=default)
+        if value is not None and not matches(pattern, value):
+            self.fail(self._name(key), f"is {value!r}, which is not allowed here",
+                      f"use {FIELD_PATTERNS[pattern][1]}")
+        return value
+
     def str_list(self, key: str, *, choices: tuple[str, ...] | None = None, required: bool = True) -> tuple[str, ...]:
         value = self.get(key, list, required=required, default=[])
         for item in value:
@@ -275,7 +337,7 @@ def _region(data: Any, index: int, path: Path | None) -> MemoryRegion:
     bw = f.positive_int("read_bw_bytes_per_s")
     writable = f.get("writable", bool)
     programmed_by = f.choice("programmed_by", PROGRAMMING_METHODS)
-    note = f.get("note", str, required=False, default="")
+    note = f.pattern("note", "text", required=False, default="")
     f.done()
     if kind in ("flash", "xip-flash") and programmed_by in ("copy-at-boot", "runtime"):
         f.fail(f"{f.where}.programmed_by", f"is {programmed_by!r} but a {kind} region keeps its contents",
@@ -288,19 +350,58 @@ def _region(data: Any, index: int, path: Path | None) -> MemoryRegion:
                         writable=writable, programmed_by=programmed_by, note=note)
 
 
+QEMU_BINARIES = {"system": "qemu-system-arm", "user": "qemu-aarch64"}
+
+
+def _check_qemu_options(q: _Fields, options: tuple[str, ...]) -> None:
+    i = 0
+    while i < len(options):
+        option = options[i]
+        if option not in QEMU_OPTIONS:
+            q.fail("qemu.options", f"has {option!r}, which a profile may not pass to QEMU",
+                   f"use only {', '.join(QEMU_OPTIONS)} (other options can open files or run programs)")
+        value_pattern = QEMU_OPTIONS[option]
+        if value_pattern is not None:
+            if i + 1 >= len(options) or not re.fullmatch(value_pattern, options[i + 1]):
+                q.fail("qemu.options", f"needs a value matching {value_pattern} after {option!r}",
+                       f"write e.g. [\"{option}\", \"2\"]")
+            i += 1
+        i += 1
+
+
+PORT_CONFIG_KEY = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+
+def _port_config(data: Any, path: Path | None) -> dict[str, int]:
+    """[port_config]: small integers (or booleans) keyed by C-identifier-safe names; nothing else reaches C."""
+    f = _Fields(data, "port_config", path)
+    out: dict[str, int] = {}
+    for key in sorted(f.data):
+        if not isinstance(key, str) or not PORT_CONFIG_KEY.match(key):
+            f.fail(f"port_config.{key}", "is not a valid name", "use lower-case letters, digits and _ (at most 32)")
+        value = f.get(key, (int, bool))
+        if isinstance(value, bool):
+            value = int(value)
+        if not 0 <= value <= 0xFFFF_FFFF:
+            f.fail(f"port_config.{key}", f"is {value}, outside 0..0xFFFFFFFF", "give a 32-bit unsigned number")
+        out[key] = value
+    f.done()
+    return out
+
+
 def board_from_dict(data: Mapping[str, Any], *, path: Path | None = None, expect_name: str | None = None) -> Board:
     """Validate a parsed profile and build the Board. Raises EdgekitError naming file and field."""
     top = _Fields(dict(data), "", path)
-    name = top.get("name", str)
+    name = top.pattern("name", "board_name")
     if expect_name is not None and name != expect_name:
         top.fail("name", f"is {name!r} but the file is {expect_name}.toml", f"set name = \"{expect_name}\"")
-    description = top.get("description", str)
+    description = top.pattern("description", "text")
     verification = top.choice("verification", VERIFICATION_LEVELS)
     os_kind = top.choice("os", OS_KINDS)
-    port = top.get("port", str)
+    port = top.pattern("port", "port")
 
     c = _Fields(top.get("cpu", dict), "cpu", path)
-    cpu = Cpu(core=c.get("core", str), arch=c.get("arch", str),
+    cpu = Cpu(core=c.pattern("core", "cpu_name"), arch=c.pattern("arch", "cpu_name"),
               features=frozenset(c.str_list("features", choices=ISA_FEATURES)),
               clock_hz=c.positive_int("clock_hz"))
     c.done()
@@ -332,22 +433,34 @@ def board_from_dict(data: Mapping[str, Any], *, path: Path | None = None, expect
     toolchain = Toolchain(compiler=t.choice("compiler", TOOLCHAINS),
                           cpu_flags=t.str_list("cpu_flags"),
                           build_system=t.choice("build_system", BUILD_SYSTEMS),
-                          cmake_toolchain=t.get("cmake_toolchain", str, required=False),
-                          platformio_env=t.get("platformio_env", str, required=False))
+                          cmake_toolchain=t.pattern("cmake_toolchain", "cmake_toolchain", required=False),
+                          platformio_env=t.pattern("platformio_env", "platformio_env", required=False))
     t.done()
+    for flag in toolchain.cpu_flags:
+        if not matches("cpu_flag", flag):
+            t.fail("toolchain.cpu_flags", f"has {flag!r}, which is not allowed", f"use {FIELD_PATTERNS['cpu_flag'][1]}")
     if toolchain.build_system == "platformio" and not toolchain.platformio_env:
         t.fail("toolchain.platformio_env", "is missing for a platformio build", "name the platformio.ini env")
 
     fl = _Fields(top.get("flasher", dict), "flasher", path)
     flasher_kind = fl.choice("kind", FLASHERS)
-    options = {k: v for k, v in fl.data.items() if k != "kind"}
-    fl.used.update(options)  # flasher options are free-form per flasher
+    options: dict[str, Any] = {}
+    for key, pattern in FLASHER_OPTIONS[flasher_kind].items():
+        if pattern == PORT_NUMBER:
+            value = fl.positive_int(key, required=False)
+            if value is not None and value > 65535:
+                fl.fail(f"flasher.{key}", f"is {value}, not a TCP port", "use a port number from 1 to 65535")
+        else:
+            value = fl.pattern(key, pattern, required=False)
+        if value is not None:
+            options[key] = value
     flasher = Flasher(kind=flasher_kind, options=options)
     fl.done()
 
     lk = _Fields(top.get("link", dict), "link", path)
     link = Link(kind=lk.choice("kind", LINK_KINDS), baud=lk.positive_int("baud", required=False),
-                uart=lk.get("uart", str, required=False), uart_base=lk.positive_int("uart_base", required=False),
+                uart=lk.pattern("uart", "uart_name", required=False),
+                uart_base=lk.positive_int("uart_base", required=False),
                 usb_cdc=lk.get("usb_cdc", bool, required=False, default=False))
     lk.done()
     if link.kind == "uart" and (link.baud is None or link.uart is None):
@@ -363,10 +476,13 @@ def board_from_dict(data: Mapping[str, Any], *, path: Path | None = None, expect
     qemu = None
     if "qemu" in top.data:
         q = _Fields(top.get("qemu", dict), "qemu", path)
-        qemu = Qemu(mode=q.choice("mode", QEMU_MODES), binary=q.get("binary", str), cpu=q.get("cpu", str),
-                    machine=q.get("machine", str, required=False), options=q.str_list("options", required=False),
+        mode = q.choice("mode", QEMU_MODES)
+        qemu = Qemu(mode=mode, binary=q.choice("binary", (QEMU_BINARIES[mode],)), cpu=q.pattern("cpu", "qemu_name"),
+                    machine=q.pattern("machine", "qemu_name", required=False),
+                    options=q.str_list("options", required=False),
                     icount_shift=q.positive_int("icount_shift", required=False, allow_zero=True))
         q.done()
+        _check_qemu_options(q, qemu.options)
         if qemu.mode == "system" and not qemu.machine:
             q.fail("qemu.machine", "is missing for a system-mode emulator", "add machine = \"<qemu -machine name>\"")
     layout = None
@@ -389,6 +505,7 @@ def board_from_dict(data: Mapping[str, Any], *, path: Path | None = None, expect
                          "choose the region the program is flashed or loaded into")
         if layout.arena_bytes > next(r for r in regions if r.name == layout.arena).size_bytes:
             lay.fail("layout.arena_bytes", "is larger than its region", "shrink it or choose a bigger region")
+    port_config = _port_config(top.get("port_config", dict, required=False, default={}), path)
     top.done()
     if os_kind == "none" and toolchain.build_system == "cmake" and layout is None:
         top.fail("layout", "is missing for a bare-metal CMake board",
@@ -409,4 +526,4 @@ def board_from_dict(data: Mapping[str, Any], *, path: Path | None = None, expect
 
     return Board(name=name, description=description, verification=verification, os=os_kind, port=port, cpu=cpu,
                  memory=regions, toolchain=toolchain, flasher=flasher, link=link, power_meters=meters, qemu=qemu,
-                 layout=layout, source=path)
+                 layout=layout, source=path, port_config=port_config)
