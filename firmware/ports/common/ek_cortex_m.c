@@ -29,7 +29,18 @@ void ek_systick_handler(void);
  * faults into ek_fault_handler (INVSTATE), which reports it instead of hanging silently. */
 typedef void (*ek_vector)(void);
 
-__attribute__((section(".ek_vectors"), used)) const ek_vector ek_vector_table[16 + EK_PORT_IRQ_COUNT] = {
+/* VTOR needs the table aligned to its size rounded up to a power of two (at least 128 bytes). It only matters
+ * where a boot header sits before the table; elsewhere the table starts its region. */
+#define EK_VECTOR_BYTES ((16u + EK_PORT_IRQ_COUNT) * 4u)
+#define EK_VECTOR_ALIGN                                                                                        \
+    (EK_VECTOR_BYTES <= 128u    ? 128u                                                                         \
+     : EK_VECTOR_BYTES <= 256u  ? 256u                                                                         \
+     : EK_VECTOR_BYTES <= 512u  ? 512u                                                                         \
+     : EK_VECTOR_BYTES <= 1024u ? 1024u                                                                        \
+                                : 2048u)
+
+__attribute__((section(".ek_vectors"), used, aligned(EK_VECTOR_ALIGN))) const ek_vector
+    ek_vector_table[16 + EK_PORT_IRQ_COUNT] = {
     [0] = (ek_vector)(uintptr_t)__ek_stack_top,
     [1] = ek_reset_handler,
     [2] = ek_default_handler,  /* NMI */
@@ -45,11 +56,20 @@ __attribute__((section(".ek_vectors"), used)) const ek_vector ek_vector_table[16
     [16 + EK_UART_IRQN] = ek_uart_irq_handler,
 };
 
+/* A port's first words of code, before any RAM is used: memory the stack or .data needs may not exist yet
+ * (i.MX RT FlexRAM banks are assigned here). It runs with no valid stack, so it must be naked, touch only
+ * registers r0-r3 and return with `bx lr`. The default does nothing. */
+__attribute__((naked, weak)) void ek_board_reset_hook(void)
+{
+    __asm__ volatile("bx lr");
+}
+
 /* Runs before .data/.bss exist: only touches registers. The FPU (and on ARMv8.1-M the MVE, which shares
  * CP10/CP11) is enabled first because GCC may vectorise or use FP registers in any later C code. */
 __attribute__((naked, noreturn)) void ek_reset_handler(void)
 {
     __asm__ volatile(
+        "bl ek_board_reset_hook\n\t"
         "ldr r0, =0xE000ED88\n\t" /* CPACR */
         "ldr r1, [r0]\n\t"
         "orr r1, r1, #(0xF << 20)\n\t" /* CP10, CP11: full access */

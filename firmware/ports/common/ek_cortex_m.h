@@ -59,6 +59,9 @@ static inline void ek_irq_enable(void) { __asm__ volatile("cpsie i" ::: "memory"
 static inline void ek_wait_for_interrupt(void) { __asm__ volatile("wfi" ::: "memory"); }
 static inline void ek_barrier(void) { __asm__ volatile("dsb 0xF\n\tisb 0xF" ::: "memory"); }
 
+/* Optional, weak in ek_cortex_m.c: the port's first code after reset, before any RAM is used (naked). */
+void ek_board_reset_hook(void);
+
 /* Implemented by every bare-metal port (firmware/ports/<port>/): clocks, pins, the UART driver. */
 void ek_board_init(void);
 void ek_uart_init(uint32_t base, uint32_t baud);
