@@ -12,7 +12,9 @@ STAMP := $(VENV)/.edgekit-installed
 APT_PACKAGES := cmake:cmake ninja-build:ninja gcc:gcc clang:clang gcc-arm-none-eabi:arm-none-eabi-gcc \
 	libnewlib-arm-none-eabi:/usr/lib/arm-none-eabi/include/stdio.h \
 	gcc-aarch64-linux-gnu:aarch64-linux-gnu-gcc libc6-dev-arm64-cross:/usr/aarch64-linux-gnu/include/stdio.h \
-	qemu-system-arm:qemu-system-arm qemu-user:qemu-aarch64
+	qemu-system-arm:qemu-system-arm qemu-user:qemu-aarch64 \
+	openocd:openocd teensy-loader-cli:teensy_loader_cli openssh-server:/usr/sbin/sshd openssh-client:ssh \
+	ser2net:/usr/sbin/ser2net
 
 .PHONY: all deps venv test demo bench clean help
 
