@@ -50,6 +50,16 @@ BITS_PER_BYTE = 10
 
 REQUEST_BOUNDARY = b"\x00"  # sent before each request: flushes any partial frame on the device side
 
+# What the host believes of a device's IDENTITY: a device is outside input like any file. A body smaller than
+# MIN_DEVICE_BODY cannot carry the protocol's messages; a vocabulary above MAX_DEVICE_VOCAB would make the host
+# allocate a logits buffer of that size on the device's word (real vocabularies are at most a few 100 K).
+MIN_DEVICE_BODY = 64
+MAX_DEVICE_VOCAB = 1 << 22
+
+
+class ProtocolViolation(EdgekitError):
+    """The device sent something the protocol does not allow (a hostile or broken firmware)."""
+
 
 class DeviceError(EdgekitError):
     """The device answered a request with an ERROR message."""
@@ -160,9 +170,11 @@ class GenerateStream:
 
     Leaving the loop early (break, exception) cancels the generation on the device."""
 
-    def __init__(self, client: "DeviceClient", seq: int, first_timeout_s: float, prefill_done: DoneEvent | None):
+    def __init__(self, client: "DeviceClient", seq: int, first_timeout_s: float, prefill_done: DoneEvent | None,
+                 max_new_tokens: int = 0xFFFFFFFF):
         self._client = client
         self.seq = seq
+        self.max_new_tokens = max_new_tokens  # a device that streams more than asked is violating the protocol
         self._first_timeout_s = first_timeout_s
         self._prefill = prefill_done  # totals of earlier prompt chunks, folded into the final DoneEvent
         self.tokens: list[int] = []
@@ -198,6 +210,15 @@ class GenerateStream:
     def _accept(self, name: str, values: dict, *, strict: bool = True) -> TokenEvent | DoneEvent:
         if name == "TOKEN":
             ev = _dataclass_from(TokenEvent, values)
+            if len(self.events) >= self.max_new_tokens:
+                self._client._active = None
+                raise ProtocolViolation(f"device on {self._client.port} sent more tokens than the {self.max_new_tokens} "
+                                        "asked for", fix="the firmware is broken or not edgekit's; reflash it")
+            vocab = self._client.identity.vocab_size if self._client.identity else None
+            if vocab is not None and not 0 <= ev.token_id < vocab:
+                self._client._active = None
+                raise ProtocolViolation(f"device on {self._client.port} sent token id {ev.token_id}, outside its "
+                                        f"vocabulary of {vocab}", fix="the firmware is broken or not edgekit's; reflash it")
             if strict and ev.index != len(self.events):  # a TOKEN frame was lost (CRC error): the text would be wrong
                 expected = len(self.events)
                 if self._client._active is self:
@@ -260,7 +281,8 @@ class DeviceClient:
 
     @property
     def max_body(self) -> int:
-        return self.identity.max_body if self.identity else MAX_BODY
+        """The largest body both sides accept: the device's limit, never above this host's."""
+        return min(self.identity.max_body, MAX_BODY) if self.identity else MAX_BODY
 
     def _scaled(self, seconds: float) -> float:
         return seconds * self.timeout_scale
@@ -383,6 +405,13 @@ class DeviceClient:
             raise EdgekitError(f"device on {self.port} speaks link protocol {ident.protocol_version}, this "
                                f"edgekit speaks {M.PROTOCOL_VERSION}",
                                fix="rebuild and flash the firmware with this edgekit")
+        if ident.max_body < MIN_DEVICE_BODY:
+            raise ProtocolViolation(f"device on {self.port} reports a frame body limit of {ident.max_body} bytes "
+                                    f"(the protocol needs at least {MIN_DEVICE_BODY})",
+                                    fix="the firmware is broken or not edgekit's; reflash it")
+        if ident.model_ok and not 0 < ident.vocab_size <= MAX_DEVICE_VOCAB:
+            raise ProtocolViolation(f"device on {self.port} reports a vocabulary of {ident.vocab_size} tokens",
+                                    fix="the firmware is broken or not edgekit's; reflash it")
         self.identity = ident
         return ident
 
@@ -428,13 +457,13 @@ class DeviceClient:
         Prompts longer than one frame are prefilled in chunks first (GENERATE with max_new_tokens 0 and
         CONTINUE). continue_sequence=True appends to the device's current sequence (chat turns)."""
         self._require_idle("GENERATE")
-        ident = self._ensure_identity()
+        self._ensure_identity()
         prompt = [int(t) for t in prompt_ids]
         if not prompt and not continue_sequence:
             raise EdgekitError("the prompt is empty", fix="give at least one prompt token")
         if not 0 <= max_new_tokens <= 0xFFFFFFFF:
             raise EdgekitError(f"max_new_tokens {max_new_tokens} is out of range")
-        per_frame = M.array_capacity("GENERATE", "prompt", ident.max_body)
+        per_frame = M.array_capacity("GENERATE", "prompt", self.max_body)
         flags_base = (M.GEN_STATS if stats else 0) | (M.GEN_STOP_AT_EOS if stop_at_eos else 0)
         cont = continue_sequence
         prefill: DoneEvent | None = None
@@ -459,7 +488,7 @@ class DeviceClient:
                    top_p=float(top_p), seed=int(seed) & 0xFFFFFFFFFFFFFFFF, flags=flags, prompt=prompt)
         first = self._scaled(FIRST_TOKEN_BASE_S + PREFILL_PER_TOKEN_S * len(prompt)) + self._wire_s(
             len(prompt) * 5 + 64)
-        stream = GenerateStream(self, seq, first, prefill)
+        stream = GenerateStream(self, seq, first, prefill, max_new)
         self._active = stream
         return stream
 
@@ -499,7 +528,7 @@ class DeviceClient:
         self._require_idle("LOGITS")
         ident = self._ensure_identity()
         ids = [int(t) for t in ids]
-        per_frame = M.array_capacity("LOGITS", "ids", ident.max_body)
+        per_frame = M.array_capacity("LOGITS", "ids", self.max_body)
         cont = continue_sequence
         while len(ids) > per_frame:  # run long inputs in pieces; only the last piece's logits matter
             self._logits_request(ids[:per_frame], 1, cont, ident)
@@ -513,15 +542,19 @@ class DeviceClient:
         first = self._scaled(LOGITS_BASE_S + LOGITS_PER_ID_S * len(ids)) + self._wire_s(len(ids) * 5 + 64)
         try:
             if mode == M.LOGITS_TOPK:
-                _, v = self._wait(seq, ("LOGITS_TOPK",), first + self._wire_s(ident.max_body), "LOGITS")
+                _, v = self._wait(seq, ("LOGITS_TOPK",), first + self._wire_s(self.max_body), "LOGITS")
                 return LogitsReply(v["position"], top_ids=np.array(v["ids"], dtype=np.int64),
                                    top_values=np.array(v["values"], dtype=np.float32))
             values = None
             filled = 0
             timeout = first
             while values is None or filled < len(values):
-                _, v = self._wait(seq, ("LOGITS_CHUNK",), timeout + self._wire_s(ident.max_body), "LOGITS")
+                _, v = self._wait(seq, ("LOGITS_CHUNK",), timeout + self._wire_s(self.max_body), "LOGITS")
                 if values is None:
+                    if v["total"] != ident.vocab_size:  # never allocate what the device says without a check
+                        raise ProtocolViolation(f"device on {self.port} announced {v['total']} logits for a "
+                                                f"vocabulary of {ident.vocab_size}",
+                                                fix="the firmware is broken or not edgekit's; reflash it")
                     values = np.empty(v["total"], dtype=np.float32)
                 if v["offset"] != filled or v["total"] != len(values) or filled + len(v["values"]) > len(values):
                     raise EdgekitError(f"device on {self.port} sent logits chunk at offset {v['offset']} "

@@ -1,0 +1,157 @@
+"""The host never trusts the device (issue: hardening).
+
+A scripted device on a real TCP socket speaks the link protocol and lies: a body limit too small to work, a
+vocabulary of four billion, a logits reply announcing 2^32 values, tokens past the request, token ids outside
+the vocabulary, garbage or other sequences' frames forever. Every time the host must end with a named error
+(ProtocolViolation, or the no-reply EdgekitError) — never loop, never allocate what the device announced.
+"""
+import socket
+import threading
+
+import pytest
+
+from edgekit.errors import EdgekitError
+from edgekit.link import messages as M
+from edgekit.link.client import DeviceClient, ProtocolViolation
+from edgekit.link.framing import FrameDecoder, encode_frame
+
+HANG_LIMIT_S = 60.0  # far above any bounded wait at timeout_scale 0.02; reaching it means the host hung
+VOCAB = 100
+
+
+def identity(**overrides):
+    values = dict(protocol_version=M.PROTOCOL_VERSION, max_body=1024, model_status=0, vocab_size=VOCAB,
+                  context_len=64, num_layers=2, hidden_size=32, bos_id=1, eos_id=2, clock_hz=1000, threads=1,
+                  arena_bytes=1 << 16, image_bytes=1 << 16, model_hash=b"\x11" * 32, tokenizer_hash=b"\x22" * 32,
+                  firmware_version="hostile", board="hostile", kernel="none")
+    values.update(overrides)
+    return values
+
+
+def frame(name, seq, **values):
+    return encode_frame(M.BY_NAME[name].code, seq, M.encode_body(name, **values))
+
+
+class ScriptedDevice:
+    """One connection; `script(name, seq, values, send)` answers each decoded request. Sending stops when the
+    host closes the socket, so an endless script ends with the test."""
+
+    def __init__(self, script):
+        self.script = script
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"socket://127.0.0.1:{self.server.getsockname()[1]}"
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        conn, _ = self.server.accept()
+        decoder = FrameDecoder()
+        try:
+            while True:
+                data = conn.recv(4096)
+                if not data:
+                    return
+                for f in decoder.feed(data):
+                    m = M.BY_CODE.get(f.msg_type)
+                    if m is None:
+                        continue
+                    self.script(m.name, f.seq, M.decode_body(f.msg_type, f.body), conn.sendall)
+        except OSError:
+            return
+        finally:
+            conn.close()
+            self.server.close()
+
+
+def run_bounded(fn):
+    """Run fn in a thread; return its exception. A host that is still waiting after HANG_LIMIT_S hung."""
+    box = {}
+
+    def target():
+        try:
+            fn()
+        except BaseException as exc:  # noqa: BLE001 - the test inspects whatever was raised
+            box["exc"] = exc
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(HANG_LIMIT_S)
+    if t.is_alive():
+        pytest.fail("the host kept waiting on a hostile device (hung)")
+    return box.get("exc")
+
+
+def honest_hello(name, seq, values, send, **overrides):
+    if name == "HELLO":
+        send(frame("IDENTITY", seq, **identity(**overrides)))
+        return True
+    return False
+
+
+@pytest.mark.parametrize("overrides,needle", [
+    ({"max_body": 8}, "frame body limit of 8"),
+    ({"vocab_size": 0xFFFFFFFF}, "vocabulary of 4294967295"),
+])
+def test_an_impossible_identity_is_refused(overrides, needle):
+    dev = ScriptedDevice(lambda n, s, v, send: honest_hello(n, s, v, send, **overrides))
+    with DeviceClient(dev.url, timeout_scale=0.02) as client:
+        exc = run_bounded(client.hello)
+    assert isinstance(exc, ProtocolViolation) and needle in str(exc), exc
+
+
+def test_a_huge_logits_announcement_allocates_nothing():
+    def script(name, seq, values, send):
+        if not honest_hello(name, seq, values, send) and name == "LOGITS":
+            send(frame("LOGITS_CHUNK", seq, position=0, total=0xFFFFFFFF, offset=0, values=[0.0] * 4))
+
+    dev = ScriptedDevice(script)
+    with DeviceClient(dev.url, timeout_scale=0.02) as client:
+        exc = run_bounded(lambda: client.logits([1, 2, 3]))
+    assert isinstance(exc, ProtocolViolation) and "4294967295 logits" in str(exc), exc
+
+
+def test_tokens_past_the_request_end_the_stream():
+    def script(name, seq, values, send):
+        if not honest_hello(name, seq, values, send) and name == "GENERATE":
+            for i in range(10_000):  # far more than asked; the host must stop reading at 3 + 1
+                try:
+                    send(frame("TOKEN", seq, token_id=5, index=i, time_us=0, cycles=0))
+                except OSError:
+                    return
+
+    dev = ScriptedDevice(script)
+    seen = []
+    with DeviceClient(dev.url, timeout_scale=0.02) as client:
+        exc = run_bounded(lambda: seen.extend(client.generate([1], max_new_tokens=3)))
+    assert isinstance(exc, ProtocolViolation) and "more tokens than the 3" in str(exc), exc
+    assert len(seen) == 3
+
+
+def test_a_token_outside_the_vocabulary_is_refused():
+    def script(name, seq, values, send):
+        if not honest_hello(name, seq, values, send) and name == "GENERATE":
+            send(frame("TOKEN", seq, token_id=VOCAB, index=0, time_us=0, cycles=0))
+
+    dev = ScriptedDevice(script)
+    with DeviceClient(dev.url, timeout_scale=0.02) as client:
+        exc = run_bounded(lambda: list(client.generate([1], max_new_tokens=3)))
+    assert isinstance(exc, ProtocolViolation) and f"token id {VOCAB}" in str(exc), exc
+
+
+@pytest.mark.parametrize("flood", ["garbage", "other_seq"])
+def test_a_device_that_floods_without_answering_ends_in_a_named_error(flood):
+    def script(name, seq, values, send):
+        if honest_hello(name, seq, values, send) or name != "GENERATE":
+            return
+        other = frame("TOKEN", (seq + 7) % 255 + 1, token_id=5, index=0, time_us=0, cycles=0)
+        chunk = bytes(range(1, 256)) * 4 if flood == "garbage" else other * 20
+        while True:  # until the host gives up and closes the socket
+            try:
+                send(chunk)
+            except OSError:
+                return
+
+    dev = ScriptedDevice(script)
+    with DeviceClient(dev.url, timeout_scale=0.02) as client:
+        exc = run_bounded(lambda: list(client.generate([1], max_new_tokens=3)))
+    assert isinstance(exc, EdgekitError) and "no reply" in str(exc), exc
