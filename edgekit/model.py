@@ -18,6 +18,14 @@ from edgekit.errors import EdgekitError
 
 NO_TOKEN = 0xFFFFFFFF  # "no such special token" in the image and on the wire
 
+# Limits every reader applies to a model config: the loaders, the image reader and the firmware's image check
+# (generated into firmware/runtime/ek_spec.h), so host and device accept exactly the same models. Sizes stay far
+# inside uint32 indices and 64-bit size products, and no reader builds anything proportional to a number it
+# has not bounded.
+CONFIG_MAX_DIM = 1 << 24  # any dimension, the context length, and num_heads * head_dim
+CONFIG_MAX_LAYERS = 0xFFFE  # section tables number layers in 16 bits; 0xFFFF marks the global tensors
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -40,8 +48,9 @@ class ModelConfig:
     def __post_init__(self):
         # Both engines compute in float32, and the image stores these as float32: keep the rounded values so a
         # config survives a trip through an image unchanged.
-        for name in ("rms_norm_eps", "rope_theta"):
-            object.__setattr__(self, name, float(np.float32(getattr(self, name))))
+        with np.errstate(over="ignore"):  # a value beyond float32 becomes inf here and validate() refuses it
+            for name in ("rms_norm_eps", "rope_theta"):
+                object.__setattr__(self, name, float(np.float32(getattr(self, name))))
 
     @property
     def kv_dim(self) -> int:
@@ -52,20 +61,36 @@ class ModelConfig:
         return self.num_heads * self.head_dim
 
     def validate(self, where: object) -> None:
-        """Refuse configs the architecture cannot run, naming the field and the fix."""
+        """Refuse configs the architecture cannot run, naming the field and the fix (the same rules as the
+        firmware's check_config in ek_image.c, from the same limits)."""
         for name in ("vocab_size", "hidden_size", "intermediate_size", "num_layers", "num_heads",
                      "num_kv_heads", "head_dim", "max_seq_len"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value <= 0:
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise EdgekitError(f"config field {name} must be a positive integer, got {value!r}", path=where)
+            limit = CONFIG_MAX_LAYERS if name == "num_layers" else CONFIG_MAX_DIM
+            if value > limit:
+                raise EdgekitError(f"config field {name} is {value:,}, above edgekit's limit of {limit:,}",
+                                   path=where, fix="the config is corrupt or not a model edgekit can run")
+        if self.num_heads * self.head_dim > CONFIG_MAX_DIM:
+            raise EdgekitError(f"num_attention_heads x head_dim = {self.num_heads * self.head_dim:,} is above "
+                               f"edgekit's limit of {CONFIG_MAX_DIM:,}", path=where)
+        for name in ("bos_token_id", "eos_token_id"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, int) and 0 <= value < self.vocab_size):
+                raise EdgekitError(f"config field {name} is {value!r}, not a token id below vocab_size "
+                                   f"{self.vocab_size}", path=where, fix="fix the config or drop the field")
         if self.num_heads % self.num_kv_heads:
             raise EdgekitError(
                 f"num_attention_heads ({self.num_heads}) is not a multiple of num_key_value_heads "
                 f"({self.num_kv_heads})", path=where, fix="GQA needs whole groups of query heads per kv head")
         if self.head_dim % 2:
             raise EdgekitError(f"head_dim {self.head_dim} is odd; RoPE needs an even head size", path=where)
-        if not (self.rms_norm_eps > 0 and self.rope_theta > 0):
-            raise EdgekitError("rms_norm_eps and rope_theta must be positive", path=where)
+        for name in ("rms_norm_eps", "rope_theta"):  # stored as float32: must stay finite and non-zero there
+            value = getattr(self, name)
+            if not 0 < value <= FLOAT32_MAX:
+                raise EdgekitError(f"config field {name} is {value!r} as a float32; it must be positive and finite",
+                                   path=where, fix="fix the config value")
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -122,6 +147,15 @@ class Tensor:
         return int(np.prod(self.shape))
 
 
+def _finite(name: str, arr: np.ndarray) -> np.ndarray:
+    """NaN/Inf weights would pack as a valid image and make the device print token 0 forever: refuse them."""
+    if not np.isfinite(arr).all():
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise EdgekitError(f"tensor {name} has {bad:,} NaN or infinite value(s)",
+                           fix="the checkpoint is corrupt or was saved after training diverged")
+    return arr
+
+
 @dataclass
 class TernaryTensor(Tensor):
     """A BitLinear weight: codes in {-1, 0, +1} and `weight_scale` s_w, so y = acc / (s_x * s_w)."""
@@ -154,14 +188,14 @@ class FloatTensor(Tensor):
             return
         for start in range(0, self.shape[0], rows_per_chunk):
             stop = min(start + rows_per_chunk, self.shape[0])
-            yield np.ascontiguousarray(self._produce_rows(start, stop), dtype=np.float32)
+            yield _finite(self.name, np.ascontiguousarray(self._produce_rows(start, stop), dtype=np.float32))
 
     def array(self) -> np.ndarray:
         """float32 array of `shape`."""
         arr = self._produce()
         if arr.shape != self.shape:
             raise EdgekitError(f"tensor {self.name}: loader produced shape {arr.shape}, expected {self.shape}")
-        return np.ascontiguousarray(arr, dtype=np.float32)
+        return _finite(self.name, np.ascontiguousarray(arr, dtype=np.float32))
 
 
 @dataclass
@@ -223,6 +257,17 @@ class Model:
         if self.tokenizer is None:
             return " ".join(str(i) for i in ids)
         return self.tokenizer.decode(list(ids), skip_special_tokens=False)
+
+
+def check_tensor_count(config: ModelConfig, stored: int, where: object) -> None:
+    """Before building the tensor list of a config (proportional to num_layers): does the checkpoint even hold
+    that many tensors? A config claiming 60,000 layers beside a file of 30 tensors is refused at once."""
+    needed = len(GLOBAL_HEAD_ROLES) + config.num_layers * len(LAYER_ROLES) + len(GLOBAL_TAIL_ROLES)
+    needed -= 1 if config.tie_word_embeddings else 0
+    if stored < needed:
+        raise EdgekitError(f"the config describes {config.num_layers:,} layers ({needed:,} tensors) but the "
+                           f"checkpoint stores only {stored:,} tensors", path=where,
+                           fix="the config and the weights belong to different models, or the download is incomplete")
 
 
 def check_layout(model: Model) -> None:

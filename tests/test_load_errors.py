@@ -286,3 +286,64 @@ def test_gguf_non_ternary_i2_s_code(tmp_path):
     model = load_checkpoint(f)
     with pytest.raises(EdgekitError, match="non-ternary code"):
         model.tensors["L0.v"].codes()
+
+
+# --- validate before allocating; host and device limits agree (issue: hardening) ------------------------------
+
+@pytest.mark.parametrize("changes,fragments", [
+    ({"num_hidden_layers": 1_000_000_000}, ["num_layers is 1,000,000,000", "limit of 65,534"]),
+    ({"num_hidden_layers": 60_000}, ["60,000 layers", "stores only"]),  # within limits, refused before the list
+    ({"max_position_embeddings": 1 << 31}, ["max_seq_len", "limit of 16,777,216"]),
+    ({"vocab_size": 1 << 40}, ["vocab_size", "limit"]),
+    ({"rope_theta": 1e39}, ["rope_theta", "float32"]),  # finite in JSON, infinite as the image's float32
+    ({"rms_norm_eps": 1e-50}, ["rms_norm_eps", "float32"]),  # rounds to 0 in float32
+    ({"bos_token_id": 1 << 40}, ["bos_token_id", "below vocab_size"]),
+    ({"eos_token_id": 10 ** 9}, ["eos_token_id", "below vocab_size"]),
+])
+def test_configs_beyond_the_shared_limits_are_refused(tmp_path, changes, fragments):
+    d = copy(PACKED, tmp_path)
+    edit_config(d, **changes)
+    expect_error(d, "config.json", *fragments)
+
+
+def _poison_first_float_tensor(d: Path, value: float) -> str:
+    hit = {}
+
+    def transform(header, data):
+        data = bytearray(data)
+        for name, info in header.items():
+            if name == "model.norm.weight":
+                begin = info["data_offsets"][0]
+                struct.pack_into("<f", data, begin + 4, value)
+                hit["name"] = name
+                break
+        return header, bytes(data)
+
+    rewrite_safetensors(d / "model.safetensors", transform)
+    return hit["name"]
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_nan_or_inf_weights_are_refused_at_load_and_pack(tmp_path, value):
+    """A NaN weight packs as a 'valid' image and the device then prints token 0 forever: refuse it."""
+    from edgekit.pack.packer import PackChoice, pack_model
+
+    d = copy(PACKED, tmp_path)
+    _poison_first_float_tensor(d, value)
+    expect_error(d, "NaN or infinite", materialize=True)
+    model = load_checkpoint(d)
+    with pytest.raises(EdgekitError, match="NaN or infinite"):
+        pack_model(model, tmp_path / "x.ekm", PackChoice("i2", "f32", "f32"))
+    assert not list(tmp_path.glob("x.ekm*")), "a refused pack left a file behind"
+
+
+@pytest.mark.parametrize("scale", [0.0, -1.0, float("nan"), float("inf"), 1e39])
+def test_bad_ternary_scales_are_refused_at_pack(tmp_path, scale):
+    from edgekit.pack.packer import PackChoice, pack_model
+    from synthetic import random_model, tiny_config
+
+    model = random_model(tiny_config())
+    model.tensors["L0.q"].weight_scale = scale
+    with pytest.raises(EdgekitError, match="weight scale"):
+        pack_model(model, tmp_path / "x.ekm", PackChoice("i2", "f32", "f32"))
+    assert not list(tmp_path.iterdir())

@@ -19,7 +19,8 @@ from edgekit.errors import EdgekitError
 from edgekit.loaders.gguf_blocks import BlockFormatError, i2_s_decode, tq1_0_decode, tq2_0_decode
 from edgekit.loaders.gguf_file import GGML_TYPE_I2_S, GGUFFile, GGUFTensorInfo
 from edgekit.loaders.ternary import DeferredScaleTernaryTensor, absmean_ternarise
-from edgekit.model import FloatTensor, Model, ModelConfig, TernaryTensor, check_layout, tensor_layout
+from edgekit.model import (FloatTensor, Model, ModelConfig, TernaryTensor, check_layout, check_tensor_count,
+                           tensor_layout)
 
 SUPPORTED_ARCHITECTURES = ("bitnet", "bitnet-b1.58", "bitnet-25")
 DEFAULT_ROPE_THETA = 10000.0  # llama.cpp's value when rope.freq_base is absent
@@ -229,6 +230,7 @@ def config_from_gguf(gf: GGUFFile) -> tuple[str, ModelConfig]:
 def load_gguf(path: Path) -> Model:
     gf = GGUFFile(path)
     arch, config = config_from_gguf(gf)
+    check_tensor_count(config, len(gf.tensors), path)
     tensors = {}
     for name, role, layer, kind, shape in tensor_layout(config):
         gname = gguf_name(role, layer)

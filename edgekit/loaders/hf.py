@@ -22,7 +22,8 @@ import numpy as np
 from edgekit.errors import EdgekitError
 from edgekit.loaders.safetensors_file import FLOAT_DTYPES, SafetensorsFile
 from edgekit.loaders.ternary import DeferredScaleTernaryTensor, absmean_ternarise, require_ternary, unpack_hf_2bit
-from edgekit.model import FloatTensor, Model, ModelConfig, TernaryTensor, check_layout, tensor_layout
+from edgekit.model import (FloatTensor, Model, ModelConfig, TernaryTensor, check_layout, check_tensor_count,
+                           tensor_layout)
 
 # edgekit role -> HF tensor name ("{L}" is the layer index). Checked against transformers'
 # models/bitnet/modeling_bitnet.py: BitNetDecoderLayer / BitNetAttention / BitNetMLP attribute names.
@@ -322,6 +323,7 @@ def load_hf_dir(directory: Path) -> Model:
     config = config_from_hf(cfg, config_path)
     quant = _Quantization(cfg, config_path)
     shards = _Shards(directory)
+    check_tensor_count(config, len(shards.where), config_path)
 
     tensors = {}
     for name, role, layer, kind, shape in tensor_layout(config):

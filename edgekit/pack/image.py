@@ -18,7 +18,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from edgekit.errors import EdgekitError
-from edgekit.model import NO_TOKEN, ModelConfig, pack_config
+from edgekit.model import FLOAT32_MAX, NO_TOKEN, ModelConfig, pack_config
 from edgekit.pack.formats import FLOAT_FORMATS, FORMAT_BY_CODE, TERNARY_FORMATS
 
 MAGIC = b"EKMG"
@@ -369,10 +369,12 @@ def parse_image(buf: bytes | np.ndarray, path: object = "<image>", *, check_payl
         if s.offset % SECTION_ALIGN or s.offset < prev_end or s.offset + s.size > len(data):
             _fail(path, f"{where}: offset {s.offset} + size {s.size} is out of bounds or misaligned")
         prev_end = s.offset + s.size
-        expected = fmt.packed_size(s.rows, s.cols) if s.format in (1, 2, 3) \
-            else fmt.packed_size((s.rows, s.cols))
+        ternary = fmt.name in TERNARY_FORMATS
+        expected = fmt.packed_size(s.rows, s.cols) if ternary else fmt.packed_size((s.rows, s.cols))
         if s.size != expected:
             _fail(path, f"{where}: size {s.size} does not match {fmt.name} {s.rows}x{s.cols} ({expected} bytes)")
+        if ternary and not 0 < s.scale <= FLOAT32_MAX:  # as the firmware's check: no NaN/0/-x/inf
+            _fail(path, f"{where}: ternary scale {s.scale!r} is not a positive finite float32")
         if check_payload_crc and crc32(mv[s.offset:s.offset + s.size]) != s.crc:
             _fail(path, f"{where}: payload CRC mismatch: the section data is corrupt")
         sections.append(s)

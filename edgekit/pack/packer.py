@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 
 from edgekit.errors import EdgekitError
-from edgekit.model import FloatTensor, Model, TernaryTensor, check_layout, tensor_layout
+from edgekit.model import FLOAT32_MAX, FloatTensor, Model, TernaryTensor, check_layout, tensor_layout
 from edgekit.pack.formats import FLOAT_FORMATS, float_format, ternary_format
 from edgekit.pack.image import GLOBAL_LAYER, Image, SectionPayload, read_image, write_images
 
@@ -44,6 +44,12 @@ def section_payloads(model: Model, choice: PackChoice, placement: dict[str, tupl
         part, region = (placement or {}).get(name, (0, 0))
         rows, cols = shape[0], (shape[1] if len(shape) > 1 else 1)
         if isinstance(tensor, TernaryTensor):
+            with np.errstate(over="ignore"):
+                scale = float(np.float32(tensor.weight_scale))
+            if not 0 < scale <= FLOAT32_MAX:  # the firmware refuses such an image: never write one
+                raise EdgekitError(f"tensor {name} has weight scale {tensor.weight_scale!r}; it must be positive "
+                                   "and finite in float32", path=model.source,
+                                   fix="the checkpoint is corrupt (a ternary tensor whose weights are all zero?)")
             produce = (lambda t=tensor: tfmt.pack(t.codes()))
             payloads.append(SectionPayload(name, role, layer, tfmt.name, rows, cols, tensor.weight_scale,
                                            produce, region, part))

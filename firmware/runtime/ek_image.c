@@ -13,8 +13,6 @@
 #define HDR(field) offsetof(ek_image_header, field)
 #define ENT(field) offsetof(ek_section_entry, field)
 
-/* Largest dimension accepted: keeps every size product below 2^64 and every index inside uint32. */
-#define EK_MAX_DIM (1u << 24)
 
 static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 static uint32_t rd32(const uint8_t *p)
@@ -55,13 +53,13 @@ static ek_status check_config(const ek_config *c)
                              c->num_kv_heads, c->head_dim, c->max_seq_len};
     size_t i;
     for (i = 0; i < sizeof dims / sizeof dims[0]; i++)
-        if (dims[i] == 0 || dims[i] > EK_MAX_DIM)
+        if (dims[i] == 0 || dims[i] > EK_CONFIG_MAX_DIM) /* limits shared with the host: ek_spec.h */
             return EK_ERR_IMAGE_CONFIG;
-    if (c->num_layers == 0 || c->num_layers >= EK_IMAGE_GLOBAL_LAYER) /* layer numbers are uint16 */
+    if (c->num_layers == 0 || c->num_layers > EK_CONFIG_MAX_LAYERS)
         return EK_ERR_IMAGE_CONFIG;
     if (c->num_heads % c->num_kv_heads != 0 || c->head_dim % 2u != 0)
         return EK_ERR_IMAGE_CONFIG;
-    if ((uint64_t)c->num_heads * c->head_dim > EK_MAX_DIM)
+    if ((uint64_t)c->num_heads * c->head_dim > EK_CONFIG_MAX_DIM)
         return EK_ERR_IMAGE_CONFIG;
     if (!finite_positive(c->rms_norm_eps) || !finite_positive(c->rope_theta))
         return EK_ERR_IMAGE_CONFIG;
@@ -204,6 +202,33 @@ static int kind_is_ternary(uint32_t kind)
            kind == EK_KIND_GATE || kind == EK_KIND_UP || kind == EK_KIND_DOWN;
 }
 
+/* The stored name must be the canonical one up to its NUL (as the host reader requires): names are what
+ * `edgekit inspect` shows, so an image whose names lie is refused on both sides. */
+static int name_matches(const uint8_t *field, uint32_t kind, uint32_t layer)
+{
+    char want[EK_IMAGE_NAME_LEN];
+    const char *role = ek_kind_name(kind);
+    size_t n = 0, r;
+    if (role == NULL)
+        return 0;
+    if (layer != EK_IMAGE_GLOBAL_LAYER) {
+        char digits[5];
+        size_t d = 0;
+        do {
+            digits[d++] = (char)('0' + layer % 10u);
+            layer /= 10u;
+        } while (layer != 0 && d < sizeof digits);
+        want[n++] = 'L';
+        while (d > 0)
+            want[n++] = digits[--d];
+        want[n++] = '.';
+    }
+    for (r = 0; role[r] != '\0' && n < sizeof want - 1u; r++)
+        want[n++] = role[r];
+    want[n] = '\0';
+    return memcmp(field, want, n + 1u) == 0;
+}
+
 ek_status ek_image_index(const ek_image_part *parts, unsigned n, int verify_crc, uint32_t *directory)
 {
     const ek_config *c = &parts[0].config;
@@ -228,6 +253,8 @@ ek_status ek_image_index(const ek_image_part *parts, unsigned n, int verify_crc,
 
             if (slot == EK_NO_REF || (slot == lm_head_slot && c->tied) || directory[slot] != EK_NO_REF)
                 return EK_ERR_IMAGE_CONFIG; /* unknown kind, layer out of range, or a tensor twice */
+            if (!name_matches(e + ENT(name), kind, layer))
+                return EK_ERR_IMAGE_CONFIG;
             if (ek_format_is_ternary(format) != kind_is_ternary(kind) || !(ek_format_is_ternary(format) ||
                                                                           ek_format_is_float(format)))
                 return EK_ERR_IMAGE_FORMAT;

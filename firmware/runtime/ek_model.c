@@ -95,6 +95,26 @@ static ek_status context_length(const ek_config *c, uint32_t max_ctx, uint32_t *
     return max_ctx > c->max_seq_len ? EK_ERR_BAD_ARGUMENT : EK_OK;
 }
 
+uint32_t ek_model_directory_slots(const uint8_t *const parts[], const size_t sizes[], unsigned n_parts)
+{
+    ek_image_part p[EK_MAX_PARTS];
+    if (open_parts(p, parts, sizes, n_parts) != EK_OK)
+        return 0;
+    return EK_TENSOR_SLOTS(p[0].config.num_layers);
+}
+
+ek_status ek_model_check_sections(const uint8_t *const parts[], const size_t sizes[], unsigned n_parts,
+                                  int verify_crc, uint32_t *directory)
+{
+    ek_image_part p[EK_MAX_PARTS];
+    ek_status st;
+    if (directory == NULL)
+        return EK_ERR_BAD_ARGUMENT;
+    if ((st = open_parts(p, parts, sizes, n_parts)) != EK_OK)
+        return st;
+    return ek_image_index(p, n_parts, verify_crc, directory);
+}
+
 size_t ek_model_arena_size(const uint8_t *const parts[], const size_t sizes[], unsigned n_parts,
                            uint32_t max_ctx)
 {

@@ -75,6 +75,17 @@ typedef struct {
 size_t ek_model_arena_size(const uint8_t *const parts[], const size_t sizes[], unsigned n_parts,
                            uint32_t max_ctx);
 
+/* Slots of the tensor directory ek_model_check_sections needs (EK_TENSOR_SLOTS of the parts' layer count),
+ * from the headers alone (checked); 0 if the parts do not check out. */
+uint32_t ek_model_directory_slots(const uint8_t *const parts[], const size_t sizes[], unsigned n_parts);
+
+/* Every check ek_model_open makes on the images, without an arena: headers, config, parts and every section
+ * (kind, layer, format, bounds, shape, ternary scale, and payload CRCs when verify_crc). directory is scratch of
+ * ek_model_directory_slots() uint32. A host with a heap runs this before sizing an arena from a header, so a
+ * lying section table is refused before anything proportional to the header is allocated. */
+ek_status ek_model_check_sections(const uint8_t *const parts[], const size_t sizes[], unsigned n_parts,
+                                  int verify_crc, uint32_t *directory);
+
 /* Validate the image parts (all of them, see ek_image.h), lay out the arena (64-byte aligned, at least
  * ek_model_arena_size bytes) and start with an empty KV cache. max_ctx 0 means the model's max_seq_len;
  * more than max_seq_len is EK_ERR_BAD_ARGUMENT. verify_crc: check every section's payload CRC

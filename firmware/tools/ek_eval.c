@@ -343,6 +343,14 @@ static int cmd_info(int argc, char **argv)
             return fail_status(argv[i], st);
     if ((st = ek_image_check_parts(p, parts.n)) != EK_OK)
         return fail_status("parts", st);
+    {   /* the sections too, exactly as the device checks them before it runs (CRCs included) */
+        uint32_t slots = ek_model_directory_slots(parts.data, parts.size, parts.n);
+        uint32_t *directory = (uint32_t *)malloc((size_t)(slots ? slots : 1u) * sizeof *directory);
+        st = directory ? ek_model_check_sections(parts.data, parts.size, parts.n, 1, directory) : EK_ERR_BAD_ARGUMENT;
+        free(directory);
+        if (st != EK_OK)
+            return fail_status("sections", st);
+    }
     printf("vocab %lu dim %lu hidden %lu layers %lu heads %lu kv_heads %lu head_dim %lu max_seq_len %lu tied %lu\n",
            (unsigned long)p[0].config.vocab_size, (unsigned long)p[0].config.hidden_size,
            (unsigned long)p[0].config.intermediate_size, (unsigned long)p[0].config.num_layers,

@@ -298,6 +298,15 @@ int main(int argc, char **argv)
                                        : ek_model_arena_size(port.image, port.image_size, port.n_images,
                                                              (uint32_t)ctx);
         void *mem = NULL;
+        /* Sections first: an arena sized from a header whose tables lie would be gigabytes for nothing. CRCs
+         * are left to ek_model_open (the server's choice); the directory is at most 65534 layers' worth. */
+        uint32_t slots = ek_model_directory_slots(port.image, port.image_size, port.n_images);
+        uint32_t *directory = slots ? (uint32_t *)malloc((size_t)slots * sizeof *directory) : NULL;
+        if (arena_bytes < 0 && (directory == NULL ||
+                                ek_model_check_sections(port.image, port.image_size, port.n_images, 0, directory) !=
+                                    EK_OK))
+            need = 0;
+        free(directory);
         if (need > 0 && posix_memalign(&mem, EK_ARENA_ALIGN, need) != 0) {
             fprintf(stderr, "edgekit-device: cannot allocate a %lu-byte arena\n", (unsigned long)need);
             return 2;
