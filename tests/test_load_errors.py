@@ -347,3 +347,9 @@ def test_bad_ternary_scales_are_refused_at_pack(tmp_path, scale):
     with pytest.raises(EdgekitError, match="weight scale"):
         pack_model(model, tmp_path / "x.ekm", PackChoice("i2", "f32", "f32"))
     assert not list(tmp_path.iterdir())
+
+
+def test_tie_word_embeddings_must_be_a_boolean(tmp_path):
+    d = copy(PACKED, tmp_path)
+    edit_config(d, tie_word_embeddings="yes")  # bool("yes") would silently tie the head
+    expect_error(d, "config.json", "tie_word_embeddings must be true or false")

@@ -35,6 +35,7 @@ class EdgekitGroup(click.Group):
         return list(self.commands)  # pipeline order, not alphabetical
 
     def invoke(self, ctx):
+        _terminate_cleanly()
         try:
             return super().invoke(ctx)
         except EdgekitError as exc:
@@ -43,6 +44,29 @@ class EdgekitGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("edgekit: interrupted", err=True)
             ctx.exit(130)
+        except OSError as exc:
+            # The machine said no (disk full, read-only, permissions, a path that vanished): the user's to fix,
+            # so one line, not a traceback. Writers clean their temp files up on the way out.
+            where = f": {exc.filename}" if exc.filename else ""
+            click.echo(f"edgekit: error: {exc.strerror or exc}{where} (fix: check free space, permissions and the "
+                       "path, then run the command again)", err=True)
+            ctx.exit(2)
+
+
+def _terminate_cleanly() -> None:
+    """SIGTERM (kill, a CI timeout, systemd) unwinds like Ctrl-C, so temp files and child processes are cleaned
+    up by the code that made them instead of being left behind."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def on_term(signum, frame):
+        raise SystemExit(128 + signum)
+
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, on_term)
 
 
 @click.group(cls=EdgekitGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -112,6 +112,9 @@ def config_from_hf(cfg: dict, where: Path) -> ModelConfig:
     for key, value in (("bos_token_id", bos), ("eos_token_id", eos)):
         if value is not None and (type(value) is not int or value < 0):
             raise EdgekitError(f"config field {key} must be a token id, got {value!r}", path=where)
+    tied = cfg.get("tie_word_embeddings", False)
+    if not isinstance(tied, bool):
+        raise EdgekitError(f"config field tie_word_embeddings must be true or false, got {tied!r}", path=where)
     config = ModelConfig(
         vocab_size=_int_field(cfg, "vocab_size", where),
         hidden_size=hidden,
@@ -123,7 +126,7 @@ def config_from_hf(cfg: dict, where: Path) -> ModelConfig:
         max_seq_len=_int_field(cfg, "max_position_embeddings", where, 2048),
         rms_norm_eps=float(eps),
         rope_theta=float(rope_theta),
-        tie_word_embeddings=bool(cfg.get("tie_word_embeddings", False)),
+        tie_word_embeddings=tied,
         bos_token_id=bos,
         eos_token_id=eos,
     )

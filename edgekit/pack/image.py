@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
-import tempfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from edgekit.atomic_file import temp_beside
 from edgekit.errors import EdgekitError
 from edgekit.model import FLOAT32_MAX, NO_TOKEN, ModelConfig, pack_config
 from edgekit.pack.formats import FLOAT_FORMATS, FORMAT_BY_CODE, TERNARY_FORMATS
@@ -235,8 +235,8 @@ def write_images(config: ModelConfig, payloads: list[SectionPayload], paths: lis
         for part, dest in enumerate(paths):
             dest = Path(dest)
             dest.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".tmp", dir=dest.parent)
-            tmp_files.append((fd, Path(tmp), dest))
+            fd, tmp = temp_beside(dest)
+            tmp_files.append((fd, tmp, dest))
         offsets = []
         for part in range(part_count):
             n = sum(1 for p in payloads if p.part == part)
@@ -280,6 +280,9 @@ def write_images(config: ModelConfig, payloads: list[SectionPayload], paths: lis
             os.replace(tmp, dest)
         tmp_files = []
         return [Path(p) for p in paths]
+    except OSError as exc:  # a full disk or a vanished folder: the user's to fix; the finally below cleans up
+        raise EdgekitError(f"cannot write the image: {exc.strerror or exc}", path=Path(paths[0]),
+                           fix="free some space or choose another output path") from None
     finally:
         for fd, tmp, _ in tmp_files:
             try:
