@@ -155,3 +155,13 @@ def test_unknown_placement_is_refused(fixture_model):
         plan_model(fixture_model.config, load_board("host"), placement="nearest")
     res = CliRunner().invoke(cli, ["plan", "--board", "qemu-mps3-an547", "--place", "fastest", "--json"])
     assert res.exit_code == 0 and json.loads(res.stdout)["place"] == "fastest"
+
+
+def test_the_arena_never_starts_at_address_zero_on_a_bare_metal_board():
+    """stm32h747-disco's ITCM starts at 0 and holds no code: an arena linked there would be a NULL pointer."""
+    from edgekit.boards import load_board
+    from synthetic import tiny_config
+
+    board = load_board("stm32h747-disco")
+    plan = plan_model(tiny_config(max_seq_len=64), board, ctx=64)
+    assert plan.fits and board.region(plan.arena_region).base != 0

@@ -178,7 +178,11 @@ def _image_candidates(board: Board, placement: str = "persistent") -> list[Memor
 def _arena_candidates(board: Board) -> list[MemoryRegion]:
     """Writable RAM, fastest first; the board's default arena region wins ties."""
     default = board.layout.arena if board.layout else None
-    ram = [r for r in board.memory if r.is_ram and r.writable]
+    # An arena linked first into a bare-metal region at address 0 (an ITCM that holds no code) would start at
+    # NULL, which the runtime rightly refuses; code first (the text region) keeps it off 0.
+    text = board.layout.text if board.layout else None
+    ram = [r for r in board.memory if r.is_ram and r.writable
+           and not (board.os == "none" and r.base == 0 and r.name != text)]
     return sorted(ram, key=lambda r: (-r.read_bw_bytes_per_s, r.name != default, r.base))
 
 
