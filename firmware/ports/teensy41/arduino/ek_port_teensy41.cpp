@@ -1,4 +1,5 @@
-// ek_port_teensy41.cpp — edgekit port for the Teensy 4.1 on the Teensyduino (Arduino) core.
+// ek_port_teensy41.cpp — edgekit port for the Teensy 4.1 on the Teensyduino (Arduino) core: the online
+// PlatformIO option (platformio.ini here). The offline bare-metal port is one directory up.
 //
 // Link: USB CDC (`Serial`; the baud rate is ignored on USB). Cycles: the DWT cycle counter, which the core
 // starts at boot (ARM_DWT_CYCCNT), extended to 64 bits. Image parts are linked into flash (PROGMEM) by

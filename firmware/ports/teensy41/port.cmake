@@ -1,0 +1,31 @@
+# port.cmake — PJRC Teensy 4.1 (NXP i.MX RT1062), bare metal at register level, link on LPUART6 (pins 0/1).
+# Defaults mirror boards/teensy41.toml [layout] (tests/test_boards.py and tests/test_board_teensy41.py check
+# that they render the same linker script as the generator). The boot ROM reads the FCB/IVT in
+# ek_boot_teensy41.c from the start of flash; flash the ELF (as Intel HEX) with teensy_loader_cli.
+# The Arduino/PlatformIO option (USB CDC link, Teensyduino core) lives in arduino/ and is not built here.
+set(EK_PORT_DIR ${CMAKE_CURRENT_LIST_DIR})
+# Real hardware: no debugger catches a semihosting BKPT (it would hard fault); exit means a system reset.
+set(EK_SEMIHOSTING OFF CACHE BOOL "ek_port_exit via semihosting (QEMU); OFF on real hardware without a debugger")
+include(${CMAKE_CURRENT_LIST_DIR}/../common/cortex-m.cmake)
+
+set(EK_PORT_SOURCES
+  ${EK_PORT_DIR}/ek_boot_teensy41.c
+  ${EK_PORT_DIR}/ek_board_teensy41.c
+  ${EK_PORT_DIR}/ek_psram_teensy41.c)
+set(EK_LD_MEMORY_LINES
+  "DTCM rwx 0x20000000 0x80000"
+  "OCRAM rwx 0x20200000 0x80000"
+  "FLASH rx 0x60000000 0x7c0000"
+  "PSRAM rwx 0x70000000 0x1000000")
+set(EK_LD_BOARD "teensy41")
+set(EK_LD_STACK_SIZE 0x4000 CACHE STRING "main stack bytes")
+set(EK_LD_TEXT_REGION FLASH CACHE STRING "region for code (must hold the boot address)")
+set(EK_LD_DATA_REGION DTCM CACHE STRING "region for .data/.bss")
+set(EK_LD_STACK_REGION DTCM CACHE STRING "region for the stack")
+set(EK_LD_ARENA_REGION PSRAM CACHE STRING "region for the working arena")
+
+if(TARGET ek_runtime)
+  add_executable(edgekit_fw ${EK_COMMON_PORT_DIR}/ek_main.c ${EK_COMMON_PORT_DIR}/ek_app_server.c)
+  target_link_libraries(edgekit_fw PRIVATE ek_runtime)
+  ek_cortex_m_configure(edgekit_fw)
+endif()
