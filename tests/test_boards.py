@@ -222,7 +222,7 @@ def test_write_is_atomic_and_complete(tmp_path):
 @pytest.mark.skipif(shutil.which("cmake") is None or shutil.which("arm-none-eabi-gcc") is None,
                     reason="needs cmake and arm-none-eabi-gcc")
 @pytest.mark.parametrize("name", ["qemu-mps3-an547", "qemu-mps2-an386", "qemu-mps2-an500", "qemu-netduinoplus2",
-                                  "stm32h747-disco"])
+                                  "stm32h747-disco", "rp2350-psram", "teensy41"])
 def test_cmake_defaults_render_the_same_script_as_python(tmp_path, name):
     """A firmware built without a plan links exactly like the Python renderer's default for the board."""
     board = load_board(name)
