@@ -45,6 +45,16 @@ def firmware_binary(project: Path, system: str, manifest: dict) -> Path:
     return project / BUILD_DIR / "firmware" / name
 
 
+def _write_flash_file(project: Path, manifest: dict, binary: Path) -> Path | None:
+    """A real board's flash file (UF2/HEX: firmware + image parts) next to the ELF, for its flasher's table row."""
+    from edgekit.boards import load_board
+    from edgekit.flash.flashers import write_flash_file
+
+    board = load_board(manifest["board"])
+    parts = [(project / img["file"], int(img["address"])) for img in manifest["images"]]
+    return write_flash_file(board, binary, parts)
+
+
 def build_project(project: str | Path, *, system: str = "cmake", jobs: int = 2, verbose: bool = False) -> BuildResult:
     """Configure (once) and build; incremental afterwards. Returns the path of the firmware binary."""
     project = Path(project).resolve()
@@ -57,6 +67,7 @@ def build_project(project: str | Path, *, system: str = "cmake", jobs: int = 2, 
         from edgekit.build.platformio import build_with_platformio
 
         binary = build_with_platformio(project, manifest["board"], verbose=verbose)
+        _write_flash_file(project, manifest, Path(binary))
         return BuildResult(project, system, Path(binary), time.perf_counter() - start, "")
     if system != "cmake":
         raise EdgekitError(f"unknown build system {system!r}", fix="use cmake or platformio")
@@ -73,4 +84,5 @@ def build_project(project: str | Path, *, system: str = "cmake", jobs: int = 2, 
     binary = firmware_binary(project, "cmake", manifest)
     if not binary.is_file():
         raise EdgekitError(f"the build finished but produced no {binary.name}", path=build)
+    _write_flash_file(project, manifest, binary)
     return BuildResult(project, system, binary, time.perf_counter() - start, log)
