@@ -28,12 +28,15 @@ def device_options(f):
         click.option("--board", "-b", default=None,
                      help="Build (cached), flash and start MODEL on this board instead of using --port."),
         click.option("--trace", is_flag=True, help="Hex-dump every link frame to stderr."),
+        click.option("--host", default=None, metavar="[USER@]HOST[:PORT]",
+                     help="With --board of a Linux board reached over ssh (rpi5, rpi4...): this host instead of "
+                          "the profile's ([::1]:22 for IPv6 with a port)."),
     )):
         f = opt(f)
     return f
 
 
-def _connect(model_arg, port, board, trace, icount_shift=None, marker=None):
+def _connect(model_arg, port, board, trace, icount_shift=None, marker=None, host=None):
     """The model (default: bundled) and a connected device, from --port or --board."""
     import edgekit
     from edgekit.link.run import connect_device
@@ -43,7 +46,7 @@ def _connect(model_arg, port, board, trace, icount_shift=None, marker=None):
     model = edgekit.load(resolve_model_arg(model_arg))
     con = stderr_console()
     dev = connect_device(model, board=board, port=port, trace=trace, icount_shift=icount_shift, marker=marker,
-                         log=lambda msg: con.print(f"[dim]{msg}[/dim]"))
+                         host=host, log=lambda msg: con.print(f"[dim]{msg}[/dim]"))
     return model, dev, con
 
 
@@ -57,7 +60,9 @@ def _connect(model_arg, port, board, trace, icount_shift=None, marker=None):
 @click.option("--marker", default=None, metavar="SPEC",
               help="Power-meter marker of emulated, host and Linux boards: unix:PATH (a meter's logic-input "
                    "socket) or gpiochipN:LINE (Linux GPIO). See docs/power.md.")
-def flash(project, port, link, icount_shift, marker):
+@click.option("--dry-run", is_flag=True,
+              help="Print the commands that would run (one per line, shell-quoted) and exit; needs no tool.")
+def flash(project, port, link, icount_shift, marker, dry_run):
     """Put a built PROJECT on its board and print the link URL; emulators run until Ctrl-C.
 
     Emulated boards start QEMU with the ELF and every image part at its planned address; Linux boards copy
@@ -65,6 +70,11 @@ def flash(project, port, link, icount_shift, marker):
     """
     from edgekit.flash.device import open_device
 
+    if dry_run:
+        from edgekit.flash.flashers import dry_run_commands, format_commands
+
+        click.echo(format_commands(dry_run_commands(project, link=link, icount_shift=icount_shift, marker=marker)))
+        return
     session = open_device(project, link=link, port=port, icount_shift=icount_shift, marker=marker)
     con = stderr_console()
     click.echo(session.url)
@@ -96,7 +106,7 @@ def flash(project, port, link, icount_shift, marker):
 @click.option("--transcript", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Save the conversation (JSON) here after every turn.")
 @sampling_options
-def chat(model, port, board, trace, prompt, system, transcript, max_new, temperature, top_k, top_p, seed):
+def chat(model, port, board, trace, host, prompt, system, transcript, max_new, temperature, top_k, top_p, seed):
     """Chat with a device, streaming its answer. Ctrl-C cancels the answer; Ctrl-D (or /quit) ends the session.
 
     The tokenizer comes from MODEL (default: the bundled model), or from the build directory. The model's chat
@@ -104,7 +114,7 @@ def chat(model, port, board, trace, prompt, system, transcript, max_new, tempera
     """
     from edgekit.link.session import ChatSession
 
-    m, dev, con = _connect(model, port, board, trace)
+    m, dev, con = _connect(model, port, board, trace, host=host)
     with dev:
         ident = dev.identity
         session = ChatSession(dev.client, m.tokenizer, chat_template=m.chat_template, system=system,
@@ -156,14 +166,14 @@ def chat(model, port, board, trace, prompt, system, transcript, max_new, tempera
 @click.option("--tokens", "greedy_tokens", type=click.IntRange(1), default=16, show_default=True,
               help="Greedy continuation length compared token for token.")
 @click.option("--json", "json_out", is_flag=True, help="Print the report as JSON.")
-def validate(model, port, board, trace, prompts, greedy_tokens, json_out):
+def validate(model, port, board, trace, host, prompts, greedy_tokens, json_out):
     """Run prompts on the device and on the reference: max |Δlogit|, cosine, top-1 agreement, greedy match.
 
     Exit status 1 when the greedy continuations differ (the device does not compute what the model says).
     """
     from edgekit.link.validate import validate as run_validate
 
-    m, dev, _ = _connect(model, port, board, trace)
+    m, dev, _ = _connect(model, port, board, trace, host=host)
     with dev:
         report = run_validate(dev.client, m, list(prompts or DEFAULT_VALIDATE_PROMPTS), greedy_tokens=greedy_tokens)
     if json_out:

@@ -41,8 +41,10 @@ def sampling_options(f):
                    "[default: device when --board or --port is given, else reference].")
 @click.option("--board", default=None, help="Build, flash and run on this board (see `edgekit boards`).")
 @click.option("--port", default=None, help="Talk to an already running device at this port or pyserial URL.")
+@click.option("--host", default=None, metavar="[USER@]HOST[:PORT]",
+              help="With --board of a Linux board reached over ssh: this host instead of the profile's.")
 @click.option("--json", "json_out", is_flag=True, help='Print {"tokens": [...], "text": "..."} instead of streaming.')
-def generate(model, prompt, max_new, temperature, top_k, top_p, seed, engine, board, port, json_out):
+def generate(model, prompt, max_new, temperature, top_k, top_p, seed, engine, board, port, host, json_out):
     """Generate text from MODEL, streamed as it is produced."""
     import edgekit
     from edgekit.textstream import IncrementalDecoder
@@ -64,7 +66,7 @@ def generate(model, prompt, max_new, temperature, top_k, top_p, seed, engine, bo
         from edgekit.link.run import device_token_stream
 
         con = stderr_console()
-        session, tokens_iter = device_token_stream(m, board=board, port=port, prompt_ids=prompt_ids,
+        session, tokens_iter = device_token_stream(m, board=board, port=port, host=host, prompt_ids=prompt_ids,
                                                    max_new=max_new, log=lambda msg: con.print(f"[dim]{msg}[/dim]"),
                                                    **sampling)
     stream = IncrementalDecoder(m.tokenizer)

@@ -68,8 +68,8 @@ def _open_meter(spec: str, mode: str, voltage_mv: int, board):
 @click.option("--marker-bit", type=click.IntRange(0, 7), default=0, show_default=True,
               help="Meter logic input the marker is wired to (D0-D7).")
 @click.option("--json", "json_out", is_flag=True, help="Print the summary as JSON.")
-def profile(model, port, board, trace, prompt, max_new, output, meter, meter_mode, voltage_mv, marker, marker_bit,
-            json_out):
+def profile(model, port, board, trace, host, prompt, max_new, output, meter, meter_mode, voltage_mv, marker,
+            marker_bit, json_out):
     """Time every generated token on the device (its own cycle counter), optionally measure its energy, and
     write CSV, JSON and a plot."""
     from edgekit.boards import load_board
@@ -88,7 +88,7 @@ def profile(model, port, board, trace, prompt, max_new, output, meter, meter_mod
     shift = qemu.icount_shift if qemu is not None and qemu.mode == "system" else None
     power_meter = _open_meter(meter, meter_mode, voltage_mv, board_profile) if meter else None
     try:
-        m, dev, _ = _connect(model, port, board, trace, icount_shift=shift, marker=marker)
+        m, dev, _ = _connect(model, port, board, trace, icount_shift=shift, marker=marker, host=host)
         with dev:
             estimate = qemu is not None
             prompt_ids = m.encode(prompt)

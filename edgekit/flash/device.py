@@ -70,8 +70,10 @@ def _posix_args(board: Board, manifest: dict, threads: int, marker: str | None =
 
 
 def open_device(project: str | Path, *, link: str = "pty", port: str | None = None, icount_shift: int | None = None,
-                threads: int = 1, marker: str | None = None) -> DeviceSession:
+                threads: int = 1, marker: str | None = None, host: str | None = None) -> DeviceSession:
     """Flash/start the built project and return a session whose .url the link client opens.
+
+    host: Linux boards reached over ssh (flasher scp-ssh): [USER@]HOST[:PORT] instead of the profile's host.
 
     marker: where the power-meter marker goes. Emulated boards and host processes: `unix:PATH`, an emulated wire
     to a meter's logic input; Linux boards: `gpiochipN:LINE` too. MCU boards drive their marker pin themselves.
@@ -108,7 +110,7 @@ def open_device(project: str | Path, *, link: str = "pty", port: str | None = No
     if kind == "scp-ssh":
         from edgekit.flash.ssh import start_over_ssh
 
-        return start_over_ssh(board, binary, parts, _posix_args(board, manifest, threads, marker))
+        return start_over_ssh(board, binary, parts, _posix_args(board, manifest, threads, marker), host=host)
     if marker is not None:
         raise EdgekitError(f"{board.name} drives its power-meter marker from a pin of its own port; --marker is for "
                            "emulated boards, host processes and Linux boards",

@@ -4,6 +4,8 @@
         for event in dev.client.generate(ids, max_new_tokens=32):
             ...
 
+A Linux board reached over ssh takes the profile's host, or host="pi@192.168.1.20" (`--host` on the CLI).
+
 Builds are cached under $EDGEKIT_CACHE (default ~/.cache/edgekit)/builds/<board>-<key>, where the key covers
 the model's files, the board profile, the firmware sources and the edgekit version, so a changed input builds
 again and an unchanged one starts at once.
@@ -98,12 +100,25 @@ class ConnectedDevice:
 
 def connect_device(model: Model | None, *, board: str | None = None, port: str | None = None, trace: bool = False,
                    ctx: int | None = None, icount_shift: int | None = None, marker: str | None = None,
-                   log=None) -> ConnectedDevice:
-    """Connect to --port, or build/flash/start the model on --board; HELLO and check the model matches."""
+                   host: str | None = None, log=None) -> ConnectedDevice:
+    """Connect to --port, or build/flash/start the model on --board; HELLO and check the model matches.
+
+    host: for a Linux board reached over ssh (flasher scp-ssh), [USER@]HOST[:PORT] instead of the profile's host.
+    """
     from edgekit.link.client import DeviceClient
 
     if (board is None) == (port is None):
         raise EdgekitError("give exactly one of --board (build, flash and run) or --port (a running device)")
+    if host is not None:
+        if board is None:
+            raise EdgekitError("--host goes with --board (a Linux board edgekit starts over ssh)",
+                               fix="pass --board rpi5 (or your board) with --host, or drop --host")
+        from edgekit.boards import load_board
+
+        kind = load_board(board).flasher.kind
+        if kind != "scp-ssh":
+            raise EdgekitError(f"--host is for Linux boards reached over ssh, but {board} uses flasher {kind!r}",
+                               fix="drop --host, or use a board whose [flasher] kind is scp-ssh (rpi5, rpi4...)")
     session = None
     project = None
     if board is not None:
@@ -112,7 +127,7 @@ def connect_device(model: Model | None, *, board: str | None = None, port: str |
         from edgekit.flash.device import open_device
 
         project = ensure_built(model, board, ctx=ctx, log=log)
-        session = open_device(project, icount_shift=icount_shift, marker=marker)
+        session = open_device(project, icount_shift=icount_shift, marker=marker, host=host)
         url, describe = session.url, session.describe
     else:
         url, describe = port, port
@@ -134,12 +149,12 @@ def connect_device(model: Model | None, *, board: str | None = None, port: str |
 
 
 def device_token_stream(model: Model, *, board: str | None, port: str | None, prompt_ids: list[int],
-                        max_new: int, temperature: float, top_k: int, top_p: float, seed: int, log=None
-                        ) -> tuple[ConnectedDevice, Iterator[int]]:
+                        max_new: int, temperature: float, top_k: int, top_p: float, seed: int,
+                        host: str | None = None, log=None) -> tuple[ConnectedDevice, Iterator[int]]:
     """For `edgekit generate --board/--port`: the connected device and an iterator of generated token ids."""
     from edgekit.link.client import TokenEvent
 
-    dev = connect_device(model, board=board, port=port, log=log)
+    dev = connect_device(model, board=board, port=port, host=host, log=log)
     if log:
         log(f"device: {dev.describe}")
 

@@ -18,6 +18,7 @@ DEFAULT_BAUD = 115200
 # not to spin. (pyserial's read returns as soon as the requested bytes or any in_waiting bytes arrive.)
 READ_SLICE_S = 0.05
 READ_CHUNK = 65536  # most bytes taken from the OS in one read
+WRITE_TIMEOUT_S = 10.0  # a device that reads nothing for this long is not reading at all
 
 
 class Transport:
@@ -26,9 +27,17 @@ class Transport:
     def __init__(self, url: str, *, baud: int = DEFAULT_BAUD):
         self.url = str(url)
         self.baud = baud
+        # pyserial's rfc2217:// client refuses any write_timeout (NotImplementedError); its writes are plain
+        # socket sends there, bounded by the TCP connection rather than by a UART that stopped draining.
+        write_timeout = None if self.url.startswith("rfc2217://") else WRITE_TIMEOUT_S
+        open_url = self.url
+        if self.url.startswith("rfc2217://") and "ign_set_control" not in self.url:
+            # The link uses no modem lines. A server that cannot set DTR/RTS (ser2net exporting a pty, sredird)
+            # never acknowledges pyserial's SET_CONTROL at open, which would then fail: don't wait for that answer.
+            open_url += ("&" if "?" in self.url else "?") + "ign_set_control"
         try:
-            self._port = serial.serial_for_url(self.url, baudrate=baud, timeout=READ_SLICE_S,
-                                               write_timeout=10.0)
+            self._port = serial.serial_for_url(open_url, baudrate=baud, timeout=READ_SLICE_S,
+                                               write_timeout=write_timeout)
         except (serial.SerialException, ValueError, OSError) as exc:
             raise EdgekitError(f"cannot open link {self.url}: {exc}",
                                fix="check the port (list serial ports: python -m serial.tools.list_ports), "
@@ -81,7 +90,9 @@ class Transport:
             if self._fd is not None:
                 ready, _, _ = select.select([self._fd], [], [], min(remaining, READ_SLICE_S))
                 return self._port.read(READ_CHUNK) if ready else b""
-            self._port.timeout = min(remaining, READ_SLICE_S)
+            slice_s = min(remaining, READ_SLICE_S)
+            if self._port.timeout != slice_s:  # setting it reconfigures the port: over rfc2217, a network round trip
+                self._port.timeout = slice_s
             waiting = self._port.in_waiting
             return self._port.read(max(1, waiting))
         except (serial.SerialException, OSError) as exc:
