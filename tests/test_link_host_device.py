@@ -550,12 +550,33 @@ def _ident_frame(seq):
                                                    vocab_size=100, context_len=64, eos_id=1, bos_id=0))
 
 
-def test_a_lost_token_frame_is_an_error_not_wrong_text():
-    tok = lambda i: encode_frame(0x82, 2, M.encode_body("TOKEN", token_id=10 + i, index=i))  # noqa: E731
-    done = encode_frame(0x83, 2, M.encode_body("DONE", reason=2, generated_tokens=3))
-    client = DeviceClient(_ScriptedTransport([_ident_frame(1), tok(0), tok(2), done]))
+def test_a_lost_token_frame_is_recovered_not_wrong_text():
+    """Token 1 is lost: the host stops the device (CANCEL; its DONE says 3 were generated) and asks again for
+    prompt + the token it has, 2 more, as a fresh sequence. The answer is complete, exact and not repeated."""
+    tok = lambda seq, i, t: encode_frame(0x82, seq, M.encode_body("TOKEN", token_id=t, index=i))  # noqa: E731
+    done = lambda seq, n, seq_len: encode_frame(0x83, seq, M.encode_body(  # noqa: E731
+        "DONE", reason=2, generated_tokens=n, seq_len=seq_len))
+    transport = _ScriptedTransport([_ident_frame(1), tok(2, 0, 10), tok(2, 2, 12), done(2, 3, 4),
+                                    tok(4, 0, 11), tok(4, 1, 12), done(4, 2, 4)])
+    client = DeviceClient(transport)
     client.hello()
-    with pytest.raises(EdgekitError, match=r"lost on the link \(got token 2, expected 1\)"):
+    stream = client.generate([1, 2], max_new_tokens=3, stop_at_eos=False)
+    assert [e.token_id for e in stream if isinstance(e, TokenEvent)] == [10, 11, 12]
+    assert stream.done.generated_tokens == 3 and stream.done.recoveries == 1 and stream.done.prompt_tokens == 2
+    assert client._active is None and client.sequence == (1, 2, 10, 11)
+    frames = FrameDecoder().feed(bytes(transport.written))
+    sent = [(M.BY_CODE[f.msg_type].name, f.seq, M.decode_body(f.msg_type, f.body)) for f in frames]
+    assert [(name, seq) for name, seq, _ in sent] == [("HELLO", 1), ("GENERATE", 2), ("CANCEL", 3), ("GENERATE", 4)]
+    resumed = sent[3][2]
+    assert resumed["prompt"] == [1, 2, 10] and resumed["max_new_tokens"] == 2
+    assert not resumed["flags"] & M.GEN_CONTINUE  # a fresh sequence: the device's own may be ahead of ours
+
+
+def test_a_device_that_dies_mid_answer_is_named():
+    tok = encode_frame(0x82, 2, M.encode_body("TOKEN", token_id=10, index=0))
+    client = DeviceClient(_ScriptedTransport([_ident_frame(1), tok]), timeout_scale=0.05)
+    client.hello()
+    with pytest.raises(EdgekitError, match=r"stopped answering after: no reply .* after token 1 of GENERATE"):
         list(client.generate([1, 2], max_new_tokens=3))
     assert client._active is None
 

@@ -6,6 +6,7 @@ host    native host decode and prefill tokens/s of the POSIX device over a pty, 
         2B-4T shape, with the portable C kernels and with the best kernels this CPU has.
 qemu    emulated boards: decode tokens/s by the device's own clock (QEMU timing: estimates, not silicon).
 kernels ternary matvec Gweights/s per format and native kernel body at the 2B-4T shapes (edgekit/bench/kernels.py).
+reliability  the link under faults (edgekit/bench/reliability.py, docs/reliability.md): outcomes per scenario.
 """
 from __future__ import annotations
 
@@ -162,7 +163,14 @@ def bench_qemu(work: Path, log, boards=("qemu-mps3-an547", "qemu-mps2-an386", "q
     return rows
 
 
-SUITES = {"pack": bench_pack, "host": bench_host, "qemu": bench_qemu, "kernels": bench_kernels}
+def bench_reliability(work: Path, log) -> list[dict]:
+    from edgekit.bench.reliability import bench_reliability as run_reliability
+
+    return run_reliability(work, log)
+
+
+SUITES = {"pack": bench_pack, "host": bench_host, "qemu": bench_qemu, "kernels": bench_kernels,
+          "reliability": bench_reliability}
 
 
 def run(suites: list[str], work: Path, log) -> dict:

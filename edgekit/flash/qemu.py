@@ -393,6 +393,12 @@ class EmulatorSession:
         """Semihosting console output (SYS_WRITE*) lands here."""
         return self._stdout.text()
 
+    def reset(self) -> None:
+        """Reset the emulated board (QMP system_reset): the firmware boots again, the link stays the same."""
+        if self._qmp is None or self._stopped:
+            raise EdgekitError("the emulator is not running", fix="start it again")
+        self._qmp.execute("system_reset")
+
     def stop(self) -> int | None:
         if self._stopped:
             return self.returncode

@@ -31,6 +31,9 @@ from edgekit.link.transport import DEFAULT_BAUD, Transport
 # still validating its image after reset. HELLO is the one request retried: a frame lost to boot noise.
 HELLO_TIMEOUT_S = 1.5
 HELLO_ATTEMPTS = 4
+# IDENTITY is the longest small reply, so on a noisy link the likeliest to be hit: a device whose replies arrive
+# damaged (it is alive) is asked up to this many times.
+HELLO_NOISY_ATTEMPTS = 32
 # Requests the device answers without running the model (PING, STATS, RESET, CANCEL while idle).
 REQUEST_TIMEOUT_S = 3.0
 # GENERATE until its first TOKEN: a fixed part plus one prefill step per prompt token. 0.5 s/token covers
@@ -57,8 +60,20 @@ MIN_DEVICE_BODY = 64
 MAX_DEVICE_VOCAB = 1 << 22
 
 
+# Re-synchronisations in a row without a new token before the link counts as too noisy to use (each costs a
+# HELLO and a re-prefill of the sequence so far). Recoveries that make progress are not limited.
+RECOVERY_ATTEMPTS = 24
+# Probing a device after a loss: CANCELs sent until one is answered (a dead or frozen device fails after all).
+RESYNC_ATTEMPTS = 8
+RESYNC_TIMEOUT_S = 1.5
+
+
 class ProtocolViolation(EdgekitError):
     """The device sent something the protocol does not allow (a hostile or broken firmware)."""
+
+
+class _LinkLoss(EdgekitError):
+    """Frames went missing (a gap in token indices, a DONE counting tokens that never arrived, a lost request)."""
 
 
 class DeviceError(EdgekitError):
@@ -134,6 +149,7 @@ class DoneEvent:
     prefill_cycles: int
     decode_us: int
     decode_cycles: int
+    recoveries: int = 0  # times the host re-synchronised after frames were lost (the tokens are still exact)
 
     @property
     def decode_tokens_per_s(self) -> float | None:
@@ -165,18 +181,55 @@ def _hexdump(data: bytes, indent: str) -> str:
     return "\n".join(f"{indent}{i * 16:04x}  {' '.join(f'{b:02x}' for b in row)}" for i, row in enumerate(rows))
 
 
+@dataclass(frozen=True)
+class _GenerateRequest:
+    """What the caller asked for, kept so a generation can be re-issued after frames are lost."""
+
+    prompt: tuple[int, ...]
+    max_new_tokens: int
+    temperature: float
+    top_k: int
+    top_p: float
+    seed: int
+    stop_at_eos: bool
+    stats: bool
+    continue_sequence: bool
+    base: tuple[int, ...] | None  # the device's sequence before this request (None: not known to the host)
+    resumable: bool = True
+
+
+def advance_seed(seed: int, draws: int) -> int:
+    """The sampler seed that continues `seed`'s random stream after `draws` sampled tokens: the sampler takes one
+    draw per token above temperature 0 (docs/protocol.md, "Sampling"), and a seed is the generator's state."""
+    from edgekit.reference.sampler import Rng
+
+    rng = Rng(seed)
+    for _ in range(draws):
+        rng.next_u32()
+    return rng.state
+
+
 class GenerateStream:
     """Iterator over one GENERATE: TokenEvent per token, then a final DoneEvent (also kept in `.done`).
 
-    Leaving the loop early (break, exception) cancels the generation on the device."""
+    Leaving the loop early (break, exception) cancels the generation on the device.
 
-    def __init__(self, client: "DeviceClient", seq: int, first_timeout_s: float, prefill_done: DoneEvent | None,
-                 max_new_tokens: int = 0xFFFFFFFF):
+    Frames lost or corrupted on the link do not end the answer: a gap in the token indices, a DONE that counts
+    tokens we never saw, or silence is followed by a HELLO (which also stops the device) and the same request
+    again as a fresh sequence of prompt + the tokens already received, the rest of max_new_tokens, and the seed
+    advanced past the draws already made. Greedy and seeded answers come out exactly as without the loss, the
+    tokens are never repeated or skipped, and only a device that stops answering HELLO ends the stream."""
+
+    def __init__(self, client: "DeviceClient", request: _GenerateRequest):
         self._client = client
-        self.seq = seq
-        self.max_new_tokens = max_new_tokens  # a device that streams more than asked is violating the protocol
-        self._first_timeout_s = first_timeout_s
-        self._prefill = prefill_done  # totals of earlier prompt chunks, folded into the final DoneEvent
+        self.request = request
+        self.seq = 0
+        self.max_new_tokens = request.max_new_tokens  # a device that streams more than asked violates the protocol
+        self._first_timeout_s = 0.0
+        self._prefill: DoneEvent | None = None  # totals of earlier prompt chunks, folded into the final DoneEvent
+        self._index_base = 0  # tokens received before the device request now running (after a resume)
+        self.recoveries = 0
+        self._stalled = 0  # recoveries since the last new token
         self.tokens: list[int] = []
         self.events: list[TokenEvent] = []
         self.done: DoneEvent | None = None
@@ -184,10 +237,53 @@ class GenerateStream:
         # sent mid-stream); consumed before reading the link again
         self.backlog: deque[tuple[str, dict]] = deque()
 
+    # --- sending ------------------------------------------------------------------------------------------
+    def _launch(self, prompt: list[int], max_new: int, seed: int, cont: bool) -> None:
+        """Send the request: prefill-only chunks for prompts longer than a frame, then the GENERATE we stream."""
+        c, r = self._client, self.request
+        per_frame = M.array_capacity("GENERATE", "prompt", c.max_body)
+        flags_base = (M.GEN_STATS if r.stats else 0) | (M.GEN_STOP_AT_EOS if r.stop_at_eos else 0)
+        prefill: DoneEvent | None = None
+        while len(prompt) > per_frame:  # prefill-only chunks
+            chunk, prompt = prompt[:per_frame], prompt[per_frame:]
+            sub = GenerateStream(c, _GenerateRequest(tuple(chunk), 0, 0.0, 0, 1.0, 0, r.stop_at_eos, r.stats, cont,
+                                                     None, resumable=False))
+            sub._send(chunk, 0, 0, flags_base | (M.GEN_CONTINUE if cont else 0), None)
+            done = sub.run()
+            if done.reason == "error" or done.prompt_tokens != len(chunk):
+                raise EdgekitError(f"device stopped while prefilling a long prompt: {done.reason} "
+                                   f"({S.describe(done.status)})")
+            prefill = done if prefill is None else DoneEvent(
+                "max_tokens", 0, prefill.prompt_tokens + done.prompt_tokens, 0, done.seq_len,
+                prefill.prefill_us + done.prefill_us, prefill.prefill_cycles + done.prefill_cycles, 0, 0)
+            cont = True
+        self._send(prompt, max_new, seed, flags_base | (M.GEN_CONTINUE if cont else 0), prefill)
+
+    def _send(self, prompt: list[int], max_new: int, seed: int, flags: int, prefill: DoneEvent | None) -> None:
+        c, r = self._client, self.request
+        self.seq = c._next_seq()
+        c._send("GENERATE", self.seq, max_new_tokens=max_new, temperature=float(r.temperature), top_k=int(r.top_k),
+                top_p=float(r.top_p), seed=int(seed) & 0xFFFFFFFFFFFFFFFF, flags=flags, prompt=prompt)
+        self._first_timeout_s = c._scaled(FIRST_TOKEN_BASE_S + PREFILL_PER_TOKEN_S * len(prompt)) + c._wire_s(
+            len(prompt) * 5 + 64)
+        self._prefill = prefill
+        self.max_new_tokens = self._index_base + max_new
+        c._active = self
+
+    def _start(self) -> None:
+        """Send the request as the caller made it; a lost frame on the way is recovered like any other."""
+        r = self.request
+        try:
+            self._launch(list(r.prompt), r.max_new_tokens, r.seed, r.continue_sequence)
+        except _LinkLoss as exc:
+            self._recover(str(exc))
+
+    # --- receiving ----------------------------------------------------------------------------------------
     def __iter__(self) -> Iterator[TokenEvent | DoneEvent]:
         try:
             while self.done is None:
-                timeout = self._first_timeout_s if not self.events else self._client._scaled(TOKEN_TIMEOUT_S)
+                timeout = self._first_timeout_s if len(self.events) == self._index_base else \
+                    self._client._scaled(TOKEN_TIMEOUT_S)
                 what = "GENERATE (waiting for the first token)" if not self.events else \
                     f"token {len(self.events)} of GENERATE"
                 try:
@@ -195,51 +291,126 @@ class GenerateStream:
                         name, values = self.backlog.popleft()
                     else:
                         name, values = self._client._wait(self.seq, ("TOKEN", "DONE"), timeout, what)
+                    event = self._accept(name, values)
                 except DeviceError:
                     self._client._active = None  # the device refused the request: nothing runs
                     raise
                 except _NoReply as exc:
-                    self._client._active = None  # a silent device: do not also wait for a DONE on exit
-                    raise EdgekitError(str(exc)) from None
-                event = self._accept(name, values)
-                yield event
+                    self._recover(str(exc))
+                    continue
+                except _LinkLoss as exc:
+                    self._recover(str(exc))
+                    continue
+                if event is not None:
+                    yield event
         finally:
             if self.done is None and self._client._active is self:
                 self._client.cancel()
 
-    def _accept(self, name: str, values: dict, *, strict: bool = True) -> TokenEvent | DoneEvent:
+    def _accept(self, name: str, values: dict, *, strict: bool = True) -> TokenEvent | DoneEvent | None:
+        """The event to hand out, None for a duplicate; raises _LinkLoss when frames went missing."""
         if name == "TOKEN":
             ev = _dataclass_from(TokenEvent, values)
-            if len(self.events) >= self.max_new_tokens:
-                self._client._active = None
-                raise ProtocolViolation(f"device on {self._client.port} sent more tokens than the {self.max_new_tokens} "
-                                        "asked for", fix="the firmware is broken or not edgekit's; reflash it")
+            index = ev.index + self._index_base
             vocab = self._client.identity.vocab_size if self._client.identity else None
             if vocab is not None and not 0 <= ev.token_id < vocab:
                 self._client._active = None
                 raise ProtocolViolation(f"device on {self._client.port} sent token id {ev.token_id}, outside its "
                                         f"vocabulary of {vocab}", fix="the firmware is broken or not edgekit's; reflash it")
-            if strict and ev.index != len(self.events):  # a TOKEN frame was lost (CRC error): the text would be wrong
-                expected = len(self.events)
-                if self._client._active is self:
-                    self._client.cancel()
-                raise EdgekitError(f"token frame(s) from {self._client.port} were lost on the link (got token "
-                                   f"{ev.index}, expected {expected})",
-                                   fix="check the link (baud rate, cable, flow control) and retry")
+            if index < len(self.events):
+                return None  # a duplicated frame (or a resumed device repeating one): already have it
+            if index >= self.max_new_tokens:
+                self._client._active = None
+                raise ProtocolViolation(f"device on {self._client.port} sent more tokens than the {self.max_new_tokens} "
+                                        "asked for", fix="the firmware is broken or not edgekit's; reflash it")
+            if index > len(self.events):
+                if strict:
+                    raise _LinkLoss(f"token frame(s) from {self._client.port} were lost on the link (got token "
+                                    f"{index}, expected {len(self.events)})")
+                return None  # cancelling anyway: a gap no longer matters
+            ev = TokenEvent(ev.token_id, index, ev.time_us, ev.cycles)
+            self._stalled = 0
             self.tokens.append(ev.token_id)
             self.events.append(ev)
             return ev
         values = dict(values)
         values["reason"] = M.DONE_REASONS.get(values["reason"], f"reason{values['reason']}")
-        if self._prefill is not None:
+        values["generated_tokens"] += self._index_base
+        if strict and values["reason"] != "error" and values["generated_tokens"] != len(self.events):
+            raise _LinkLoss(f"the device generated {values['generated_tokens']} tokens but "
+                            f"{len(self.events)} arrived: frames were lost on the link")
+        values["prompt_tokens"] = len(self.request.prompt) if self._index_base else values["prompt_tokens"]
+        if self._prefill is not None and not self._index_base:
             p = self._prefill
             values["prompt_tokens"] += p.prompt_tokens
             values["prefill_us"] += p.prefill_us
             values["prefill_cycles"] += p.prefill_cycles
-        self.done = _dataclass_from(DoneEvent, values)
-        if self._client._active is self:
-            self._client._active = None
+        values["recoveries"] = self.recoveries
+        self._finish(_dataclass_from(DoneEvent, values))
         return self.done
+
+    def _finish(self, done: DoneEvent) -> None:
+        self.done = done
+        c = self._client
+        if c._active is self:
+            c._active = None
+        if self.request.resumable:
+            c._track_generate(self.request, self.tokens, done)
+
+    # --- recovery -----------------------------------------------------------------------------------------
+    def _recover(self, why: str) -> None:
+        """Resynchronise with the device and re-issue what is left of the request (see the class docstring)."""
+        c, r = self._client, self.request
+        c._active = None
+        while True:
+            if not (r.resumable and c.resume):
+                # a _LinkLoss, so a resumable stream this one prefills for recovers the whole request
+                raise _LinkLoss(why, fix="check the link (baud rate, cable, flow control) and retry")
+            if self._stalled >= RECOVERY_ATTEMPTS:
+                raise EdgekitError(f"{why}; gave up after {self._stalled} recoveries in a row without a new token",
+                                   fix="the link is too noisy: check the cable, lower the baud rate or add flow control")
+            if r.base is None:
+                raise EdgekitError(f"{why}; the answer cannot be resumed because the host does not know the "
+                                   "device's earlier sequence", fix="start a new conversation (/reset) and retry")
+            self.recoveries += 1
+            self._stalled += 1
+            c._log(f"recovering ({self._stalled}/{RECOVERY_ATTEMPTS} in a row): {why}")
+            self._resync(why)
+            eos = c.identity.eos_id if c.identity else None
+            k = len(self.events)
+            last = self.events[-1].token_id if self.events else None
+            if k >= r.max_new_tokens or (last is not None and r.stop_at_eos and last == eos):
+                # every token arrived, only the DONE was lost: the answer is complete
+                reason = "max_tokens" if k >= r.max_new_tokens else "eos"
+                self._finish(DoneEvent(reason, 0, len(r.prompt), k, len(r.base) + len(r.prompt) + max(k - 1, 0),
+                                       0, 0, 0, 0, recoveries=self.recoveries))
+                return
+            seed = advance_seed(r.seed, k) if r.temperature > 0 else r.seed
+            self._index_base = k
+            try:
+                self._launch(list(r.base) + list(r.prompt) + self.tokens, r.max_new_tokens - k, seed, False)
+                return
+            except _LinkLoss as exc:
+                why = str(exc)
+                c._active = None
+
+    def _resync(self, why: str) -> None:
+        """Make sure the device is alive and idle: CANCEL until it answers, ACK (it was idle) or the DONE of the
+        request it was running. Small frames, retried: on a noisy link a big reply (IDENTITY) is the likeliest to
+        be hit, so HELLO is not the probe."""
+        c = self._client
+        old = self.seq
+        for _ in range(RESYNC_ATTEMPTS):
+            seq = c._next_seq()
+            c._send("CANCEL", seq)
+            try:
+                c._wait((old, seq) if old else seq, ("DONE", "ACK"), c._scaled(RESYNC_TIMEOUT_S), "CANCEL")
+                return
+            except _NoReply:
+                continue
+        raise EdgekitError(f"device on {c.port} stopped answering after: {why} ({RESYNC_ATTEMPTS} CANCELs "
+                           f"unanswered: {c.transport.hint()})",
+                           fix="check that the board is powered and running; reset it and retry")
 
     def run(self) -> DoneEvent:
         """Consume the stream; return the DoneEvent."""
@@ -264,6 +435,10 @@ class DeviceClient:
         self._t0 = time.monotonic()
         self.identity: Identity | None = None
         self._active: GenerateStream | None = None
+        # Recover answers from lost frames (GenerateStream). Needs the device's sequence as the host saw it go in:
+        # () after a fresh request or RESET, None when unknown (a continuation then cannot be resumed).
+        self.resume = True
+        self.sequence: tuple[int, ...] | None = None
 
     # --- plumbing ------------------------------------------------------------------------------------
     def __enter__(self) -> "DeviceClient":
@@ -388,18 +563,25 @@ class DeviceClient:
         Starts a session: the device ends any generation still running (ours, or a previous host's)."""
         sent: list[int] = []
         timeout = self._scaled(HELLO_TIMEOUT_S)
-        for _ in range(HELLO_ATTEMPTS):
+        attempts = 0
+        damaged = self.decoder.crc_errors + self.decoder.malformed
+        while True:
+            attempts += 1
             seq = self._next_seq()
-            sent.append(seq)
+            sent = (sent + [seq])[-16:]  # a late IDENTITY to any recent HELLO will do
             self._send("HELLO", seq, protocol_version=M.PROTOCOL_VERSION)
             try:
                 _, values = self._wait(tuple(sent), ("IDENTITY",), timeout, "HELLO")
                 break
             except _NoReply:
+                # A device whose replies arrive damaged is alive on a noisy link: keep asking, up to a bound.
+                noisy = self.decoder.crc_errors + self.decoder.malformed > damaged
+                if attempts >= (HELLO_NOISY_ATTEMPTS if noisy else HELLO_ATTEMPTS):
+                    raise EdgekitError(f"no {'intact ' if noisy else ''}reply from {self.port} within "
+                                       f"{timeout * attempts:.1f} s after HELLO ({attempts} attempts): "
+                                       f"{self.transport.hint() if not noisy else 'the link damages every reply'}",
+                                       fix="check the cable, baud rate and flow control" if noisy else None)
                 continue
-        else:
-            raise EdgekitError(f"no reply from {self.port} within {timeout * HELLO_ATTEMPTS:.1f} s after HELLO "
-                               f"({HELLO_ATTEMPTS} attempts): {self.transport.hint()}")
         ident = _dataclass_from(Identity, values)
         if ident.protocol_version != M.PROTOCOL_VERSION:
             raise EdgekitError(f"device on {self.port} speaks link protocol {ident.protocol_version}, this "
@@ -437,7 +619,9 @@ class DeviceClient:
         """Forget the device's sequence and counters; restart=True restarts the firmware (process exits)."""
         self._require_idle("RESET")
         mode = M.RESET_RESTART if restart else M.RESET_SEQUENCE
+        self.sequence = None
         self._request("RESET", ("ACK",), self._scaled(REQUEST_TIMEOUT_S), mode=mode)
+        self.sequence = ()
 
     def request_raw(self, msg_type: int, body: bytes = b"", timeout_s: float | None = None) -> tuple[str, dict]:
         """Send any frame and return the device's reply (name, fields), ERROR included (not raised)."""
@@ -463,34 +647,24 @@ class DeviceClient:
             raise EdgekitError("the prompt is empty", fix="give at least one prompt token")
         if not 0 <= max_new_tokens <= 0xFFFFFFFF:
             raise EdgekitError(f"max_new_tokens {max_new_tokens} is out of range")
-        per_frame = M.array_capacity("GENERATE", "prompt", self.max_body)
-        flags_base = (M.GEN_STATS if stats else 0) | (M.GEN_STOP_AT_EOS if stop_at_eos else 0)
-        cont = continue_sequence
-        prefill: DoneEvent | None = None
-        while len(prompt) > per_frame:  # prefill-only chunks
-            chunk, prompt = prompt[:per_frame], prompt[per_frame:]
-            stream = self._start_generate(chunk, 0, 0.0, 0, 1.0, 0, flags_base | (M.GEN_CONTINUE if cont else 0),
-                                          None)
-            done = stream.run()
-            if done.reason == "error" or done.prompt_tokens != len(chunk):
-                raise EdgekitError(f"device stopped while prefilling a long prompt: {done.reason} "
-                                   f"({S.describe(done.status)})")
-            prefill = done if prefill is None else DoneEvent(
-                "max_tokens", 0, prefill.prompt_tokens + done.prompt_tokens, 0, done.seq_len,
-                prefill.prefill_us + done.prefill_us, prefill.prefill_cycles + done.prefill_cycles, 0, 0)
-            cont = True
-        flags = flags_base | (M.GEN_CONTINUE if cont else 0)
-        return self._start_generate(prompt, max_new_tokens, temperature, top_k, top_p, seed, flags, prefill)
-
-    def _start_generate(self, prompt, max_new, temperature, top_k, top_p, seed, flags, prefill) -> GenerateStream:
-        seq = self._next_seq()
-        self._send("GENERATE", seq, max_new_tokens=max_new, temperature=float(temperature), top_k=int(top_k),
-                   top_p=float(top_p), seed=int(seed) & 0xFFFFFFFFFFFFFFFF, flags=flags, prompt=prompt)
-        first = self._scaled(FIRST_TOKEN_BASE_S + PREFILL_PER_TOKEN_S * len(prompt)) + self._wire_s(
-            len(prompt) * 5 + 64)
-        stream = GenerateStream(self, seq, first, prefill, max_new)
-        self._active = stream
+        if any(not 0 <= t <= 0xFFFFFFFF for t in prompt):
+            raise EdgekitError("a prompt token id is outside 0..2^32-1", fix="give token ids of this model")
+        base = self.sequence if continue_sequence else ()
+        stream = GenerateStream(self, _GenerateRequest(tuple(prompt), int(max_new_tokens), float(temperature),
+                                                       int(top_k), float(top_p), int(seed), bool(stop_at_eos),
+                                                       bool(stats), bool(continue_sequence), base))
+        self.sequence = None  # unknown until the DONE says what went in
+        stream._start()
         return stream
+
+    def _track_generate(self, request: _GenerateRequest, tokens: list[int], done: DoneEvent) -> None:
+        """The device's sequence after a GENERATE: what went in before, the prompt, and every generated token but
+        the last (sampled, not yet run). Checked against DONE.seq_len; unknown if they disagree."""
+        if request.base is None or done.reason == "error":
+            self.sequence = None
+            return
+        seq = request.base + request.prompt + tuple(tokens[:-1] if tokens else ())
+        self.sequence = seq if len(seq) == done.seq_len else None
 
     def cancel(self) -> DoneEvent | None:
         """Stop the running generation; returns its DoneEvent (None if nothing was running)."""
@@ -528,12 +702,19 @@ class DeviceClient:
         self._require_idle("LOGITS")
         ident = self._ensure_identity()
         ids = [int(t) for t in ids]
+        if any(not 0 <= t <= 0xFFFFFFFF for t in ids):
+            raise EdgekitError("a token id is outside 0..2^32-1", fix="give token ids of this model")
+        after = (self.sequence + tuple(ids)) if continue_sequence and self.sequence is not None else \
+            (None if continue_sequence else tuple(ids))
+        self.sequence = None  # unknown until the reply is complete
         per_frame = M.array_capacity("LOGITS", "ids", self.max_body)
         cont = continue_sequence
         while len(ids) > per_frame:  # run long inputs in pieces; only the last piece's logits matter
             self._logits_request(ids[:per_frame], 1, cont, ident)
             ids, cont = ids[per_frame:], True
-        return self._logits_request(ids, top_k, cont, ident)
+        reply = self._logits_request(ids, top_k, cont, ident)
+        self.sequence = after
+        return reply
 
     def _logits_request(self, ids, top_k, cont, ident: Identity) -> LogitsReply:
         seq = self._next_seq()
