@@ -140,12 +140,38 @@ def connect_device(model: Model | None, *, board: str | None = None, port: str |
         raise
     dev = ConnectedDevice(client, identity, describe, project, session)
     if model is not None:
-        cfg = model.config
-        if identity.vocab_size != cfg.vocab_size:
+        try:
+            check_device_model(identity, model, url, project)
+        except EdgekitError:
             dev.close()
-            raise EdgekitError(f"the device at {url} runs a model with vocabulary {identity.vocab_size}, but "
-                               f"{model.source} has {cfg.vocab_size}", fix="flash this model, or pass its MODEL")
+            raise
     return dev
+
+
+def check_device_model(identity, model: Model, url: str, project: Path | None = None) -> None:
+    """Refuse to talk to a device that runs another model than the one the host means: its image's model hash
+    against the project just built (the hash covers config, formats and every section), else the architecture
+    numbers and the tokenizer's hash, which a checkpoint gives without packing it."""
+    fix = "flash this model (edgekit gen/build/flash), or pass the MODEL the device runs"
+    if not identity.model_ok:
+        return  # the device says why it has no model; the request that needs one reports it
+    if project is not None:
+        from edgekit.gen.project import read_manifest
+
+        want = read_manifest(project)["model"]["hash"]
+        if identity.model_hash.hex() != want:
+            raise EdgekitError(f"the device at {url} runs model {identity.model_hash.hex()[:16]}, not the "
+                               f"{want[:16]} just built", path=project, fix=fix)
+    cfg = model.config
+    got = (identity.vocab_size, identity.num_layers, identity.hidden_size)
+    want_cfg = (cfg.vocab_size, cfg.num_layers, cfg.hidden_size)
+    if got != want_cfg:
+        raise EdgekitError(f"the device at {url} runs a model with vocabulary/layers/hidden {got}, but "
+                           f"{model.source} has {want_cfg}", fix=fix)
+    if identity.tokenizer_hash != bytes(32) and model.tokenizer_json is not None \
+            and identity.tokenizer_hash != model.tokenizer_hash():
+        raise EdgekitError(f"the device at {url} was packed with another tokenizer than {model.source}'s "
+                           f"(tokenizer hash {identity.tokenizer_hash.hex()[:16]})", fix=fix)
 
 
 def device_token_stream(model: Model, *, board: str | None, port: str | None, prompt_ids: list[int],

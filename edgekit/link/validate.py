@@ -81,12 +81,9 @@ def validate(client: DeviceClient, model, prompts, *, greedy_tokens: int = DEFAU
     if not ident.model_ok:
         raise EdgekitError(f"the device on {client.port} has no usable model: {ident.model_error}")
     cfg = model.config
-    if ident.vocab_size != cfg.vocab_size or ident.num_layers != cfg.num_layers or \
-            ident.hidden_size != cfg.hidden_size:
-        raise EdgekitError(f"the device runs a different model (vocab {ident.vocab_size}, {ident.num_layers} "
-                           f"layers, hidden {ident.hidden_size}) than the reference (vocab {cfg.vocab_size}, "
-                           f"{cfg.num_layers} layers, hidden {cfg.hidden_size})",
-                           fix="validate against the model the device image was packed from")
+    from edgekit.link.run import check_device_model
+
+    check_device_model(ident, model, client.port)
     results = []
     for n, prompt in enumerate(prompts):
         ids = _prompt_ids(model, prompt)
