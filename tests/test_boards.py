@@ -245,3 +245,27 @@ def test_apple_toolchain_without_sdk_names_the_fix(tmp_path):
     result = subprocess.run(["cmake", "-S", str(FIRMWARE), "-B", str(tmp_path), *args], capture_output=True, text=True)
     assert result.returncode != 0
     assert "EK_MACOS_SDK" in result.stderr and "xcrun --show-sdk-path" in result.stderr
+
+
+def test_every_board_generates_and_apple_m_build_says_where_it_builds(tmp_path):
+    """gen works for every profile offline (the bundled model, or a fixture where it cannot fit); apple-m's build
+    needs the macOS SDK: one line saying so, not a CMake log."""
+    import platform
+
+    import edgekit
+    from click.testing import CliRunner
+
+    from edgekit.cli import cli
+    from edgekit.gen.project import generate_project
+    from edgekit.models import DEFAULT_MODEL
+
+    bundled = edgekit.load(DEFAULT_MODEL)
+    fixture = edgekit.load(ROOT / "tests" / "fixtures" / "bitlinear-tied-gqa1")
+    for board in all_boards():
+        model = bundled if board.name != "qemu-netduinoplus2" else fixture  # 1 MB of flash: the fixture fits
+        project = generate_project(model, board, tmp_path / board.name, ctx=64)
+        assert (project.path / "manifest.json").is_file()
+    if platform.system() != "Darwin":
+        res = CliRunner().invoke(cli, ["build", str(tmp_path / "apple-m")])
+        assert res.exit_code == 2 and "builds on a Mac" in res.output and "--board rpi5" in res.output
+        assert len(res.output.strip().splitlines()) == 1

@@ -1,6 +1,7 @@
 """Build a generated project (edgekit/gen/project.py) with CMake or PlatformIO and find the firmware binary."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -55,6 +56,20 @@ def _write_flash_file(project: Path, manifest: dict, binary: Path) -> Path | Non
     return write_flash_file(board, binary, parts)
 
 
+def _check_host_can_build(project: Path, manifest: dict) -> None:
+    """Boards whose SDK cannot exist on this machine (macOS on Linux): one line saying so, not a CMake log."""
+    import platform
+
+    from edgekit.boards import load_board
+
+    board = load_board(manifest["board"])
+    if board.os == "macos" and platform.system() != "Darwin" and not os.environ.get("EDGEKIT_MACOS_SDK"):
+        raise EdgekitError(f"{board.name} builds on a Mac (the macOS SDK is not redistributable); this project was "
+                           "generated and can be copied there", path=project,
+                           fix="run `edgekit build` on the Mac, set EDGEKIT_MACOS_SDK=/path/to/MacOSX.sdk (with lld "
+                               "installed), or check the same POSIX port here with `edgekit build --board rpi5`")
+
+
 def build_project(project: str | Path, *, system: str = "cmake", jobs: int = 2, verbose: bool = False) -> BuildResult:
     """Configure (once) and build; incremental afterwards. Returns the path of the firmware binary."""
     project = Path(project).resolve()
@@ -75,11 +90,17 @@ def build_project(project: str | Path, *, system: str = "cmake", jobs: int = 2, 
     if cmake is None:
         raise EdgekitError("cmake not found", fix="install it with `sudo apt-get install cmake` or run `make deps`")
     build = project / BUILD_DIR
+    _check_host_can_build(project, manifest)
     log = ""
-    if not (build / "CMakeCache.txt").is_file():
+    configured = any((build / name).is_file() for name in ("build.ninja", "Makefile"))
+    if not configured:
         generator = ["-G", "Ninja"] if shutil.which("ninja") else []
-        log += _run([cmake, "-S", str(project), "-B", str(build), *generator, "-DCMAKE_BUILD_TYPE=Release"],
-                    project, "cmake configure", verbose)
+        try:
+            log += _run([cmake, "-S", str(project), "-B", str(build), *generator, "-DCMAKE_BUILD_TYPE=Release"],
+                        project, "cmake configure", verbose)
+        except EdgekitError:
+            shutil.rmtree(build, ignore_errors=True)  # a half-configured cache would make the next try fail oddly
+            raise
     log += _run([cmake, "--build", str(build), "-j", str(jobs)], project, "cmake build", verbose)
     binary = firmware_binary(project, "cmake", manifest)
     if not binary.is_file():

@@ -23,7 +23,7 @@ set(CMAKE_C_COMPILER_TARGET arm64-apple-macos11)
 set(CMAKE_ASM_COMPILER_TARGET arm64-apple-macos11)
 
 set(EK_CPU_FLAGS "-mcpu=apple-m1" CACHE STRING "CPU flags for every compile and link")
-set(EK_MACOS_SDK "" CACHE PATH "MacOSX.sdk directory (needed when not building on a Mac)")
+set(EK_MACOS_SDK "$ENV{EDGEKIT_MACOS_SDK}" CACHE PATH "MacOSX.sdk directory (needed when not building on a Mac)")
 list(APPEND CMAKE_TRY_COMPILE_PLATFORM_VARIABLES EK_CPU_FLAGS EK_MACOS_SDK)
 set(CMAKE_C_FLAGS_INIT "${EK_CPU_FLAGS}")
 
