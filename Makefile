@@ -14,9 +14,9 @@ APT_PACKAGES := cmake:cmake ninja-build:ninja gcc:gcc clang:clang gcc-arm-none-e
 	gcc-aarch64-linux-gnu:aarch64-linux-gnu-gcc libc6-dev-arm64-cross:/usr/aarch64-linux-gnu/include/stdio.h \
 	qemu-system-arm:qemu-system-arm qemu-user:qemu-aarch64 \
 	openocd:openocd teensy-loader-cli:teensy_loader_cli openssh-server:/usr/sbin/sshd openssh-client:ssh \
-	ser2net:/usr/sbin/ser2net
+	ser2net:/usr/sbin/ser2net libclang-rt-14-dev:/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux
 
-.PHONY: all deps venv test demo bench clean help
+.PHONY: all deps venv test demo bench fuzz clean help
 
 all: help
 
@@ -25,6 +25,7 @@ help:
 	@echo "make test   run the whole test suite"
 	@echo "make bench  run the benchmarks (prints a table, writes bench/results.json)"
 	@echo "make deps   install missing cross toolchains and QEMU with apt"
+	@echo "make fuzz   long fuzzing runs (FUZZ_SECONDS per target, default 600); new coverage merged into firmware/tests/fuzz/corpus"
 
 deps:
 	@missing=""; for pair in $(APT_PACKAGES); do pkg=$${pair%%:*}; what=$${pair#*:}; \
@@ -52,6 +53,27 @@ demo: deps venv
 
 bench: deps venv
 	$(VENV)/bin/edgekit bench
+
+# Long fuzzing runs (firmware/tests/fuzz/README.md): each harness FUZZ_SECONDS on a working copy of its
+# corpus; inputs that reach new edges are merged back into the committed corpus.
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS := fuzz_frame fuzz_message fuzz_image
+FUZZ_BUILD := build/fuzz
+FUZZ_ENV := ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1
+
+fuzz: deps
+	cmake -S firmware/tests/fuzz -B $(FUZZ_BUILD) -G Ninja -DCMAKE_C_COMPILER=clang >/dev/null
+	cmake --build $(FUZZ_BUILD) -j2
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  rm -rf $(FUZZ_BUILD)/work/$$t; mkdir -p $(FUZZ_BUILD)/work/$$t $(FUZZ_BUILD)/crashes/$$t; \
+	  cp firmware/tests/fuzz/corpus/$$t/* $(FUZZ_BUILD)/work/$$t/; \
+	  echo "== $$t: $(FUZZ_SECONDS) s"; \
+	  $(FUZZ_ENV) $(FUZZ_BUILD)/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_BUILD)/crashes/$$t/ $(FUZZ_BUILD)/work/$$t || { \
+	    echo "$$t crashed: minimise with $(FUZZ_BUILD)/$$t -minimize_crash=1 -runs=100000 FILE, keep it in"; \
+	    echo "firmware/tests/fuzz/regressions/$$t/ and fix the bug (inputs: $(FUZZ_BUILD)/crashes/$$t/)"; exit 1; }; \
+	  $(FUZZ_ENV) $(FUZZ_BUILD)/$$t -merge=1 -use_counters=0 firmware/tests/fuzz/corpus/$$t $(FUZZ_BUILD)/work/$$t 2>&1 | tail -1; \
+	done
 
 clean:
 	rm -rf build out .pytest_cache

@@ -127,7 +127,7 @@ class SafetensorsFile:
             if not shape or not 0 <= start <= stop <= shape[0]:
                 raise EdgekitError(f"rows {start}..{stop} are outside tensor {name!r} of shape {shape}",
                                    path=self.path)
-            row_bytes = nbytes // shape[0]
+            row_bytes = nbytes // shape[0] if shape[0] else 0  # a (0, N) tensor has no rows to read
             begin, nbytes, shape = begin + start * row_bytes, (stop - start) * row_bytes, (stop - start, *shape[1:])
         try:
             with open(self.path, "rb") as f:

@@ -163,7 +163,10 @@ size_t ek_link_encode_frame(uint8_t type, uint8_t seq, const uint8_t *body, size
     uint32_t crc;
     if (body_len > EK_LINK_MAX_BODY)
         return 0;
-    need = EK_COBS_MAX_ENCODED(raw_len) + 1;
+    /* Exact worst case: COBS of raw_len >= 1 bytes adds at most ceil(raw_len / 254) code bytes, then the
+     * delimiter. (EK_COBS_MAX_ENCODED is one byte looser; with it a 1024-byte body needed 1037 bytes and
+     * never fit EK_LINK_MAX_ENCODED, so the device silently dropped such replies, e.g. PONG to a full PING.) */
+    need = raw_len + (raw_len + 253u) / 254u + 1u;
     if (cap < need)
         return 0;
     raw = out + (need - 1 - raw_len);

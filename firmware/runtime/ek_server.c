@@ -184,20 +184,28 @@ ek_status ek_server_init(ek_server *s, const ek_server_config *config)
 
 static void handle_frame(ek_server *s, const ek_frame *f);
 
-/* Read whatever the link has (waiting up to timeout_ms for the first byte) and handle complete frames. */
+/* Read whatever the link has (waiting up to timeout_ms for the first byte) and handle complete frames.
+ * The read position lives in the server, not in this call: a GENERATE handled here polls the link again
+ * (nested, from run_generate) while this call may still hold unfed bytes after it, and the nested call must
+ * feed those first; otherwise the decoder would see later bytes before earlier ones (frames right after a
+ * GENERATE lost, or glued to the wrong bytes). Nesting is one level deep: no GENERATE starts during one. */
 static void poll_link(ek_server *s, uint32_t timeout_ms)
 {
     for (;;) {
-        int n = ek_port_link_read(s->rx_chunk, sizeof s->rx_chunk, timeout_ms), i;
         ek_frame f;
-        if (n < 0) {
-            s->link_closed = 1;
-            return;
+        if (s->rx_pos == s->rx_len) {
+            int n = ek_port_link_read(s->rx_chunk, sizeof s->rx_chunk, timeout_ms);
+            if (n < 0) {
+                s->link_closed = 1;
+                return;
+            }
+            if (n == 0)
+                return;
+            s->rx_len = (uint8_t)n;
+            s->rx_pos = 0;
         }
-        if (n == 0)
-            return;
-        for (i = 0; i < n; i++)
-            if (ek_link_feed(&s->rx, s->rx_chunk[i], &f))
+        while (s->rx_pos < s->rx_len)
+            if (ek_link_feed(&s->rx, s->rx_chunk[s->rx_pos++], &f))
                 handle_frame(s, &f);
         timeout_ms = 0; /* drain what is already there, then go back to work */
         if (s->restart)
@@ -557,6 +565,9 @@ static void handle_frame(ek_server *s, const ek_frame *f)
     case EK_MSG_RESET:
         if (m.reset.mode != EK_RESET_SEQUENCE && m.reset.mode != EK_RESET_RESTART) {
             send_error(s, f->seq, f->type, EK_ERR_BAD_ARGUMENT, "mode must be 0 (sequence) or 1 (restart)");
+        } else if (s->generating && s->reset_requested) {
+            /* one deferred reset at a time: its seq gets the ACK, so a second RESET would go unanswered */
+            send_error(s, f->seq, f->type, EK_ERR_BUSY, "a reset is already pending");
         } else if (s->generating) {
             s->cancel_requested = 1;
             s->reset_requested = 1;

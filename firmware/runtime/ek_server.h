@@ -57,6 +57,7 @@ typedef struct {
 
     ek_link_decoder rx;
     uint8_t rx_chunk[64];                  /* bytes from one ek_port_link_read */
+    uint8_t rx_len, rx_pos;                /* bytes in rx_chunk; the next one to feed to rx */
     uint8_t tx_body[EK_LINK_MAX_BODY];     /* body being encoded */
     uint8_t tx_frame[EK_LINK_MAX_ENCODED]; /* wire bytes of the frame being sent */
     uint32_t bad_messages;                 /* unknown types and malformed bodies (since boot) */
