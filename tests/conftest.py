@@ -31,3 +31,17 @@ def built_board_project(tmp_path_factory):
         return cache[name]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def device_binary(tmp_path_factory) -> Path:
+    """The POSIX device (firmware/ports/posix), built once per session: the real device the link tests talk to."""
+    import subprocess
+
+    build = tmp_path_factory.mktemp("posix-device")
+    for cmd in (["cmake", "-S", str(ROOT / "firmware"), "-B", str(build), "-G", "Ninja", "-DEK_PORT=posix",
+                 "-DEK_BUILD_EVAL=OFF", "-DCMAKE_BUILD_TYPE=Release"], ["cmake", "--build", str(build), "-j2"]):
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode:
+            pytest.fail(f"{' '.join(cmd)} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+    return build / "edgekit-device"

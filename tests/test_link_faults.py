@@ -7,7 +7,6 @@ missing or repeated tokens, and never hang. Seeded sampling resumes on the same 
 sampled answer equals the uninterrupted one too. `edgekit bench --suite reliability` runs the same scenarios 20
 times each on this device and on QEMU's Cortex-M55 (docs/reliability.md).
 """
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -23,18 +22,8 @@ from edgekit.pack.packer import PackChoice, pack_model
 from edgekit.reference.generate import generate_tokens
 from edgekit.reference.sampler import Rng, Sampler
 
-ROOT = Path(__file__).resolve().parents[1]
 RUNS = 1  # each scenario once here; `edgekit bench --suite reliability` runs 20 each
 HOST_TIMEOUT_SCALE = 0.05  # the host device answers in milliseconds: short waits keep recoveries quick
-
-
-@pytest.fixture(scope="module")
-def device_binary(tmp_path_factory) -> Path:
-    build = tmp_path_factory.mktemp("posix-device")
-    subprocess.run(["cmake", "-S", str(ROOT / "firmware"), "-B", str(build), "-G", "Ninja", "-DEK_PORT=posix",
-                    "-DEK_BUILD_EVAL=OFF", "-DCMAKE_BUILD_TYPE=Release"], check=True, capture_output=True)
-    subprocess.run(["cmake", "--build", str(build), "-j2"], check=True, capture_output=True)
-    return build / "edgekit-device"
 
 
 @pytest.fixture(scope="module")

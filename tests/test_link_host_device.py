@@ -40,15 +40,6 @@ NEVER_HANGS_S = 60.0
 
 
 @pytest.fixture(scope="module")
-def device_binary(tmp_path_factory) -> Path:
-    build = tmp_path_factory.mktemp("posix-device")
-    subprocess.run(["cmake", "-S", str(ROOT / "firmware"), "-B", str(build), "-G", "Ninja", "-DEK_PORT=posix",
-                    "-DEK_BUILD_EVAL=OFF", "-DCMAKE_BUILD_TYPE=Release"], check=True, capture_output=True)
-    subprocess.run(["cmake", "--build", str(build), "-j2"], check=True, capture_output=True)
-    return build / "edgekit-device"
-
-
-@pytest.fixture(scope="module")
 def bundled():
     from edgekit.models import DEFAULT_MODEL
 

@@ -5,62 +5,16 @@ vocabulary of four billion, a logits reply announcing 2^32 values, tokens past t
 the vocabulary, garbage or other sequences' frames forever. Every time the host must end with a named error
 (ProtocolViolation, or the no-reply EdgekitError) — never loop, never allocate what the device announced.
 """
-import socket
 import threading
 
 import pytest
 
 from edgekit.errors import EdgekitError
-from edgekit.link import messages as M
 from edgekit.link.client import DeviceClient, ProtocolViolation
-from edgekit.link.framing import FrameDecoder, encode_frame
+from edgekit.bench.reliability import ScriptedDevice, frame, identity_values
 
 HANG_LIMIT_S = 60.0  # far above any bounded wait at timeout_scale 0.02; reaching it means the host hung
 VOCAB = 100
-
-
-def identity(**overrides):
-    values = dict(protocol_version=M.PROTOCOL_VERSION, max_body=1024, model_status=0, vocab_size=VOCAB,
-                  context_len=64, num_layers=2, hidden_size=32, bos_id=1, eos_id=2, clock_hz=1000, threads=1,
-                  arena_bytes=1 << 16, image_bytes=1 << 16, model_hash=b"\x11" * 32, tokenizer_hash=b"\x22" * 32,
-                  firmware_version="hostile", board="hostile", kernel="none")
-    values.update(overrides)
-    return values
-
-
-def frame(name, seq, **values):
-    return encode_frame(M.BY_NAME[name].code, seq, M.encode_body(name, **values))
-
-
-class ScriptedDevice:
-    """One connection; `script(name, seq, values, send)` answers each decoded request. Sending stops when the
-    host closes the socket, so an endless script ends with the test."""
-
-    def __init__(self, script):
-        self.script = script
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.url = f"socket://127.0.0.1:{self.server.getsockname()[1]}"
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self):
-        conn, _ = self.server.accept()
-        decoder = FrameDecoder()
-        try:
-            while True:
-                data = conn.recv(4096)
-                if not data:
-                    return
-                for f in decoder.feed(data):
-                    m = M.BY_CODE.get(f.msg_type)
-                    if m is None:
-                        continue
-                    self.script(m.name, f.seq, M.decode_body(f.msg_type, f.body), conn.sendall)
-        except OSError:
-            return
-        finally:
-            conn.close()
-            self.server.close()
 
 
 def run_bounded(fn):
@@ -83,7 +37,7 @@ def run_bounded(fn):
 
 def honest_hello(name, seq, values, send, **overrides):
     if name == "HELLO":
-        send(frame("IDENTITY", seq, **identity(**overrides)))
+        send(frame("IDENTITY", seq, **identity_values(**{"vocab_size": VOCAB, **overrides})))
         return True
     return False
 

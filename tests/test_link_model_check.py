@@ -1,8 +1,6 @@
 """Connecting checks the device runs the model the host means (issue: hardening): the model hash against a
 project just built, else the architecture and the tokenizer hash. A mismatch is refused with the fix."""
 import dataclasses
-import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -14,16 +12,6 @@ from edgekit.models import DEFAULT_MODEL
 from edgekit.pack.packer import PackChoice, pack_model
 from synthetic import random_model, tiny_config
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def device_binary(tmp_path_factory) -> Path:
-    build = tmp_path_factory.mktemp("posix-device")
-    subprocess.run(["cmake", "-S", str(ROOT / "firmware"), "-B", str(build), "-G", "Ninja", "-DEK_PORT=posix",
-                    "-DEK_BUILD_EVAL=OFF", "-DCMAKE_BUILD_TYPE=Release"], check=True, capture_output=True)
-    subprocess.run(["cmake", "--build", str(build), "-j2"], check=True, capture_output=True)
-    return build / "edgekit-device"
 
 
 @pytest.fixture(scope="module")

@@ -146,20 +146,20 @@ def run_scenario(scenario: Scenario, start_device: Callable[[], DeviceUnderTest]
             "seconds": round(time.monotonic() - started, 1)}
 
 
-# --- a hostile device: lies in every answer -----------------------------------------------------------------
+# --- scripted devices: speak the protocol, and lie ------------------------------------------------------------
 
-class HostileDevice:
-    """A TCP device that answers HELLO honestly and then streams tokens past any request (or other lies), for the
-    'hostile device' row: the host must end each run with a named error."""
+class ScriptedDevice:
+    """A device on a loopback TCP port whose answers a script writes: `script(name, seq, values, send)` is called
+    for every request frame decoded. Used for hostile devices (here and tests/test_link_hostile_device.py)."""
 
-    def __init__(self, vocab: int, eos: int):
-        self.vocab, self.eos = vocab, eos
+    def __init__(self, script: Callable[[str, int, dict, Callable[[bytes], None]], object]):
+        self.script = script
         self.server = socket.create_server(("127.0.0.1", 0))
         self.url = f"socket://127.0.0.1:{self.server.getsockname()[1]}"
         self._stop = threading.Event()
         threading.Thread(target=self._serve, daemon=True).start()
 
-    def _serve(self):
+    def _serve(self) -> None:
         while not self._stop.is_set():
             try:
                 conn, _ = self.server.accept()
@@ -167,7 +167,7 @@ class HostileDevice:
                 return
             threading.Thread(target=self._session, args=(conn,), daemon=True).start()
 
-    def _session(self, conn):
+    def _session(self, conn: socket.socket) -> None:
         decoder = FrameDecoder()
         with conn:
             while not self._stop.is_set():
@@ -182,33 +182,47 @@ class HostileDevice:
                     if m is None:
                         continue
                     try:
-                        self._answer(m.name, f.seq, M.decode_body(f.msg_type, f.body), conn)
-                    except OSError:
+                        self.script(m.name, f.seq, M.decode_body(f.msg_type, f.body), conn.sendall)
+                    except OSError:  # the host hung up
                         return
 
-    def _answer(self, name, seq, values, conn):
-        if name == "HELLO":
-            conn.sendall(encode_frame(0x81, seq, M.encode_body(
-                "IDENTITY", protocol_version=M.PROTOCOL_VERSION, max_body=1024, vocab_size=self.vocab,
-                context_len=256, num_layers=1, hidden_size=8, bos_id=0, eos_id=self.eos, clock_hz=1, threads=1,
-                model_hash=b"\x00" * 32, tokenizer_hash=b"\x00" * 32, firmware_version="hostile", board="hostile",
-                kernel="none")))
-        elif name == "GENERATE":
-            for i in range(values["max_new_tokens"] + 1000):  # more than asked
-                conn.sendall(encode_frame(0x82, seq, M.encode_body("TOKEN", token_id=3, index=i)))
-        elif name == "CANCEL":
-            conn.sendall(encode_frame(0x88, seq, M.encode_body("ACK", request_type=0x03)))
-
-    def stop(self):
+    def stop(self) -> None:
         self._stop.set()
         self.server.close()
+
+
+def frame(name: str, seq: int, **values) -> bytes:
+    return encode_frame(M.BY_NAME[name].code, seq, M.encode_body(name, **values))
+
+
+def identity_values(**overrides) -> dict:
+    """A plausible IDENTITY for scripted devices."""
+    values = dict(protocol_version=M.PROTOCOL_VERSION, max_body=1024, model_status=0, vocab_size=100,
+                  context_len=64, num_layers=2, hidden_size=32, bos_id=1, eos_id=2, clock_hz=1000, threads=1,
+                  arena_bytes=1 << 16, image_bytes=1 << 16, model_hash=b"\x11" * 32, tokenizer_hash=b"\x22" * 32,
+                  firmware_version="scripted", board="scripted", kernel="none")
+    values.update(overrides)
+    return values
+
+
+def hostile_script(vocab: int, eos: int):
+    """Honest handshake, then every GENERATE answered with far more tokens than asked for."""
+    def script(name, seq, values, send):
+        if name == "HELLO":
+            send(frame("IDENTITY", seq, **identity_values(vocab_size=vocab, eos_id=eos)))
+        elif name == "GENERATE":
+            for i in range(values["max_new_tokens"] + 1000):
+                send(frame("TOKEN", seq, token_id=3, index=i, time_us=0, cycles=0))
+        elif name == "CANCEL":
+            send(frame("ACK", seq, request_type=M.BY_NAME["CANCEL"].code))
+    return script
 
 
 def run_hostile(runs: int, vocab: int, eos: int) -> dict:
     from edgekit.link.client import DeviceClient
 
     counts = dict.fromkeys(OUTCOMES, 0)
-    dev = HostileDevice(vocab, eos)
+    dev = ScriptedDevice(hostile_script(vocab, eos))
     try:
         for _ in range(runs):
             with DeviceClient(dev.url, timeout_scale=0.1) as client:
