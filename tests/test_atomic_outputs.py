@@ -81,3 +81,15 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path):
         assert list(small.iterdir()) == []
     finally:
         subprocess.run(["umount", str(small)], check=False)
+
+
+@pytest.mark.parametrize("output", ["missing/dir/x.ekm", "file.txt/x.ekm"])
+def test_pack_refuses_an_output_folder_that_is_not_there_before_loading(tmp_path, output):
+    from click.testing import CliRunner
+
+    from edgekit.cli import cli
+
+    (tmp_path / "file.txt").write_text("x")
+    res = CliRunner().invoke(cli, ["pack", "-o", str(tmp_path / output)])
+    assert res.exit_code == 2 and "folder" in res.output and "Traceback" not in res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]  # nothing created

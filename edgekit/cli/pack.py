@@ -31,6 +31,13 @@ def pack(model, output, ternary, embedding, lm_head, quiet):
     from edgekit.pack.image import read_image
     from edgekit.pack.packer import PackChoice, pack_model
 
+    from edgekit.errors import EdgekitError
+
+    # checked before the model is loaded (minutes for a 2B checkpoint): the folder must exist, it is not created
+    if not output.parent.is_dir():
+        raise EdgekitError("the output's folder does not exist" if not output.parent.exists() else
+                           "the output's folder is a file", path=output.parent,
+                           fix="create the folder first, or write the image somewhere else")
     m = edgekit.load(resolve_model_arg(model))
     choice = PackChoice(ternary=ternary, embedding=embedding, lm_head=lm_head or embedding)
     total = sum(t.numel for t in m)
