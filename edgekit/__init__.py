@@ -2,7 +2,7 @@
 
 Public API:
     edgekit.load(path_or_name) -> Model     a HF BitNet directory, a GGUF file, an .ekm image or a bundled name
-    Model.logits(token_ids) -> (T, vocab)   numpy reference forward (DESIGN.md §2)
+    Model.logits(token_ids) -> (T, vocab)   numpy reference forward (docs/design.md §2)
     edgekit.EdgekitError                    the one exception type for user-facing problems
 """
 from __future__ import annotations

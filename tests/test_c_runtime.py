@@ -34,7 +34,7 @@ PROMPT = "And God said, Let there be light: and there was"
 TERNARY = ("i2", "t158", "tl")
 FLOATS = ("f32", "f16", "q8row")
 # Logits agree to float32 rounding (|dlogit| ~1e-6 on the bundled model); the bound leaves room for an int8
-# activation rounding flipped by a last-bit difference (DESIGN §2) without hiding a wrong kernel (errors of
+# activation rounding flipped by a last-bit difference (docs/design.md §2) without hiding a wrong kernel (errors of
 # a wrong kernel are O(1)).
 LOGIT_ATOL = 2e-3
 SANITIZE = "-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"

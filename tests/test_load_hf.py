@@ -28,7 +28,7 @@ def raw_tensor(directory: Path, name: str) -> np.ndarray:
 
 
 def unpack_by_definition(packed: np.ndarray) -> np.ndarray:
-    """DESIGN §2 read literally, element by element: bits 2i..2i+1 of packed[r, c] = W_q[i*R + r, c] + 1."""
+    """docs/design.md §2 read literally, element by element: bits 2i..2i+1 of packed[r, c] = W_q[i*R + r, c] + 1."""
     rows, cols = packed.shape
     out = np.zeros((4 * rows, cols), dtype=np.int8)
     for i in range(4):

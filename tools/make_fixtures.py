@@ -251,7 +251,7 @@ def transformers_logits(directory: Path, spec: FixtureSpec, ids: list[int]) -> n
     model = BitNetForCausalLM.from_pretrained(str(directory), dtype=torch.float32, attn_implementation="eager")
     if spec.encoding == "float-none":
         # A float master has no quantization_config, so transformers would run plain float linears. The BitNet
-        # numerics (DESIGN §2) ternarise it on the fly, which is transformers' own AutoBitLinear in "online"
+        # numerics (docs/design.md §2) ternarise it on the fly, which is transformers' own AutoBitLinear in "online"
         # mode (the layer it builds for quantization_mode="online"); swap it in for every projection.
         from transformers.integrations.bitnet import AutoBitLinear
 

@@ -16,7 +16,7 @@ from edgekit.errors import EdgekitError
 
 # --- enums (tables, not scattered ifs) -------------------------------------------------------------------
 
-# Memory region kinds (DESIGN §5). Weights may execute in place from flash/xip-flash; KV cache needs RAM.
+# Memory region kinds (docs/design.md §5). Weights may execute in place from flash/xip-flash; KV cache needs RAM.
 REGION_KINDS = ("flash", "xip-flash", "psram", "sram", "tcm", "dram")
 RAM_KINDS = frozenset({"psram", "sram", "tcm", "dram"})
 

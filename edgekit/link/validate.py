@@ -1,4 +1,4 @@
-"""Check a device against the host reference engine: same model, same numbers (DESIGN §2).
+"""Check a device against the host reference engine: same model, same numbers (docs/design.md §2).
 
     report = validate(client, edgekit.load(path), ["The quick brown fox", [1, 15043, 3186]])
     report["passed"], report["summary"]["max_abs_diff"], ...

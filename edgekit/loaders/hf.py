@@ -2,7 +2,7 @@
 
 A directory with config.json, model.safetensors or shards listed in model.safetensors.index.json, and
 optionally tokenizer.json / tokenizer_config.json / chat_template.jinja. Three weight encodings exist
-(DESIGN §2, transformers/integrations/bitnet.py):
+(docs/design.md §2, transformers/integrations/bitnet.py):
 
   packed bitlinear       uint8 [out/4, in] 2-bit codes + weight_scale = 1/mean|W| (a divisor: y = acc/(s_x*ws))
   packed autobitlinear   the same codes (or float W_q in {-1,0,+1}) + weight_scale = mean|W| (a multiplier)

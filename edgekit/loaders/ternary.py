@@ -1,4 +1,4 @@
-"""Ternary weight recovery shared by the checkpoint readers (DESIGN §2).
+"""Ternary weight recovery shared by the checkpoint readers (docs/design.md §2).
 
 Every reader ends in the same place: int8 codes in {-1, 0, +1} of shape (out, in) and one float32
 weight_scale s_w used as a divisor, y = acc / (s_x * s_w).

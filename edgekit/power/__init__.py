@@ -1,4 +1,4 @@
-"""Energy measurement for `edgekit profile` (DESIGN §8): meter captures, and energy per token from them.
+"""Energy measurement for `edgekit profile` (docs/design.md §8): meter captures, and energy per token from them.
 
     PowerTrace                      samples from a meter: current (A), logic inputs, supply voltage
     attribute_tokens(trace, steps=, bit=) -> EnergyReport   energy per marker window (prefill, decode steps)

@@ -1,4 +1,4 @@
-"""Per-token energy from a power trace and the device's step marker (DESIGN §8).
+"""Per-token energy from a power trace and the device's step marker (docs/design.md §8).
 
 The firmware raises a GPIO marker (wired to the meter's digital input D{bit}) for each model step: one prefill,
 then one decode step per generated token, and drops it when the step ends. Each high pulse is one "window".

@@ -1,4 +1,4 @@
-"""Energy from the operating system's own counters, for boards that run Linux (DESIGN §8: "OS counters").
+"""Energy from the operating system's own counters, for boards that run Linux (docs/design.md §8: "OS counters").
 
 No meter to wire: the machine that runs the device process reports its energy itself.
 

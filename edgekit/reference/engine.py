@@ -1,4 +1,4 @@
-"""The numpy reference engine: BitNet b1.58 (W1.58A8) exactly as DESIGN.md §2 and transformers' BitNet.
+"""The numpy reference engine: BitNet b1.58 (W1.58A8) exactly as docs/design.md §2 and transformers' BitNet.
 
 Everything is float32. Ternary matmuls run as float32 BLAS on integer-valued operands: |acc| <= 127 * in_features
 < 2^24 for every real shape, so each partial sum is exact and the int32 accumulator is reproduced bit for bit

@@ -60,7 +60,7 @@ int ek_ternary_matmul_batched(uint32_t format);
 void ek_matmul_i2_avx2(const ek_tensor *w, const ek_qvec *x, uint32_t n_x, int32_t *acc, uint32_t acc_stride);
 #endif
 
-/* --- activation quantisation (DESIGN §2) ---------------------------------------------------------- */
+/* --- activation quantisation (docs/design.md §2) ---------------------------------------------------------- */
 /* x (n) -> x_q (EK_XQ_PAD(n)), returns s_x. Round half to even (like np.rint), clamp to [-128, 127]. The ISA
  * body where built (Helium), else the portable one; both give the same bytes. */
 float ek_quantize(const float *x, uint32_t n, int8_t *x_q);

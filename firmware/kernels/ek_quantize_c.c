@@ -1,4 +1,4 @@
-/* ek_quantize_c.c — per-token activation quantisation (DESIGN §2) and the tl kernel's pair-sum table. */
+/* ek_quantize_c.c — per-token activation quantisation (docs/design.md §2) and the tl kernel's pair-sum table. */
 #include <math.h>
 
 #include "ek_kernels.h"

@@ -1,6 +1,6 @@
 /* ek_model.c — the BitNet b1.58 forward pass, one token at a time, reading the image in place.
  *
- * Reads top to bottom like the data flows (DESIGN §2): embedding -> per layer [attn_norm -> q,k,v ->
+ * Reads top to bottom like the data flows (docs/design.md §2): embedding -> per layer [attn_norm -> q,k,v ->
  * RoPE -> KV cache -> GQA attention -> attn_sub_norm -> o -> residual; ffn_norm -> gate, up ->
  * relu(gate)^2 * up -> ffn_sub_norm -> down -> residual] -> norm -> lm_head. Weights are visited in image
  * order. Shapes: dim = hidden_size, hidden_dim = intermediate_size, q_dim = n_heads * head_dim,
