@@ -1,7 +1,10 @@
 # cortex-m.cmake — shared build rules for the bare-metal Cortex-M ports (included by each port.cmake).
 #
-# A port sets EK_PORT_DIR, EK_PORT_SOURCES (its board files), optional EK_PORT_DEFINES and its linker
-# defaults, then calls
+# A port sets EK_PORT_DIR, EK_PORT_SOURCES (its board files), optional EK_PORT_DEFINES and EK_LD_MEMORY_LINES,
+# then calls
+#   ek_cortex_m_firmware(BOARD name STACK_SIZE n TEXT r DATA r STACK r ARENA r)   its default layout (the board
+#                                                   profile's [layout]) and the edgekit_fw executable
+# which uses
 #   ek_cortex_m_linker_script(<out.ld>)             render firmware/ports/common/cortex-m.ld.in
 #   ek_cortex_m_configure(<target>)                 add port + common sources, flags, linker script
 # Every value can be overridden on the cmake command line; `edgekit gen` passes EK_LINKER_SCRIPT (a script it
@@ -74,3 +77,20 @@ function(ek_cortex_m_configure target)
   target_link_libraries(${target} PRIVATE m)
   set_target_properties(${target} PROPERTIES SUFFIX ".elf" LINK_DEPENDS ${_ld})
 endfunction()
+
+# The port's default linker layout and the firmware executable. A macro, so the layout lands in the port's scope
+# (where ek_cortex_m_linker_script reads it) and stays overridable from the cmake command line (cache values).
+macro(ek_cortex_m_firmware)
+  cmake_parse_arguments(_ekp "" "BOARD;STACK_SIZE;TEXT;DATA;STACK;ARENA" "" ${ARGN})
+  set(EK_LD_BOARD "${_ekp_BOARD}")
+  set(EK_LD_STACK_SIZE ${_ekp_STACK_SIZE} CACHE STRING "main stack bytes")
+  set(EK_LD_TEXT_REGION ${_ekp_TEXT} CACHE STRING "region for code (must hold the boot address)")
+  set(EK_LD_DATA_REGION ${_ekp_DATA} CACHE STRING "region for .data/.bss")
+  set(EK_LD_STACK_REGION ${_ekp_STACK} CACHE STRING "region for the stack")
+  set(EK_LD_ARENA_REGION ${_ekp_ARENA} CACHE STRING "region for the working arena")
+  if(TARGET ek_runtime)  # bring-up apps (firmware/tests/port_echo) include the port without the runtime
+    add_executable(edgekit_fw ${EK_COMMON_PORT_DIR}/ek_main.c ${EK_COMMON_PORT_DIR}/ek_app_server.c)
+    target_link_libraries(edgekit_fw PRIVATE ek_runtime)
+    ek_cortex_m_configure(edgekit_fw)
+  endif()
+endmacro()

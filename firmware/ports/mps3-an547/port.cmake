@@ -11,15 +11,4 @@ set(EK_LD_MEMORY_LINES
   "ISRAM rwx 0x21000000 0x400000"
   "QSPI rx 0x28000000 0x800000"
   "DDR rwx 0x60000000 0x1000000")
-set(EK_LD_BOARD "qemu-mps3-an547")
-set(EK_LD_STACK_SIZE 0x4000 CACHE STRING "main stack bytes")
-set(EK_LD_TEXT_REGION ITCM CACHE STRING "region for code (must hold the boot address)")
-set(EK_LD_DATA_REGION DTCM CACHE STRING "region for .data/.bss")
-set(EK_LD_STACK_REGION DTCM CACHE STRING "region for the stack")
-set(EK_LD_ARENA_REGION DDR CACHE STRING "region for the working arena")
-
-if(TARGET ek_runtime)
-  add_executable(edgekit_fw ${EK_COMMON_PORT_DIR}/ek_main.c ${EK_COMMON_PORT_DIR}/ek_app_server.c)
-  target_link_libraries(edgekit_fw PRIVATE ek_runtime)
-  ek_cortex_m_configure(edgekit_fw)
-endif()
+ek_cortex_m_firmware(BOARD "qemu-mps3-an547" STACK_SIZE 0x4000 TEXT ITCM DATA DTCM STACK DTCM ARENA DDR)

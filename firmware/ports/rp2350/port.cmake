@@ -15,15 +15,4 @@ set(EK_LD_MEMORY_LINES
   "FLASH rx 0x10000000 0x1000000"
   "PSRAM rwx 0x11000000 0x800000"
   "SRAM rwx 0x20000000 0x82000")
-set(EK_LD_BOARD "rp2350-psram")
-set(EK_LD_STACK_SIZE 0x4000 CACHE STRING "main stack bytes")
-set(EK_LD_TEXT_REGION FLASH CACHE STRING "region for code (must hold the boot address)")
-set(EK_LD_DATA_REGION SRAM CACHE STRING "region for .data/.bss")
-set(EK_LD_STACK_REGION SRAM CACHE STRING "region for the stack")
-set(EK_LD_ARENA_REGION PSRAM CACHE STRING "region for the working arena")
-
-if(TARGET ek_runtime)
-  add_executable(edgekit_fw ${EK_COMMON_PORT_DIR}/ek_main.c ${EK_COMMON_PORT_DIR}/ek_app_server.c)
-  target_link_libraries(edgekit_fw PRIVATE ek_runtime)
-  ek_cortex_m_configure(edgekit_fw)
-endif()
+ek_cortex_m_firmware(BOARD "rp2350-psram" STACK_SIZE 0x4000 TEXT FLASH DATA SRAM STACK SRAM ARENA PSRAM)

@@ -19,15 +19,4 @@ set(EK_LD_MEMORY_LINES
   "SRAM4 rwx 0x38000000 0x10000"
   "QSPI rx 0x90000000 0x8000000"
   "SDRAM rwx 0xd0000000 0x2000000")
-set(EK_LD_BOARD "stm32h747-disco")
-set(EK_LD_STACK_SIZE 0x4000 CACHE STRING "main stack bytes")
-set(EK_LD_TEXT_REGION FLASH CACHE STRING "region for code (must hold the boot address)")
-set(EK_LD_DATA_REGION DTCM CACHE STRING "region for .data/.bss")
-set(EK_LD_STACK_REGION DTCM CACHE STRING "region for the stack")
-set(EK_LD_ARENA_REGION SDRAM CACHE STRING "region for the working arena")
-
-if(TARGET ek_runtime)
-  add_executable(edgekit_fw ${EK_COMMON_PORT_DIR}/ek_main.c ${EK_COMMON_PORT_DIR}/ek_app_server.c)
-  target_link_libraries(edgekit_fw PRIVATE ek_runtime)
-  ek_cortex_m_configure(edgekit_fw)
-endif()
+ek_cortex_m_firmware(BOARD "stm32h747-disco" STACK_SIZE 0x4000 TEXT FLASH DATA DTCM STACK DTCM ARENA SDRAM)
