@@ -7,17 +7,15 @@ Every expected value below is written from the RP2350 datasheet (sections cited)
 from __future__ import annotations
 
 import re
-import shutil
 import struct
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from edgekit.boards import load_board
+from board_elf import need_arm_tools as _need_tools, run_tool as _run
 
 BOARD = "rp2350-psram"
-TOOLS = ("cmake", "ninja", "arm-none-eabi-gcc", "arm-none-eabi-readelf", "arm-none-eabi-nm", "arm-none-eabi-objdump")
 
 # RP2350 datasheet 2.2 "Address map"
 XIP_BASE = 0x1000_0000          # QMI window 0 (flash); the boot ROM's image start
@@ -50,15 +48,6 @@ POSTDIV_RANGE = range(1, 7 + 1)
 SYS_PLL_MAX_HZ = 150_000_000
 
 
-def _need_tools() -> None:
-    missing = [t for t in TOOLS if shutil.which(t) is None]
-    if missing:
-        pytest.fail(f"missing {', '.join(missing)}: run `make deps` "
-                    "(apt: cmake ninja-build gcc-arm-none-eabi binutils-arm-none-eabi libnewlib-arm-none-eabi)")
-
-
-def _run(*args: str) -> str:
-    return subprocess.run(args, check=True, capture_output=True, text=True).stdout
 
 
 @pytest.fixture(scope="module")

@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 
 from edgekit.boards import load_board, render_linker_script
+from board_elf import need_arm_tools as _need_tools, run_tool as _run
 
 BOARD = "stm32h747-disco"
 ROOT = Path(__file__).resolve().parents[1]
 FIRMWARE = ROOT / "firmware"
-TOOLS = ("cmake", "ninja", "arm-none-eabi-gcc", "arm-none-eabi-readelf", "arm-none-eabi-nm", "arm-none-eabi-objdump")
 
 MHZ = 1_000_000
 FLASH_BOOT = 0x0800_0000          # RM0399 memory map / boot: the M7 boots from BOOT_CM7_ADD0 = 0x0800 (flash bank 1)
@@ -49,15 +49,6 @@ QSPI_DEVICE_BYTES = 64 << 20      # 512 Mbit each, two in dual-flash mode (UM241
 QSPI_WINDOW_BYTES = 256 << 20     # RM0399 memory map: QUADSPI memory-mapped bank 0x90000000-0x9FFFFFFF
 
 
-def _need_tools() -> None:
-    missing = [t for t in TOOLS if shutil.which(t) is None]
-    if missing:
-        pytest.fail(f"missing {', '.join(missing)}: run `make deps` "
-                    "(apt: cmake ninja-build gcc-arm-none-eabi binutils-arm-none-eabi libnewlib-arm-none-eabi)")
-
-
-def _run(*args: str) -> str:
-    return subprocess.run(args, check=True, capture_output=True, text=True).stdout
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ the FlexSPI chapter's LUT instruction set, the Winbond W25Q64JV datasheet), not 
 from __future__ import annotations
 
 import re
-import shutil
 import struct
 import subprocess
 from pathlib import Path
@@ -17,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from edgekit.boards import load_board, render_linker_script
+from board_elf import need_arm_tools as _need_tools, run_tool as _run
 
 BOARD = "teensy41"
 ROOT = Path(__file__).resolve().parents[1]
 FIRMWARE = ROOT / "firmware"
-TOOLS = ("cmake", "ninja", "arm-none-eabi-gcc", "arm-none-eabi-readelf", "arm-none-eabi-nm", "arm-none-eabi-objdump")
 
 MHZ = 1_000_000
 FLEXSPI_BASE = 0x6000_0000      # IMXRT1060RM memory map: FlexSPI AHB window; the ROM boots XIP from here
@@ -61,15 +60,6 @@ IPG_MAX_HZ = 150 * MHZ          # IMXRT1060CEC: IPG (peripheral bus) clock maxim
 DIVIDER_RANGES = {"arm_podf": (1, 8), "ahb_podf": (1, 8), "ipg_podf": (1, 4)}  # CCM_CACRR / CCM_CBCDR field widths
 
 
-def _need_tools() -> None:
-    missing = [t for t in TOOLS if shutil.which(t) is None]
-    if missing:
-        pytest.fail(f"missing {', '.join(missing)}: run `make deps` "
-                    "(apt: cmake ninja-build gcc-arm-none-eabi binutils-arm-none-eabi libnewlib-arm-none-eabi)")
-
-
-def _run(*args: str) -> str:
-    return subprocess.run(args, check=True, capture_output=True, text=True).stdout
 
 
 @pytest.fixture(scope="module")
