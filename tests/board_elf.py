@@ -20,3 +20,4 @@ def need_arm_tools() -> None:
 
 def run_tool(*args: str) -> str:
     return subprocess.run(args, check=True, capture_output=True, text=True).stdout
+

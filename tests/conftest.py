@@ -45,3 +45,19 @@ def device_binary(tmp_path_factory) -> Path:
         if r.returncode:
             pytest.fail(f"{' '.join(cmd)} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
     return build / "edgekit-device"
+
+
+@pytest.fixture(scope="module")
+def project(request, built_board_project):
+    """tests/test_board_*.py: the bundled model generated and built for the module's BOARD (once per session)."""
+    from board_elf import need_arm_tools
+
+    need_arm_tools()
+    return built_board_project(request.module.BOARD)
+
+
+@pytest.fixture(scope="module")
+def elf(project):
+    path = project.path / "build" / "firmware" / "edgekit_fw.elf"
+    assert path.is_file(), f"no ELF at {path}"
+    return path

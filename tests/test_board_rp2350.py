@@ -51,19 +51,6 @@ SYS_PLL_MAX_HZ = 150_000_000
 
 
 @pytest.fixture(scope="module")
-def project(built_board_project):
-    _need_tools()
-    return built_board_project(BOARD)
-
-
-@pytest.fixture(scope="module")
-def elf(project) -> Path:
-    path = project.path / "build" / "firmware" / "edgekit_fw.elf"
-    assert path.is_file(), f"no ELF at {path}"
-    return path
-
-
-@pytest.fixture(scope="module")
 def layout(elf):
     """Sections (name -> type, addr, offset, size, flags) and LOAD segments (vaddr, paddr, filesz, memsz)."""
     text = _run("arm-none-eabi-readelf", "-S", "-l", "-h", "--wide", str(elf))

@@ -57,19 +57,6 @@ def board():
 
 
 @pytest.fixture(scope="module")
-def project(built_board_project):
-    _need_tools()
-    return built_board_project(BOARD)
-
-
-@pytest.fixture(scope="module")
-def elf(project) -> Path:
-    path = project.path / "build" / "firmware" / "edgekit_fw.elf"
-    assert path.is_file(), f"no ELF at {path}"
-    return path
-
-
-@pytest.fixture(scope="module")
 def sections(elf) -> dict[str, tuple[int, int, str]]:
     """name -> (address, size, flags) of every section."""
     found = {}

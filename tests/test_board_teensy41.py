@@ -68,19 +68,6 @@ def board():
 
 
 @pytest.fixture(scope="module")
-def project(built_board_project):
-    _need_tools()
-    return built_board_project(BOARD)
-
-
-@pytest.fixture(scope="module")
-def elf(project) -> Path:
-    path = project.path / "build" / "firmware" / "edgekit_fw.elf"
-    assert path.is_file(), f"no ELF at {path}"
-    return path
-
-
-@pytest.fixture(scope="module")
 def layout(elf):
     """Sections (name -> (addr, size, type, flags)) and LOAD segments from readelf, symbols from nm."""
     text = _run("arm-none-eabi-readelf", "-S", "-l", "-h", "--wide", str(elf))
