@@ -163,24 +163,38 @@ def bench_qemu(work: Path, log, boards=("qemu-mps3-an547", "qemu-mps2-an386", "q
     return rows
 
 
-def bench_reliability(work: Path, log) -> list[dict]:
-    from edgekit.bench.reliability import bench_reliability as run_reliability
+def bench_reliability(work: Path, log, devices: tuple[str, ...] = ()) -> list[dict]:
+    from edgekit.bench.reliability import DEVICES, bench_reliability as run_reliability
 
-    return run_reliability(work, log)
+    chosen = devices or tuple(DEVICES)
+    return run_reliability(work, log, devices=chosen, hostile=not devices or "scripted" in devices)
 
 
 SUITES = {"pack": bench_pack, "host": bench_host, "qemu": bench_qemu, "kernels": bench_kernels,
           "reliability": bench_reliability}
 
 
-def run(suites: list[str], work: Path, log) -> dict:
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
+def run(suites: list[str], work: Path, log, *, devices: tuple[str, ...] = ()) -> dict:
+    """devices: for the reliability suite, which devices to run (default: all it knows)."""
     work.mkdir(parents=True, exist_ok=True)
     started = time.time()
     rows = []
     for name in suites:
-        rows += SUITES[name](work, log)
+        rows += SUITES[name](work, log, devices=devices) if name == "reliability" else SUITES[name](work, log)
     import platform
 
-    return {"machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
+    return {"machine": {"cpu": _cpu_model(), "cpu_count": os.cpu_count(), "platform": platform.platform(),
                         "python": platform.python_version()},
             "started_unix": int(started), "rows": rows}

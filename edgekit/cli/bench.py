@@ -17,7 +17,9 @@ from edgekit.cli.common import stderr_console, stdout_console
               show_default=True, help="Scratch directory (synthetic checkpoints and builds are kept here).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("bench/results.json"),
               show_default=True, help="JSON results file.")
-def bench(suites, work, output):
+@click.option("--device", "devices", multiple=True, type=click.Choice(["host", "qemu-mps3-an547", "scripted"]),
+              help="Reliability suite: devices to run (repeatable) [default: all].")
+def bench(suites, work, output, devices):
     """Measure load+pack throughput and RSS, host decode/prefill tokens/s, and emulated-board decode."""
     from rich.table import Table
 
@@ -25,7 +27,7 @@ def bench(suites, work, output):
 
     err = stderr_console()
     default = [name for name in SUITES if name != "reliability"]
-    results = run(list(suites or default), work, lambda m: err.print(f"[dim]{m}[/dim]"))
+    results = run(list(suites or default), work, lambda m: err.print(f"[dim]{m}[/dim]"), devices=tuple(devices))
     write_text_atomic(output, json.dumps(results, indent=2) + "\n")
     con = stdout_console()
     by_suite: dict[str, list[dict]] = {}

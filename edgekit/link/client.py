@@ -277,6 +277,14 @@ class GenerateStream:
             self._launch(list(r.prompt), r.max_new_tokens, r.seed, r.continue_sequence)
         except _LinkLoss as exc:
             self._recover(str(exc))
+        except DeviceError as exc:
+            if not self._busy_with_our_own(exc):
+                raise
+            self._recover(str(exc))
+
+    def _busy_with_our_own(self, exc: DeviceError) -> bool:
+        """BUSY after frames were lost: the device is still running a request of ours whose end we missed."""
+        return exc.status_name == "BUSY" and self.request.resumable and self._client.resume and self.recoveries > 0
 
     # --- receiving ----------------------------------------------------------------------------------------
     def __iter__(self) -> Iterator[TokenEvent | DoneEvent]:
@@ -292,9 +300,12 @@ class GenerateStream:
                     else:
                         name, values = self._client._wait(self.seq, ("TOKEN", "DONE"), timeout, what)
                     event = self._accept(name, values)
-                except DeviceError:
+                except DeviceError as exc:
                     self._client._active = None  # the device refused the request: nothing runs
-                    raise
+                    if not self._busy_with_our_own(exc):
+                        raise
+                    self._recover(str(exc))
+                    continue
                 except _NoReply as exc:
                     self._recover(str(exc))
                     continue
@@ -391,6 +402,11 @@ class GenerateStream:
                 self._launch(list(r.base) + list(r.prompt) + self.tokens, r.max_new_tokens - k, seed, False)
                 return
             except _LinkLoss as exc:
+                why = str(exc)
+                c._active = None
+            except DeviceError as exc:
+                if not self._busy_with_our_own(exc):
+                    raise
                 why = str(exc)
                 c._active = None
 
