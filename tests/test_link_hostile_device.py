@@ -10,6 +10,7 @@ import threading
 import pytest
 
 from edgekit.errors import EdgekitError
+from edgekit.link import messages as M
 from edgekit.link.client import DeviceClient, ProtocolViolation
 from edgekit.bench.reliability import ScriptedDevice, frame, identity_values
 
@@ -109,3 +110,42 @@ def test_a_device_that_floods_without_answering_ends_in_a_named_error(flood):
     with DeviceClient(dev.url, timeout_scale=0.02) as client:
         exc = run_bounded(lambda: list(client.generate([1], max_new_tokens=3)))
     assert isinstance(exc, EdgekitError) and "no reply" in str(exc), exc
+
+
+def test_busy_after_a_loss_is_the_device_still_running_our_request():
+    """Token 1 never comes; the first probe finds the device idle (ACK), but the re-issued GENERATE is refused BUSY
+    (the device was still on our first request after all): the host probes again and goes on. The answer ends
+    exact, with both recoveries counted."""
+    from edgekit import status
+
+    state = {"generates": 0, "first_seq": None}
+
+    def script(name, seq, values, send):
+        if honest_hello(name, seq, values, send):
+            return
+        if name == "GENERATE":
+            state["generates"] += 1
+            n = state["generates"]
+            if n == 1:
+                state["first_seq"] = seq
+                send(frame("TOKEN", seq, token_id=7, index=0, time_us=0, cycles=0))  # then silence
+            elif n == 2:
+                send(frame("ERROR", seq, status=status.BY_NAME["BUSY"].code, request_seq=seq,
+                           request_type=M.BY_NAME["GENERATE"].code, detail="busy"))
+            else:
+                assert values["prompt"] == [1, 7] and values["max_new_tokens"] == 2
+                for i, t in enumerate((8, 9)):
+                    send(frame("TOKEN", seq, token_id=t, index=i, time_us=0, cycles=0))
+                send(frame("DONE", seq, reason=2, generated_tokens=2, seq_len=3))
+        elif name == "CANCEL":
+            if state["generates"] == 1:
+                send(frame("ACK", seq, request_type=M.BY_NAME["CANCEL"].code))
+            else:
+                send(frame("DONE", state["first_seq"], reason=3, generated_tokens=1, seq_len=1))
+
+    dev = ScriptedDevice(script)
+    with DeviceClient(dev.url, timeout_scale=0.02) as client:
+        client.hello()
+        stream = client.generate([1], max_new_tokens=3, stop_at_eos=False)
+        tokens = [e.token_id for e in stream if hasattr(e, "token_id")]
+    assert tokens == [7, 8, 9] and stream.done.recoveries == 2

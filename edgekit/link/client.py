@@ -230,6 +230,7 @@ class GenerateStream:
         self._index_base = 0  # tokens received before the device request now running (after a resume)
         self.recoveries = 0
         self._stalled = 0  # recoveries since the last new token
+        self._sent: list[int] = []  # seqs of the GENERATEs this answer sent (the device may still run any of them)
         self.tokens: list[int] = []
         self.events: list[TokenEvent] = []
         self.done: DoneEvent | None = None
@@ -262,6 +263,7 @@ class GenerateStream:
     def _send(self, prompt: list[int], max_new: int, seed: int, flags: int, prefill: DoneEvent | None) -> None:
         c, r = self._client, self.request
         self.seq = c._next_seq()
+        self._sent.append(self.seq)
         c._send("GENERATE", self.seq, max_new_tokens=max_new, temperature=float(r.temperature), top_k=int(r.top_k),
                 top_p=float(r.top_p), seed=int(seed) & 0xFFFFFFFFFFFFFFFF, flags=flags, prompt=prompt)
         self._first_timeout_s = c._scaled(FIRST_TOKEN_BASE_S + PREFILL_PER_TOKEN_S * len(prompt)) + c._wire_s(
@@ -415,12 +417,12 @@ class GenerateStream:
         request it was running. Small frames, retried: on a noisy link a big reply (IDENTITY) is the likeliest to
         be hit, so HELLO is not the probe."""
         c = self._client
-        old = self.seq
+        ours = tuple(self._sent[-8:])
         for _ in range(RESYNC_ATTEMPTS):
             seq = c._next_seq()
             c._send("CANCEL", seq)
             try:
-                c._wait((old, seq) if old else seq, ("DONE", "ACK"), c._scaled(RESYNC_TIMEOUT_S), "CANCEL")
+                c._wait(ours + (seq,), ("DONE", "ACK"), c._scaled(RESYNC_TIMEOUT_S), "CANCEL")
                 return
             except _NoReply:
                 continue
