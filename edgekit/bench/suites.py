@@ -166,7 +166,7 @@ def bench_qemu(work: Path, log, boards=("qemu-mps3-an547", "qemu-mps2-an386", "q
 def bench_reliability(work: Path, log, devices: tuple[str, ...] = ()) -> list[dict]:
     from edgekit.bench.reliability import DEVICES, bench_reliability as run_reliability
 
-    chosen = devices or tuple(DEVICES)
+    chosen = tuple(d for d in devices if d in DEVICES) if devices else tuple(DEVICES)
     return run_reliability(work, log, devices=chosen, hostile=not devices or "scripted" in devices)
 
 
