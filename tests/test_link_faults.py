@@ -104,3 +104,12 @@ def test_seed_advance_matches_the_sampler_stream():
 def test_a_hostile_device_always_ends_in_a_named_error(bundled):
     row = run_hostile(3, bundled.config.vocab_size, bundled.config.eos_token_id or 0)
     assert row["clean"] == 3 and row["wrong"] == 0 and row["hung"] == 0, row
+
+
+def test_bench_suite_runs_only_the_devices_asked_for(tmp_path):
+    from edgekit.bench.suites import run
+
+    result = run(["reliability"], tmp_path, lambda m: None, devices=("scripted",))
+    assert [r["device"] for r in result["rows"]] == ["scripted"]
+    assert result["rows"][0]["clean"] == result["rows"][0]["runs"] == 20
+    assert result["machine"]["cpu"]
