@@ -1,22 +1,23 @@
 """Ternary matvec kernels: every body's int32 accumulators equal the portable C body's and numpy's exact integer
 matmul of the unpacked codes, on random ternary matrices of awkward shapes, for every format. ISA bodies are
-cross-built and run under QEMU user mode (NEON without and with dotprod on qemu-aarch64 -cpu cortex-a76)."""
+cross-built and run under QEMU user mode (NEON on qemu-aarch64 -cpu cortex-a72, NEON+dotprod on cortex-a76)."""
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from cpu_features import require_cpu_feature
 from edgekit.pack.formats import TERNARY_FORMATS
-from test_c_runtime import build_firmware, run_eval
+from helpers import build_firmware, run_eval
+from kernel_builds import (AARCH64_CMAKE_KERNELS, MCU_TARGETS, SELFTEST, aarch64_build, aarch64_wrapper,
+                           build_bare_metal, run_bare_metal, ternary_kernel_sources)
 
 # rows x cols: single weights, partial i2 blocks (128), t158 blocks (80) and tails, tl tiles (16), odd column counts
 SHAPES = [(1, 1), (1, 2), (3, 5), (2, 127), (17, 128), (16, 80), (15, 81), (33, 129), (7, 255), (64, 256),
           (40, 1001), (130, 333)]
-QEMU_CPU = "cortex-a76"  # Armv8.2 with dotprod
 
 
 def _cases(seed: int = 0):
@@ -66,45 +67,19 @@ def test_corrupt_i2_codes_decode_alike(host_build, tmp_path):
     assert np.array_equal(np.fromfile(tmp_path / "acc.bin", dtype="<i4"), want)
 
 
-AARCH64 = {
-    "neon": ("-march=armv8-a", "neon"),
-    "dotprod": ("-march=armv8.2-a+dotprod", "neon;dotprod"),
-}
-
-
-def aarch64_build(tmp_path_factory, variant: str) -> Path:
-    if shutil.which("aarch64-linux-gnu-gcc") is None or shutil.which("qemu-aarch64") is None:
-        pytest.skip("aarch64-linux-gnu-gcc or qemu-aarch64 not installed")
-    march, kernels = AARCH64[variant]
-    return build_firmware(tmp_path_factory, f"aarch64-{variant}", (
-        "-DCMAKE_SYSTEM_NAME=Linux", "-DCMAKE_SYSTEM_PROCESSOR=aarch64", "-DCMAKE_C_COMPILER=aarch64-linux-gnu-gcc",
-        f"-DCMAKE_C_FLAGS={march}", "-DCMAKE_EXE_LINKER_FLAGS=-static", "-DEK_BUILD_EVAL=ON",
-        f"-DEK_KERNELS={kernels}"))
-
-
-@pytest.mark.parametrize("variant", sorted(AARCH64))
+@pytest.mark.parametrize("variant", sorted(AARCH64_CMAKE_KERNELS))
 def test_neon_i2_equals_portable(tmp_path_factory, tmp_path, variant):
     build = aarch64_build(tmp_path_factory, variant)
-    wrapper = ("qemu-aarch64", "-cpu", QEMU_CPU)
-    check_matvec(build, tmp_path, "i2", wrapper=wrapper, bodies=("c", "neon"))
+    wrapper = aarch64_wrapper(variant)  # plain NEON on a core without dotprod
+    check_matvec(build, tmp_path, "i2", wrapper=wrapper, bodies=("c", variant))
     for fmt in ("t158", "tl"):  # portable bodies compiled for aarch64
         check_matvec(build, tmp_path, fmt, wrapper=wrapper)
     r = subprocess.run([*wrapper, str(build / "ek_unit_tests")], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-def _host_has_avx2() -> bool:
-    try:
-        return " avx2" in Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-
-
 def test_avx2_i2_equals_portable(tmp_path_factory, tmp_path, host_build):
-    import platform
-
-    if platform.machine() not in ("x86_64", "AMD64") or not _host_has_avx2():
-        pytest.skip("needs an x86-64 host with AVX2")
+    require_cpu_feature("avx2")
     build = build_firmware(tmp_path_factory, "avx2", ("-DEK_KERNELS=c;avx2",))
     check_matvec(build, tmp_path, "i2", bodies=("c", "avx2"))
     # the whole forward pass with the AVX2 kernel: bit-identical logits to the portable build
@@ -134,7 +109,7 @@ def test_neon_runtime_matches_host_runtime(tmp_path_factory, tmp_path, host_buil
     pack_model(model, image, PackChoice("i2", "f16", "f16"))
     ids = model.encode("The LORD is my shepherd")
     outs = []
-    for b, wrapper in ((host_build, ()), (build, ("qemu-aarch64", "-cpu", QEMU_CPU))):
+    for b, wrapper in ((host_build, ()), (build, aarch64_wrapper("dotprod"))):
         out = tmp_path / f"logits-{len(outs)}.bin"
         run_eval(b, "run", "--tokens", ",".join(map(str, ids)), "--logits", out, image, wrapper=wrapper)
         outs.append(np.fromfile(out, dtype="<f4"))
@@ -143,41 +118,25 @@ def test_neon_runtime_matches_host_runtime(tmp_path_factory, tmp_path, host_buil
     assert delta <= 1e-4
 
 
-SELFTEST = Path(__file__).resolve().parents[1] / "firmware" / "tests" / "selftest"
-KERNELS = Path(__file__).resolve().parents[1] / "firmware" / "kernels"
-MCU_TARGETS = {
-    # name: (compiler flags, kernel macros, QEMU machine, bodies expected for i2)
-    "cortex-m55-mve": (("-mcpu=cortex-m55", "-mfloat-abi=hard"), ("-DEK_KERNEL_MVE",), "mps3-an547",
-                       {"c", "mve", "dispatch"}),
-    "cortex-m4-dsp": (("-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"), ("-DEK_KERNEL_DSP",),
-                      "mps2-an386", {"c", "dsp", "dispatch"}),
-    "cortex-m7-dsp": (("-mcpu=cortex-m7", "-mfloat-abi=hard", "-mfpu=fpv5-d16"), ("-DEK_KERNEL_DSP",), "mps2-an500",
-                      {"c", "dsp", "dispatch"}),
-    "cortex-m4-portable": (("-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"), (), "mps2-an386",
-                           {"c", "dispatch"}),
+# bodies the self-test must report for i2 on each core: portable, the chosen ISA body, the dispatcher
+MCU_I2_BODIES = {
+    "cortex-m55-mve": {"c", "mve", "dispatch"},
+    "cortex-m4-dsp": {"c", "dsp", "dispatch"},
+    "cortex-m7-dsp": {"c", "dsp", "dispatch"},
+    "cortex-m4-portable": {"c", "dispatch"},
 }
 
 
-@pytest.mark.parametrize("target", sorted(MCU_TARGETS))
+@pytest.mark.parametrize("target", sorted(MCU_I2_BODIES))
 def test_mcu_kernels_under_qemu_system(tmp_path, target):
     """Bare-metal self-test (firmware/tests/selftest): every body built for the core equals a plain triple loop,
     for every format and awkward shapes: the Helium/MVE i2 body on the M55, the DSP (SMLAD) body on M4/M7."""
-    if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
-        pytest.skip("arm-none-eabi-gcc or qemu-system-arm not installed")
-    cpu_flags, macros, machine, i2_bodies = MCU_TARGETS[target]
-    elf = tmp_path / "selftest.elf"
-    sources = [*SELFTEST.glob("*.c"), *KERNELS.glob("ek_matvec_*.c"), *KERNELS.glob("ek_quantize_*.c"),
-               KERNELS / "ek_ternary_matvec.c", KERNELS / "ek_formats.c"]
-    cmd = ["arm-none-eabi-gcc", *cpu_flags, "-mthumb", *macros, "-O2", "-std=c99", "-Wall", "-Wextra", "-Werror",
-           "-ffp-contract=off", "-I", str(KERNELS.parent / "runtime"), "-I", str(KERNELS), "-nostartfiles",
-           "--specs=nano.specs", "--specs=nosys.specs", "-T", str(SELFTEST / "ek_selftest.ld"),
-           *map(str, sources), "-o", str(elf), "-lm"]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    r = subprocess.run(["qemu-system-arm", "-machine", machine, "-nographic", "-semihosting", "-kernel", str(elf)],
-                       capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
-    out = r.stdout + r.stderr
+    assert target in MCU_TARGETS
+    elf = build_bare_metal(target, [SELFTEST / "ek_kernel_selftest.c", *ternary_kernel_sources()],
+                           tmp_path / "selftest.elf")
+    r = run_bare_metal(target, elf, timeout=120)
+    out = r.stdout
     lines = [line.split() for line in out.splitlines() if line.endswith(("equal", "DIFFERENT"))]
     assert r.returncode == 0 and "selftest: PASS" in out, out
     assert lines and all(parts[-1] == "equal" for parts in lines), out
-    assert {parts[1] for parts in lines if parts[0] == "i2"} == i2_bodies
+    assert {parts[1] for parts in lines if parts[0] == "i2"} == MCU_I2_BODIES[target]

@@ -6,16 +6,16 @@ extremes where an int16 shortcut would overflow. `ek_eval matvec` compares the d
 one and names the body it ran (ek_kernel_variant); a symbol check proves the dispatcher links the ISA body."""
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from cpu_features import require_cpu_feature, require_tool
 from edgekit.pack.formats import TERNARY_FORMATS
-from test_c_kernels import KERNELS, SELFTEST, _host_has_avx2, aarch64_build
-from test_c_runtime import build_firmware, run_eval
+from helpers import build_firmware, run_eval
+from kernel_builds import SELFTEST, aarch64_build, build_bare_metal, run_bare_metal, ternary_kernel_sources
 
 # rows x cols: 1x1; t158 tails of every kind around whole 80-weight blocks; tl tiles +-1 row and odd columns;
 # tl chunk edges (NEON: 64 pairs = 128 columns, AVX2: 128 pairs = 256 columns, odd pair counts); a 2B-4T layer
@@ -76,18 +76,13 @@ def check_corrupt_tl(build: Path, tmp_path: Path, wrapper=()) -> None:
 
 
 def linked_symbols(binary: Path, nm: str) -> set[str]:
-    tool = shutil.which(nm) or shutil.which("nm")
-    if tool is None:
-        pytest.skip("no nm to list the linked kernel bodies")
-    r = subprocess.run([tool, str(binary)], capture_output=True, text=True, check=True)
+    require_tool(nm)
+    r = subprocess.run([nm, str(binary)], capture_output=True, text=True, check=True)
     return {parts[-1] for parts in (line.split() for line in r.stdout.splitlines()) if parts}
 
 
 def test_avx2_t158_tl_equal_portable(tmp_path_factory, tmp_path):
-    import platform
-
-    if platform.machine() not in ("x86_64", "AMD64") or not _host_has_avx2():
-        pytest.skip("needs an x86-64 host with AVX2")
+    require_cpu_feature("avx2")
     build = build_firmware(tmp_path_factory, "avx2", ("-DEK_KERNELS=c;avx2",))
     assert {"ek_matvec_t158_avx2", "ek_matvec_tl_avx2"} <= linked_symbols(build / "ek_eval", "nm")
     for fmt in FORMATS:
@@ -97,10 +92,7 @@ def test_avx2_t158_tl_equal_portable(tmp_path_factory, tmp_path):
 
 def test_avx2_forward_pass_t158_tl(tmp_path_factory, tmp_path):
     """The whole forward pass with the AVX2 t158 and tl kernels: logits bit-identical to the portable build."""
-    import platform
-
-    if platform.machine() not in ("x86_64", "AMD64") or not _host_has_avx2():
-        pytest.skip("needs an x86-64 host with AVX2")
+    require_cpu_feature("avx2")
     import edgekit
     from edgekit.pack.packer import PackChoice, pack_model
 
@@ -123,48 +115,33 @@ def test_neon_t158_tl_equal_portable(tmp_path_factory, tmp_path, variant, cpu):
     """cortex-a72 has no dotprod: the plain NEON build must not use it (QEMU would raise SIGILL)."""
     build = aarch64_build(tmp_path_factory, variant)
     assert {"ek_matvec_t158_neon", "ek_matvec_tl_neon"} <= linked_symbols(build / "ek_eval", "aarch64-linux-gnu-nm")
-    objdump = shutil.which("aarch64-linux-gnu-objdump")
-    if objdump is not None:  # the dotprod build really runs SDOT (EK_KERNEL_DOTPROD reached the compiler)
-        r = subprocess.run([objdump, "-d", "--disassemble=ek_matvec_t158_neon", str(build / "ek_eval")],
-                           capture_output=True, text=True, check=True)
-        assert ("sdot" in r.stdout) == (variant == "dotprod"), r.stdout[-2000:]
+    require_tool("aarch64-linux-gnu-objdump")  # the dotprod build really runs SDOT (the option reached ek_isa.h)
+    r = subprocess.run(["aarch64-linux-gnu-objdump", "-d", "--disassemble=ek_matvec_t158_neon", str(build / "ek_eval")],
+                       capture_output=True, text=True, check=True)
+    assert ("sdot" in r.stdout) == (variant == "dotprod"), r.stdout[-2000:]
     for fmt in FORMATS:
         check_dispatch(build, tmp_path, fmt, "dotprod" if variant == "dotprod" and fmt == "t158" else "neon",
                        wrapper=("qemu-aarch64", "-cpu", cpu))
     check_corrupt_tl(build, tmp_path, wrapper=("qemu-aarch64", "-cpu", cpu))
 
 
-MCU_TARGETS = {
-    # name: (compiler flags, QEMU machine, ISA bodies the dispatcher must link)
-    "cortex-m55-mve": (("-mcpu=cortex-m55", "-mfloat-abi=hard", "-DEK_KERNEL_MVE"), "mps3-an547",
-                       {"ek_matvec_t158_mve", "ek_matvec_tl_mve"}),
-    "cortex-m4-dsp": (("-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-DEK_KERNEL_DSP"), "mps2-an386",
-                      {"ek_matvec_t158_dsp"}),
-    "cortex-m7-dsp": (("-mcpu=cortex-m7", "-mfloat-abi=hard", "-mfpu=fpv5-d16", "-DEK_KERNEL_DSP"), "mps2-an500",
-                      {"ek_matvec_t158_dsp"}),
+# ISA bodies the dispatcher must link on each core (kernel_builds.MCU_TARGETS has the flags)
+MCU_BODIES = {
+    "cortex-m55-mve": {"ek_matvec_t158_mve", "ek_matvec_tl_mve"},
+    "cortex-m4-dsp": {"ek_matvec_t158_dsp"},
+    "cortex-m7-dsp": {"ek_matvec_t158_dsp"},
 }
 
 
-@pytest.mark.parametrize("target", sorted(MCU_TARGETS))
+@pytest.mark.parametrize("target", sorted(MCU_BODIES))
 def test_mcu_t158_tl_equal_portable(tmp_path, target):
     """Helium t158 and tl bodies (Cortex-M55, mps3-an547) and the DSP t158 body (M4, M7) through the dispatcher
     in the bare-metal self-test, which checks every format against a plain triple loop on awkward shapes."""
-    if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
-        pytest.skip("arm-none-eabi-gcc or qemu-system-arm not installed")
-    flags, machine, bodies = MCU_TARGETS[target]
-    elf = tmp_path / "selftest.elf"
-    sources = [*SELFTEST.glob("*.c"), *KERNELS.glob("ek_matvec_*.c"), *KERNELS.glob("ek_quantize_*.c"),
-               KERNELS / "ek_ternary_matvec.c", KERNELS / "ek_formats.c"]
-    cmd = ["arm-none-eabi-gcc", *flags, "-mthumb", "-O2", "-std=c99", "-Wall", "-Wextra", "-Werror",
-           "-ffp-contract=off", "-I", str(KERNELS.parent / "runtime"), "-I", str(KERNELS), "-nostartfiles",
-           "--specs=nano.specs", "--specs=nosys.specs", "-T", str(SELFTEST / "ek_selftest.ld"), *map(str, sources),
-           "-o", str(elf), "-lm"]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    assert bodies <= linked_symbols(elf, "arm-none-eabi-nm")
-    r = subprocess.run(["qemu-system-arm", "-machine", machine, "-nographic", "-semihosting", "-kernel", str(elf)],
-                       capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
-    out = r.stdout + r.stderr
+    elf = build_bare_metal(target, [SELFTEST / "ek_kernel_selftest.c", *ternary_kernel_sources()],
+                           tmp_path / "selftest.elf")
+    assert MCU_BODIES[target] <= linked_symbols(elf, "arm-none-eabi-nm")
+    r = run_bare_metal(target, elf, timeout=120)
+    out = r.stdout
     assert r.returncode == 0 and "selftest: PASS" in out, out
     for fmt in FORMATS:
         lines = [line.split() for line in out.splitlines() if line.startswith(f"{fmt} dispatch ")]

@@ -165,3 +165,94 @@ def test_the_arena_never_starts_at_address_zero_on_a_bare_metal_board():
     board = load_board("stm32h747-disco")
     plan = plan_model(tiny_config(max_seq_len=64), board, ctx=64)
     assert plan.fits and board.region(plan.arena_region).base != 0
+
+
+# --- float formats: the smallest lossless one, lossy only to fit, and said ------------------------------------------
+
+def _with_float_values(model, convert, names=("tok_embeddings", "lm_head")):
+    """The model with the values of tensors `names` passed through `convert` (float32 -> float32)."""
+    from edgekit.model import FloatTensor
+
+    tensors = dict(model.tensors)
+    for name in names:
+        if name in tensors:
+            t = tensors[name]
+            arr = convert(t.array())
+            tensors[name] = FloatTensor(t.name, t.role, t.layer, t.shape, t.source_format, t.source_bytes,
+                                        lambda a=arr: a)
+    return type(model)(model.config, tensors, None, model.source, model.source_kind)
+
+
+def _bf16(a):
+    from edgekit.pack.formats import FLOAT_FORMATS
+
+    return FLOAT_FORMATS["bf16"].unpack(FLOAT_FORMATS["bf16"].pack(a), a.shape)
+
+
+def _f16(a):
+    return a.astype(np.float16).astype(np.float32)
+
+
+def _embedding_heavy(vocab):
+    """An untied model whose embedding and head dominate the image (sizes chosen against qemu-netduinoplus2's
+    1 MB flash: vocab 500 fits with 16-bit floats but not f32, vocab 1000 only with q8row)."""
+    from synthetic import random_model, tiny_config
+
+    cfg = tiny_config(vocab_size=vocab, hidden_size=256, intermediate_size=64, num_layers=1, max_seq_len=32,
+                      tie_word_embeddings=False)
+    return random_model(cfg, seed=4)
+
+
+@pytest.mark.parametrize("convert,want", [(_bf16, "bf16"), (_f16, "f16"), (lambda a: a, "f32")],
+                         ids=["bf16-checkpoint", "f16-checkpoint", "f32-checkpoint"])
+def test_planner_picks_the_smallest_lossless_float_format(convert, want):
+    model = _with_float_values(_embedding_heavy(200), convert)
+    plan = plan_model(model, load_board("qemu-mps3-an547"), suggest_boards=False)
+    assert plan.fits
+    assert (plan.choice.embedding, plan.choice.lm_head) == (want, want)
+    assert plan.lossless == {"tok_embeddings": want, "lm_head": want} and plan.lossy == []
+    assert plan.to_dict()["lossy"] == []
+
+
+def test_one_value_off_bf16_is_not_lossless_in_bf16():
+    def almost_bf16(a):
+        b = _bf16(a)
+        b.flat[12345] = np.nextafter(b.flat[12345], np.float32(1))  # one value with a low mantissa bit
+        return b
+
+    model = _with_float_values(_with_float_values(_embedding_heavy(200), _bf16), almost_bf16, ["tok_embeddings"])
+    plan = plan_model(model, load_board("qemu-mps3-an547"), suggest_boards=False)
+    assert plan.choice.embedding == "f32" and plan.choice.lm_head == "bf16" and plan.lossy == []
+
+
+def test_a_bf16_checkpoint_fits_where_f32_would_not_and_stays_lossless():
+    board = load_board("qemu-netduinoplus2")
+    model = _with_float_values(_embedding_heavy(500), _bf16)
+    plan = plan_model(model, board, ctx=16, suggest_boards=False)
+    assert plan.fits and plan.choice.embedding == "bf16" and plan.lossy == []
+    # the same model with float32 values: lossless means f32, which does not fit, so the plan steps down and says so
+    plain = plan_model(_embedding_heavy(500), board, ctx=16, suggest_boards=False)
+    assert plain.fits and (plain.choice.embedding, plain.choice.lm_head) == ("f16", "f16")
+    assert len(plain.lossy) == 2 and all("f32, the smallest lossless format, does not fit" in n for n in plain.lossy)
+
+
+def test_falling_back_to_q8row_is_reported():
+    plan = plan_model(_with_float_values(_embedding_heavy(1000), _bf16), load_board("qemu-netduinoplus2"), ctx=16,
+                      suggest_boards=False)
+    assert plan.fits and plan.choice.embedding == "q8row"
+    assert plan.lossy == [f"{role} stored as q8row, which is lossy for this checkpoint: bf16, the smallest lossless "
+                          "format, does not fit" for role in ("tok_embeddings", "lm_head")]
+    forced = plan_model(_with_float_values(_embedding_heavy(200), _bf16), load_board("qemu-mps3-an547"),
+                        embedding="q8row", suggest_boards=False)
+    assert forced.lossy and all("asked for with --embedding (bf16 is lossless)" in n for n in forced.lossy)
+
+
+def test_a_plan_from_a_config_alone_assumes_only_f32_is_exact(fixture_model):
+    board = load_board("qemu-mps3-an547")
+    plan = plan_model(fixture_model.config, board)
+    assert plan.choice.embedding == "f32" and plan.lossy == [] and plan.lossless == {}
+    forced = plan_model(fixture_model.config, board, embedding="bf16")
+    assert forced.lossy == ["tok_embeddings stored as bf16: may be lossy, the values were not checked (planned "
+                            "from the config alone)"]
+    checked = plan_model(fixture_model, board)
+    assert checked.lossless["tok_embeddings"] == checked.choice.embedding

@@ -36,6 +36,37 @@ def _struct(name: str, fields, size: int) -> list[str]:
     return out
 
 
+def _format_table() -> list[str]:
+    """Every format's row: name, kind and the Geometry numbers ek_format_packed_size computes sizes from."""
+    fields = ("row_group", "block_cols", "block_bytes", "tail_cols", "tail_bytes", "row_prefix_bytes")
+    rows = [(f, 1) for f in F.TERNARY_FORMATS.values()] + [(f, 0) for f in F.FLOAT_FORMATS.values()]
+    out = [
+        "/* The format table (edgekit/pack/formats.py): a (rows, cols) tensor packs into",
+        " *   ceil(rows / row_group) * ((cols / block_cols) * block_bytes",
+        " *                             + ceil((cols % block_cols) / tail_cols) * tail_bytes)",
+        " *   + rows * row_prefix_bytes",
+        " * bytes; align is the alignment the kernels read its payload with. */",
+        "typedef struct {",
+        "    uint32_t code;",
+        "    const char *name;",
+        "    uint8_t ternary;",
+        "    uint8_t align;",
+        *[f"    uint16_t {name};" for name in fields],
+        "} ek_format_geometry;",
+        f"#define EK_FORMAT_COUNT {len(rows)}",
+        "#define EK_FORMAT_TABLE \\",
+        "    { \\",
+    ]
+    for f, ternary in rows:
+        g = f.geometry
+        numbers = ", ".join(str(getattr(g, name)) for name in fields)
+        out.append(f"        {{EK_FMT_{f.name.upper()}, \"{f.name}\", {ternary}, {g.align}, {numbers}}}, \\")
+    out.append("    }")
+    for f, _ in rows:
+        out.append(f"EK_STATIC_ASSERT(EK_IMAGE_SECTION_ALIGN % {f.geometry.align} == 0, ek_{f.name}_payload_align);")
+    return out
+
+
 def render() -> str:
     magic = struct.unpack("<I", I.MAGIC)[0]
     lines = [
@@ -71,6 +102,8 @@ def render() -> str:
         "typedef enum {",
         *[f"    EK_KIND_{name.upper()} = {code}," for name, code in I.SECTION_KINDS.items()],
         "} ek_section_kind;",
+        f"#define EK_KIND_HOST_ONLY_MIN 0x{I.HOST_KIND_MIN:X}u /* kinds from here up: host data, checked and skipped */",
+        f"#define EK_FMT_BYTES {I.FORMAT_BYTES} /* format of host-only sections: opaque bytes, rows = length */",
         "",
         "/* Section names: the role for global tensors, \"L<layer>.<role>\" for layer tensors (both readers check). */",
         "static inline const char *ek_kind_name(uint32_t kind)",
@@ -102,6 +135,8 @@ def render() -> str:
         f"#define EK_I2_BLOCK {F.I2_BLOCK} /* weights per {F.I2_BLOCK // 4}-byte block */",
         f"#define EK_T158_BLOCK {F.T158_BLOCK} /* weights per 16-byte block; tail packs 5 per byte */",
         f"#define EK_TL_TILE_ROWS {F.TL_TILE_ROWS} /* rows per tile; 2 columns per 4-bit index */",
+        "",
+        *_format_table(),
         "",
         "#endif /* EK_SPEC_H */",
         "",

@@ -1,5 +1,6 @@
 """Storage formats: one table row per format, read by the packer, the planner, `inspect` and the C
-generator (firmware/runtime/ek_spec.h is generated from these rows; see edgekit/gen/spec_header.py).
+generator (firmware/runtime/ek_spec.h is generated from these rows, packed-size geometry included; see
+edgekit/gen/spec_header.py).
 
 Ternary formats hold codes in {-1, 0, +1} of a (rows, cols) matrix, row-major, each row padded to the
 format's block geometry with zero weights (so padded activations never matter):
@@ -19,6 +20,7 @@ format's block geometry with zero weights (so padded activations never matter):
 Float formats hold embeddings, norms and the lm_head:
   f32   little-endian float32.
   f16   IEEE half (flash-size choice; measured in `edgekit plan`).
+  bf16  bfloat16: the top 16 bits of the float32 (decode: a 16-bit shift). Exact for bf16 checkpoints.
   q8row per row: float32 scale (max|row| / 127) for every row first, then int8 values, value = q * scale.
 """
 from __future__ import annotations
@@ -35,12 +37,36 @@ def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
+@dataclass(frozen=True)
+class Geometry:
+    """The byte size of a (rows, cols) tensor in a format, as numbers the C side computes with too
+    (ek_format_packed_size reads them from the generated ek_spec.h):
+
+        ceil(rows / row_group) * ((cols // block_cols) * block_bytes + ceil((cols % block_cols) / tail_cols)
+        * tail_bytes) + rows * row_prefix_bytes
+
+    align: the alignment the kernels read a payload with (image sections are aligned to a multiple of it)."""
+    block_cols: int
+    block_bytes: int
+    tail_cols: int
+    tail_bytes: int
+    row_group: int = 1
+    row_prefix_bytes: int = 0
+    align: int = 1
+
+    def size(self, rows: int, cols: int) -> int:
+        whole, tail = divmod(cols, self.block_cols)
+        group_bytes = whole * self.block_bytes + _ceil_div(tail, self.tail_cols) * self.tail_bytes
+        return _ceil_div(rows, self.row_group) * group_bytes + rows * self.row_prefix_bytes
+
+
 # --- i2 -------------------------------------------------------------------------------------------
 I2_BLOCK = 128
+I2_GEOMETRY = Geometry(I2_BLOCK, I2_BLOCK // 4, I2_BLOCK, I2_BLOCK // 4, align=4)  # DSP body: word loads
 
 
 def _i2_size(rows: int, cols: int) -> int:
-    return rows * _ceil_div(cols, I2_BLOCK) * (I2_BLOCK // 4)
+    return I2_GEOMETRY.size(rows, cols)
 
 
 def _i2_pack(codes: np.ndarray) -> np.ndarray:
@@ -64,14 +90,15 @@ def _i2_unpack(buf: np.ndarray, rows: int, cols: int) -> np.ndarray:
 # --- t158 -----------------------------------------------------------------------------------------
 T158_BLOCK = 80  # weights per 16-byte block
 T158_POW3 = np.array([1, 3, 9, 27, 81], dtype=np.uint16)
+T158_GEOMETRY = Geometry(T158_BLOCK, 16, 5, 1)  # the row tail: 5 weights per byte
 
 
 def _t158_row_bytes(cols: int) -> int:
-    return (cols // T158_BLOCK) * 16 + _ceil_div(cols % T158_BLOCK, 5)
+    return T158_GEOMETRY.size(1, cols)
 
 
 def _t158_size(rows: int, cols: int) -> int:
-    return rows * _t158_row_bytes(cols)
+    return T158_GEOMETRY.size(rows, cols)
 
 
 def _t158_encode(trits: np.ndarray) -> np.ndarray:
@@ -115,10 +142,11 @@ def _t158_unpack(buf: np.ndarray, rows: int, cols: int) -> np.ndarray:
 
 # --- tl -------------------------------------------------------------------------------------------
 TL_TILE_ROWS = 16
+TL_GEOMETRY = Geometry(2, TL_TILE_ROWS // 2, 2, TL_TILE_ROWS // 2, row_group=TL_TILE_ROWS)  # per tile and pair
 
 
 def _tl_size(rows: int, cols: int) -> int:
-    return _ceil_div(rows, TL_TILE_ROWS) * _ceil_div(cols, 2) * (TL_TILE_ROWS // 2)
+    return TL_GEOMETRY.size(rows, cols)
 
 
 def _tl_pack(codes: np.ndarray) -> np.ndarray:
@@ -150,11 +178,14 @@ class TernaryFormat:
     code: int  # stored in the image's section table; the C side switches on it
     bits_per_weight: float  # nominal, before row padding
     block: str  # block geometry, for humans
-    packed_size: Callable[[int, int], int]
+    geometry: Geometry
     pack_fn: Callable[[np.ndarray], np.ndarray]
     unpack_fn: Callable[[np.ndarray, int, int], np.ndarray]
     kernels: tuple[str, ...]  # C kernel variants that read it
     summary: str
+
+    def packed_size(self, rows: int, cols: int) -> int:
+        return self.geometry.size(rows, cols)
 
     def pack(self, codes: np.ndarray) -> bytes:
         codes = np.asarray(codes)
@@ -175,12 +206,12 @@ class TernaryFormat:
 
 
 TERNARY_FORMATS: dict[str, TernaryFormat] = {f.name: f for f in (
-    TernaryFormat("i2", 1, 2.0, "128 weights / 32 B per row block", _i2_size, _i2_pack, _i2_unpack,
+    TernaryFormat("i2", 1, 2.0, "128 weights / 32 B per row block", I2_GEOMETRY, _i2_pack, _i2_unpack,
                   ("c", "neon", "mve", "dsp", "avx2"), "decode speed first (shift + mask)"),
-    TernaryFormat("t158", 2, 1.6, "80 weights / 16 B per row block, tail 5 per byte", _t158_size,
+    TernaryFormat("t158", 2, 1.6, "80 weights / 16 B per row block, tail 5 per byte", T158_GEOMETRY,
                   _t158_pack, _t158_unpack, ("c", "neon", "mve", "dsp", "avx2"),
                   "flash size first (base-3, multiply + shift)"),
-    TernaryFormat("tl", 3, 2.0, "16-row tiles x column pairs, 4-bit pair index", _tl_size, _tl_pack,
+    TernaryFormat("tl", 3, 2.0, "16-row tiles x column pairs, 4-bit pair index", TL_GEOMETRY, _tl_pack,
                   _tl_unpack, ("c", "neon", "mve", "avx2"), "multiplication-free lookup kernels"),
 )}
 
@@ -202,18 +233,68 @@ def _q8row_unpack(data: bytes, shape: tuple[int, ...]) -> np.ndarray:
     return (q.astype(np.float32) * scale[:, None]).reshape(shape)
 
 
+def _bf16_pack(arr: np.ndarray) -> bytes:
+    """float32 -> bfloat16, rounding to nearest even (exact, so lossless, for values that are bf16 already).
+    NaN stays a quiet NaN with its sign; rounding never turns a NaN into an infinity."""
+    bits = np.ascontiguousarray(arr, dtype="<f4").view("<u4").astype(np.uint64)
+    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+    nan = (bits & 0x7FFFFFFF) > 0x7F800000
+    out = np.where(nan, (bits >> 16) | 0x40, rounded).astype("<u2")
+    return out.tobytes()
+
+
+def _bf16_unpack(data: bytes, shape: tuple[int, ...]) -> np.ndarray:
+    half = np.frombuffer(data, dtype="<u2").astype(np.uint32) << 16  # the decode every C body does
+    return half.astype("<u4").view("<f4").astype(np.float32).reshape(shape)
+
+
+def bf16_exact(arr: np.ndarray) -> bool:
+    """True when every value is a bfloat16 already (its low 16 float32 bits are zero): bf16 stores it exactly."""
+    bits = np.ascontiguousarray(arr, dtype=np.float32).view(np.uint32)
+    return bool(np.all((bits & 0xFFFF) == 0))
+
+
+def f16_exact(arr: np.ndarray) -> bool:
+    """True when every value survives float32 -> IEEE half -> float32 unchanged (NaN payloads aside)."""
+    a = np.ascontiguousarray(arr, dtype=np.float32)
+    with np.errstate(over="ignore"):
+        back = a.astype(np.float16).astype(np.float32)
+    return bool(np.all((back.view(np.uint32) == a.view(np.uint32)) | (np.isnan(a) & np.isnan(back))))
+
+
+# Lossless candidates, smallest first; between the two 16-bit ones bf16 first (its decode is a shift).
+LOSSLESS_PREFERENCE = ("bf16", "f16", "f32")
+_EXACT = {"bf16": bf16_exact, "f16": f16_exact, "f32": lambda a: True}
+
+
+def exact_float_formats(chunks) -> tuple[str, ...]:
+    """The float formats (LOSSLESS_PREFERENCE order) that store every value of the float32 row blocks in `chunks`
+    exactly, checked value by value; chunk by chunk, so a 128k x 2560 embedding is never whole in memory."""
+    left = list(LOSSLESS_PREFERENCE)
+    for chunk in chunks:
+        left = [name for name in left if _EXACT[name](chunk)]
+    return tuple(left)
+
+
+def lossless_float_format(arr: np.ndarray) -> str:
+    """The smallest float format that stores every value of `arr` exactly: bf16, f16, or f32."""
+    return exact_float_formats([arr])[0]
+
+
 @dataclass(frozen=True)
 class FloatFormat:
     name: str
     code: int
     bits_per_value: float
-    size_fn: Callable[[tuple[int, ...]], int]
+    geometry: Geometry  # rows = shape[0], cols = the product of the other dimensions (1 for a vector)
     pack_fn: Callable[[np.ndarray], bytes]
     unpack_fn: Callable[[bytes, tuple[int, ...]], np.ndarray]
     summary: str
 
     def packed_size(self, shape: tuple[int, ...]) -> int:
-        return self.size_fn(tuple(shape))
+        shape = tuple(shape)
+        rows = shape[0] if shape else 1
+        return self.geometry.size(rows, _numel(shape[1:]))
 
     def pack(self, arr: np.ndarray) -> bytes:
         return self.pack_fn(np.asarray(arr, dtype=np.float32))
@@ -253,12 +334,14 @@ def _numel(shape: tuple[int, ...]) -> int:
 
 
 FLOAT_FORMATS: dict[str, FloatFormat] = {f.name: f for f in (
-    FloatFormat("f32", 16, 32, lambda s: 4 * _numel(s), lambda a: a.astype("<f4").tobytes(),
+    FloatFormat("f32", 16, 32, Geometry(1, 4, 1, 4, align=4), lambda a: a.astype("<f4").tobytes(),
                 lambda d, s: np.frombuffer(d, dtype="<f4").reshape(s).copy(), "exact"),
-    FloatFormat("f16", 17, 16, lambda s: 2 * _numel(s), lambda a: a.astype("<f2").tobytes(),
+    FloatFormat("f16", 17, 16, Geometry(1, 2, 1, 2, align=2), lambda a: a.astype("<f2").tobytes(),
                 lambda d, s: np.frombuffer(d, dtype="<f2").astype(np.float32).reshape(s), "half the bytes"),
-    FloatFormat("q8row", 18, 8, lambda s: 4 * s[0] + _numel(s), _q8row_pack, _q8row_unpack,
+    FloatFormat("q8row", 18, 8, Geometry(1, 1, 1, 1, row_prefix_bytes=4, align=4), _q8row_pack, _q8row_unpack,
                 "int8 per row + fp32 row scale; a quarter of the bytes"),
+    FloatFormat("bf16", 19, 16, Geometry(1, 2, 1, 2, align=2), _bf16_pack, _bf16_unpack,
+                "top half of float32; half the bytes, exact for bf16 checkpoints"),
 )}
 
 FORMAT_BY_CODE: dict[int, TernaryFormat | FloatFormat] = {

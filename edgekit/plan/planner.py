@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from edgekit.boards import Board, MemoryRegion, all_boards
+from edgekit.boards import Board, MemoryRegion
 from edgekit.errors import EdgekitError
 from edgekit.model import Model, ModelConfig, tensor_layout
-from edgekit.pack.formats import FLOAT_FORMATS, TERNARY_FORMATS
+from edgekit.pack.formats import FLOAT_FORMATS, TERNARY_FORMATS, exact_float_formats
 from edgekit.pack.image import ENTRY_SIZE, HEADER_SIZE, SECTION_ALIGN
 from edgekit.pack.packer import PackChoice
 from edgekit.plan.arena import arena_layout
@@ -27,10 +27,40 @@ FIRMWARE_RESERVE_MCU = 256 * 1024
 FIRMWARE_RESERVE_OS = 16 * 1024 * 1024  # process image, libc, threads' stacks
 DATA_RESERVE_MCU = 32 * 1024  # .data/.bss of the runtime and port (ring buffers, server state)
 
-# Format choices tried in order: fastest decode and most exact embedding first, smallest last.
-FORMAT_PREFERENCE = (
-    ("i2", "f32"), ("i2", "f16"), ("t158", "f16"), ("i2", "q8row"), ("t158", "q8row"),
-)
+# Ternary formats tried in order: fastest decode first, smallest last. For each, the float tensors (embedding,
+# untied lm_head) take the smallest format that is lossless for this checkpoint (checked value by value, see
+# FloatFidelity); only when none of those fits do they step down to lossy ones, and the plan says so.
+TERNARY_PREFERENCE = ("i2", "t158")
+LOSSY_STEPS = ("f16", "q8row")  # after the lossless choice, in order; each only where it is smaller
+# Float tensors whose format the planner chooses (norms are always f32).
+PLANNED_FLOAT_ROLES = ("tok_embeddings", "lm_head")
+
+
+@dataclass(frozen=True)
+class FloatFidelity:
+    """For each planned float tensor, the formats that store it exactly (smallest first; f32 always). Built from
+    a Model's values; from a bare config nothing is known and f32 is the only format taken as exact."""
+    exact: dict[str, tuple[str, ...]]
+    checked: bool
+
+    @classmethod
+    def unchecked(cls) -> FloatFidelity:
+        return cls({role: ("f32",) for role in PLANNED_FLOAT_ROLES}, checked=False)
+
+    @classmethod
+    def of(cls, model: Model | ModelConfig) -> FloatFidelity:
+        if not isinstance(model, Model):
+            return cls.unchecked()
+        embedding = exact_float_formats(model.embedding.row_chunks())
+        head = embedding if model.config.tie_word_embeddings else exact_float_formats(model.lm_head.row_chunks())
+        return cls({"tok_embeddings": embedding, "lm_head": head}, checked=True)
+
+    def lossless(self, role: str) -> str:
+        return self.exact[role][0]
+
+    def lossy_roles(self, config: ModelConfig, choice: PackChoice) -> list[str]:
+        roles = PLANNED_FLOAT_ROLES[:1] if config.tie_word_embeddings else PLANNED_FLOAT_ROLES
+        return [role for role in roles if choice.format_for(role) not in self.exact[role]]
 
 
 @dataclass
@@ -92,6 +122,8 @@ class Plan:
     problem: str = ""
     suggestions: list[str] = field(default_factory=list)
     place: str = "persistent"  # where image parts went first: see PLACEMENTS
+    lossless: dict[str, str] = field(default_factory=dict)  # float role -> smallest lossless format (values checked)
+    lossy: list[str] = field(default_factory=list)  # one line per float tensor stored lossily, and why
 
     @property
     def image_bytes(self) -> int:
@@ -129,6 +161,7 @@ class Plan:
             "parts": [{"index": p.index, "file": p.file_name, "region": p.region, "address": p.address,
                        "size_bytes": p.size_bytes, "sections": len(p.sections)} for p in self.parts],
             "shortfall_bytes": self.shortfall_bytes, "problem": self.problem, "suggestions": self.suggestions,
+            "lossless_formats": self.lossless, "lossy": self.lossy,
         }
 
 
@@ -276,37 +309,52 @@ def _reserve_firmware(board: Board, uses: dict[str, RegionUse]) -> None:
         uses[max(ram, key=lambda r: r.size_bytes).name].data_bytes += DATA_RESERVE_MCU
 
 
-def _choices(config: ModelConfig, ternary: str | None, embedding: str | None) -> list[PackChoice]:
-    out = []
-    for t, e in FORMAT_PREFERENCE:
-        if (ternary and t != ternary) or (embedding and e != embedding):
+def _choices(config: ModelConfig | Model | None, ternary: str | None, embedding: str | None,
+             fidelity: FloatFidelity | None = None) -> list[PackChoice]:
+    """Format choices to try, in order: the lossless float formats with each ternary format, then each lossy
+    step (where it is smaller than the level before) with each ternary format. An explicit embedding format is
+    the only float choice. Without `fidelity`, from `config` (a Model's values are checked)."""
+    fidelity = fidelity or FloatFidelity.of(config)
+    if embedding:
+        levels = [(embedding, embedding)]
+    else:
+        levels = [(fidelity.lossless("tok_embeddings"), fidelity.lossless("lm_head"))]
+        for step in LOSSY_STEPS:
+            bits = FLOAT_FORMATS[step].bits_per_value
+            level = tuple(step if bits < FLOAT_FORMATS[f].bits_per_value else f for f in levels[-1])
+            if level != levels[-1]:
+                levels.append(level)
+    return [PackChoice(t, emb, head) for emb, head in levels for t in ([ternary] if ternary else TERNARY_PREFERENCE)]
+
+
+# (ternary, embedding) pairs in the order a plan from a bare config tries them.
+FORMAT_PREFERENCE = tuple((c.ternary, c.embedding) for c in _choices(None, None, None, FloatFidelity.unchecked()))
+
+
+def _lossy_notes(plan: Plan, fidelity: FloatFidelity, embedding: str | None) -> list[str]:
+    notes = []
+    for role in fidelity.lossy_roles(plan.config, plan.choice):
+        fmt, lossless = plan.choice.format_for(role), fidelity.lossless(role)
+        if not fidelity.checked:
+            notes.append(f"{role} stored as {fmt}: may be lossy, the values were not checked (planned from the "
+                         "config alone)")
             continue
-        out.append(PackChoice(t, e, e))
-    if not out:  # a combination outside the preference table was asked for explicitly
-        out.append(PackChoice(ternary or "i2", embedding or "f32", embedding or "f32"))
-    return out
-
-
-def max_fitting_ctx(config: ModelConfig, board: Board, choice: PackChoice, upper: int,
-                    placement: str = "persistent") -> int:
-    """The longest context (multiple of 16, <= upper) that fits with these formats; 0 if none."""
-    lo, hi = 0, upper // 16
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if plan_fixed(config, board, mid * 16, choice, placement).fits:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo * 16
+        why = f"asked for with --embedding ({lossless} is lossless)" if embedding else \
+            f"{lossless}, the smallest lossless format, does not fit"
+        notes.append(f"{role} stored as {fmt}, which is lossy for this checkpoint: {why}")
+    return notes
 
 
 def plan_model(config: ModelConfig | Model, board: Board, *, ctx: int | None = None, ternary: str | None = None,
                embedding: str | None = None, placement: str = "persistent", suggest_boards: bool = True) -> Plan:
-    """The best plan for this model on this board: first format choice (speed, then size) that fits, image
-    parts placed per `placement` (PLACEMENTS).
+    """The best plan for this model on this board: the first format choice that fits (fastest ternary format, the
+    smallest lossless float formats, then lossy float formats, see _choices), image parts placed per `placement`
+    (PLACEMENTS). Given a Model, its embedding and head values are checked to find the lossless float formats;
+    given a config alone, only f32 counts as lossless. `lossy` in the result names every float tensor stored lossily.
 
     When nothing fits, the returned plan has fits=False, the shortfall of the smallest choice and suggestions.
     """
+    model = config
     if isinstance(config, Model):
         config = config.config
     if ternary and ternary not in TERNARY_FORMATS:
@@ -318,34 +366,21 @@ def plan_model(config: ModelConfig | Model, board: Board, *, ctx: int | None = N
     ctx = ctx or config.max_seq_len
     if not 1 <= ctx <= config.max_seq_len:
         raise EdgekitError(f"--ctx {ctx} is outside 1..{config.max_seq_len} (the model's context length)")
-    choices = _choices(config, ternary, embedding)
-    attempts = [plan_fixed(config, board, ctx, c, placement) for c in choices]
+    fidelity = FloatFidelity.of(model)
+    choices = _choices(config, ternary, embedding, fidelity)
+    attempts = []
+    for c in choices:  # the first that fits wins: no need to plan the smaller ones
+        attempts.append(plan_fixed(config, board, ctx, c, placement))
+        if attempts[-1].fits:
+            break
     for p in attempts:
-        if p.fits:
-            return p
+        p.lossless = {role: fidelity.lossless(role) for role in fidelity.exact} if fidelity.checked else {}
+        p.lossy = _lossy_notes(p, fidelity, embedding)
+    if attempts[-1].fits:
+        return attempts[-1]
     best = min(attempts, key=lambda p: p.shortfall_bytes)  # the closest miss says most about what is missing
-    suggestions = []
-    for c in (PackChoice(t, e, e) for t, e in FORMAT_PREFERENCE):
-        if c in choices:
-            continue
-        if plan_fixed(config, board, ctx, c, placement).fits:
-            suggestions.append(f"use --format {c.ternary} --embedding {c.embedding}")
-            break
-    for c in choices:
-        fit_ctx = max_fitting_ctx(config, board, c, ctx - 1, placement) if ctx > 16 else 0
-        if fit_ctx:
-            suggestions.append(f"use a shorter context: --ctx {fit_ctx} fits with --format {c.ternary} "
-                               f"--embedding {c.embedding}")
-            break
-    if suggest_boards:
-        others = []
-        for other in all_boards():
-            if other.name == board.name:
-                continue
-            if plan_model(config, other, ctx=ctx, ternary=ternary, embedding=embedding, placement=placement,
-                          suggest_boards=False).fits:
-                others.append(other.name)
-        if others:
-            suggestions.append(f"use a board with more memory: {', '.join(others[:6])}")
-    best.suggestions = suggestions
+    from edgekit.plan.suggest import suggest  # here: suggest.py builds on this module
+
+    best.suggestions = suggest(model, board, ctx=ctx, ternary=ternary, embedding=embedding, placement=placement,
+                               boards=None if suggest_boards else []).lines()
     return best

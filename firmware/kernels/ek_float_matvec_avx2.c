@@ -8,14 +8,10 @@
  */
 #include "ek_kernels.h"
 
-#if defined(EK_KERNEL_AVX2)
+#if EK_ISA_FLOAT == EK_ISA_AVX2
 #include <string.h>
 
 #include <immintrin.h>
-
-#if !defined(__AVX2__)
-#error "EK_KERNEL_AVX2 needs -mavx2"
-#endif
 
 /* lane sums lo (lanes 0..7) and hi (8..15) -> one float, in the portable tree order */
 static inline float reduce_lanes(__m256 lo, __m256 hi)
@@ -47,68 +43,63 @@ static inline __m256 halves_to_float(__m128i h)
 #endif
 }
 
+/* 8 bfloat16 at p -> 8 floats: each 16 bits shifted into the top of a float32 lane (exact) */
+static inline __m256 bf16_to_float(const uint8_t *p)
+{
+    const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+
 /* 8 int8 at p -> 8 floats (exact) */
 static inline __m256 int8_to_float(const int8_t *p)
 {
     return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)p)));
 }
 
-static float dot_f32(const float *w, const float *x, size_t cols)
-{
-    const size_t whole = cols - cols % EK_FLOAT_LANES;
-    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
-    float sum;
-    size_t c;
-    for (c = 0; c < whole; c += EK_FLOAT_LANES) {
-        lo = _mm256_add_ps(lo, _mm256_mul_ps(_mm256_loadu_ps(w + c), _mm256_loadu_ps(x + c)));
-        hi = _mm256_add_ps(hi, _mm256_mul_ps(_mm256_loadu_ps(w + c + 8), _mm256_loadu_ps(x + c + 8)));
+/* Defines `static float NAME(const TYPE *w, const float *x, size_t cols)`: LOAD8(c) is the __m256 of the decoded
+ * weights of columns c..c+7, AT(c) the decoded weight of column c; lanes 0..7 of the fixed order in lo, 8..15 in hi,
+ * each product a separate multiply then add. */
+#define EK_ROW_DOT8(NAME, TYPE, LOAD8, AT)                                                                      \
+    static float NAME(const TYPE *w, const float *x, size_t cols)                                               \
+    {                                                                                                           \
+        const size_t whole = cols - cols % EK_FLOAT_LANES;                                                      \
+        __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();                                              \
+        float sum;                                                                                              \
+        size_t c;                                                                                               \
+        for (c = 0; c < whole; c += EK_FLOAT_LANES) {                                                           \
+            lo = _mm256_add_ps(lo, _mm256_mul_ps(LOAD8(c), _mm256_loadu_ps(x + c)));                            \
+            hi = _mm256_add_ps(hi, _mm256_mul_ps(LOAD8(c + 8u), _mm256_loadu_ps(x + c + 8u)));                  \
+        }                                                                                                       \
+        sum = reduce_lanes(lo, hi);                                                                             \
+        for (c = whole; c < cols; c++)                                                                          \
+            sum += AT(c) * x[c];                                                                                \
+        return sum;                                                                                             \
     }
-    sum = reduce_lanes(lo, hi);
-    for (c = whole; c < cols; c++)
-        sum += w[c] * x[c];
-    return sum;
+
+#define EK_F32_LOAD8(c) _mm256_loadu_ps(w + (c))
+#define EK_F32_AT(c) w[c]
+#define EK_F16_LOAD8(c) halves_to_float(_mm_loadu_si128((const __m128i *)(const void *)(w + 2u * (c))))
+#define EK_F16_AT(c) ek_half_to_float(ek_load_u16le(w + 2u * (c)))
+#define EK_BF16_LOAD8(c) bf16_to_float(w + 2u * (c))
+#define EK_BF16_AT(c) ek_bf16_to_float(ek_load_u16le(w + 2u * (c)))
+#define EK_Q8_LOAD8(c) int8_to_float(w + (c))
+#define EK_Q8_AT(c) (float)w[c]
+EK_ROW_DOT8(dot_f32, float, EK_F32_LOAD8, EK_F32_AT)
+EK_ROW_DOT8(dot_f16, uint8_t, EK_F16_LOAD8, EK_F16_AT)
+EK_ROW_DOT8(dot_bf16, uint8_t, EK_BF16_LOAD8, EK_BF16_AT)
+EK_ROW_DOT8(dot_q8, int8_t, EK_Q8_LOAD8, EK_Q8_AT)
+
+float ek_float_dot_avx2(const float *a, const float *b, size_t n)
+{
+    EK_KERNEL_RAN(EK_TRACE_FLOAT_DOT, "avx2");
+    return dot_f32(a, b, n);
 }
 
-static float dot_f16(const uint8_t *w, const float *x, size_t cols)
-{
-    const size_t whole = cols - cols % EK_FLOAT_LANES;
-    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
-    float sum;
-    size_t c;
-    for (c = 0; c < whole; c += EK_FLOAT_LANES) {
-        const __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)(w + 2u * c)); /* 16 halves */
-        lo = _mm256_add_ps(lo, _mm256_mul_ps(halves_to_float(_mm256_castsi256_si128(h)), _mm256_loadu_ps(x + c)));
-        hi = _mm256_add_ps(hi, _mm256_mul_ps(halves_to_float(_mm256_extracti128_si256(h, 1)),
-                                             _mm256_loadu_ps(x + c + 8)));
-    }
-    sum = reduce_lanes(lo, hi);
-    for (c = whole; c < cols; c++)
-        sum += ek_half_to_float((uint16_t)(w[2u * c] | (w[2u * c + 1u] << 8))) * x[c];
-    return sum;
-}
-
-static float dot_q8(const int8_t *q, const float *x, size_t cols)
-{
-    const size_t whole = cols - cols % EK_FLOAT_LANES;
-    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
-    float sum;
-    size_t c;
-    for (c = 0; c < whole; c += EK_FLOAT_LANES) {
-        lo = _mm256_add_ps(lo, _mm256_mul_ps(int8_to_float(q + c), _mm256_loadu_ps(x + c)));
-        hi = _mm256_add_ps(hi, _mm256_mul_ps(int8_to_float(q + c + 8), _mm256_loadu_ps(x + c + 8)));
-    }
-    sum = reduce_lanes(lo, hi);
-    for (c = whole; c < cols; c++)
-        sum += (float)q[c] * x[c];
-    return sum;
-}
-
-float ek_float_dot_avx2(const float *a, const float *b, size_t n) { return dot_f32(a, b, n); }
-
-static const ek_float_row_dots avx2_dots = {dot_f32, dot_f16, dot_q8};
+static const ek_float_row_dots avx2_dots = {dot_f32, dot_f16, dot_bf16, dot_q8};
 
 void ek_float_matvec_avx2(const ek_tensor *w, const float *x, float *y, uint32_t r0, uint32_t r1)
 {
+    EK_KERNEL_RAN(w->format, "avx2");
     ek_float_matvec_with(&avx2_dots, w, x, y, r0, r1);
 }
 #else

@@ -1,5 +1,5 @@
 /* ek_float_matvec_c.c — portable float matvec (the reference every ISA body must match bit for bit):
- * y[r] = sum_c W[r,c] * x[c] for W in f32, f16 or q8row, read in place.
+ * y[r] = sum_c W[r,c] * x[c] for W in f32, f16, bf16 or q8row, read in place.
  *
  * The summation order is fixed (EK_FLOAT_LANES in ek_kernels.h) so that SIMD bodies can follow it exactly:
  *   1. 16 lane sums: lane j adds W[r,c] * x[c] for c = 16b + j over the whole blocks b, in block order
@@ -7,8 +7,9 @@
  *   2. a fixed tree: s8[j] = lane[j] + lane[j+8]; s4[j] = s8[j] + s8[j+4]; s2[j] = s4[j] + s4[j+2];
  *      sum = s2[0] + s2[1].
  *   3. the tail columns (cols % 16) added to sum one by one in column order.
- * f16 weights are decoded exactly (ek_half_to_float); q8row rows multiply their scale once at the end:
- * y[r] = scale[r] * sum_c (float)q[r,c] * x[c], so the products are the exact int8 values times x.
+ * f16 weights are decoded exactly (ek_half_to_float), bf16 by a 16-bit shift (ek_bf16_to_float); q8row rows
+ * multiply their scale once at the end: y[r] = scale[r] * sum_c (float)q[r,c] * x[c], so the products are the
+ * exact int8 values times x.
  * Plain C: a compiler may vectorise the 16 independent lane sums without changing a single rounding. */
 #include <string.h>
 
@@ -32,58 +33,31 @@
 #define EK_LANE_TREE                                                                                            \
     ((((l0 + l8) + (l4 + l12)) + ((l2 + l10) + (l6 + l14))) + (((l1 + l9) + (l5 + l13)) + ((l3 + l11) + (l7 + l15))))
 
-static float dot_f32(const float *w, const float *x, size_t cols)
-{
-    const size_t whole = cols - cols % EK_FLOAT_LANES;
-    EK_LANE_SUMS;
-    float sum;
-    size_t c;
-#define W(i) w[c + (i)]
-    for (c = 0; c < whole; c += EK_FLOAT_LANES)
-        EK_LANE_STEPS(W);
-#undef W
-    sum = EK_LANE_TREE;
-    for (c = whole; c < cols; c++)
-        sum += w[c] * x[c];
-    return sum;
-}
+/* Defines `static float NAME(const TYPE *w, const float *x, size_t cols)`, one row dotted with x in the fixed
+ * order; AT(i) is the decoded weight of column c + i. */
+#define EK_ROW_DOT(NAME, TYPE, AT)                                                                              \
+    static float NAME(const TYPE *w, const float *x, size_t cols)                                               \
+    {                                                                                                           \
+        const size_t whole = cols - cols % EK_FLOAT_LANES;                                                      \
+        EK_LANE_SUMS;                                                                                           \
+        float sum;                                                                                              \
+        size_t c;                                                                                               \
+        for (c = 0; c < whole; c += EK_FLOAT_LANES)                                                             \
+            EK_LANE_STEPS(AT);                                                                                  \
+        sum = EK_LANE_TREE;                                                                                     \
+        for (c = whole; c < cols; c++)                                                                          \
+            sum += AT(0) * x[c];                                                                                \
+        return sum;                                                                                             \
+    }
 
-static float half_at(const uint8_t *p, size_t i)
-{
-    return ek_half_to_float((uint16_t)(p[2u * i] | (p[2u * i + 1u] << 8)));
-}
-
-static float dot_f16(const uint8_t *w, const float *x, size_t cols)
-{
-    const size_t whole = cols - cols % EK_FLOAT_LANES;
-    EK_LANE_SUMS;
-    float sum;
-    size_t c;
-#define W(i) half_at(w, c + (i))
-    for (c = 0; c < whole; c += EK_FLOAT_LANES)
-        EK_LANE_STEPS(W);
-#undef W
-    sum = EK_LANE_TREE;
-    for (c = whole; c < cols; c++)
-        sum += half_at(w, c) * x[c];
-    return sum;
-}
-
-static float dot_q8(const int8_t *q, const float *x, size_t cols)
-{
-    const size_t whole = cols - cols % EK_FLOAT_LANES;
-    EK_LANE_SUMS;
-    float sum;
-    size_t c;
-#define W(i) (float)q[c + (i)]
-    for (c = 0; c < whole; c += EK_FLOAT_LANES)
-        EK_LANE_STEPS(W);
-#undef W
-    sum = EK_LANE_TREE;
-    for (c = whole; c < cols; c++)
-        sum += (float)q[c] * x[c];
-    return sum;
-}
+#define EK_F32_AT(i) w[c + (i)]
+#define EK_F16_AT(i) ek_half_to_float(ek_load_u16le(w + 2u * (c + (i))))
+#define EK_BF16_AT(i) ek_bf16_to_float(ek_load_u16le(w + 2u * (c + (i))))
+#define EK_Q8_AT(i) (float)w[c + (i)]
+EK_ROW_DOT(dot_f32, float, EK_F32_AT)
+EK_ROW_DOT(dot_f16, uint8_t, EK_F16_AT)   /* little-endian halves */
+EK_ROW_DOT(dot_bf16, uint8_t, EK_BF16_AT) /* little-endian bfloat16 */
+EK_ROW_DOT(dot_q8, int8_t, EK_Q8_AT)      /* unscaled int8 row */
 
 void ek_float_matvec_with(const ek_float_row_dots *dots, const ek_tensor *w, const float *x, float *y,
                           uint32_t r0, uint32_t r1)
@@ -101,6 +75,10 @@ void ek_float_matvec_with(const ek_float_row_dots *dots, const ek_tensor *w, con
         for (r = r0; r < r1; r++)
             y[r] = dots->f16(w->data + 2u * r * cols, x, cols);
         break;
+    case EK_FMT_BF16: /* (rows, cols) little-endian bfloat16 */
+        for (r = r0; r < r1; r++)
+            y[r] = dots->bf16(w->data + 2u * r * cols, x, cols);
+        break;
     case EK_FMT_Q8ROW: { /* (rows) float32 scales, then (rows, cols) int8 */
         const int8_t *q = (const int8_t *)(w->data + 4u * rows);
         for (r = r0; r < r1; r++) {
@@ -117,11 +95,16 @@ void ek_float_matvec_with(const ek_float_row_dots *dots, const ek_tensor *w, con
     }
 }
 
-float ek_float_dot_c(const float *a, const float *b, size_t n) { return dot_f32(a, b, n); }
+float ek_float_dot_c(const float *a, const float *b, size_t n)
+{
+    EK_KERNEL_RAN(EK_TRACE_FLOAT_DOT, "c");
+    return dot_f32(a, b, n);
+}
 
-static const ek_float_row_dots portable_dots = {dot_f32, dot_f16, dot_q8};
+static const ek_float_row_dots portable_dots = {dot_f32, dot_f16, dot_bf16, dot_q8};
 
 void ek_float_matvec_c(const ek_tensor *w, const float *x, float *y, uint32_t r0, uint32_t r1)
 {
+    EK_KERNEL_RAN(w->format, "c");
     ek_float_matvec_with(&portable_dots, w, x, y, r0, r1);
 }

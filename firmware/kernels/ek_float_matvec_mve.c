@@ -5,7 +5,7 @@
  *
  * Loads widen in the load unit: VLDRH.U32 zero-extends 4 halves to 4 word lanes (decoded exactly below);
  * VLDRB.S32 sign-extends 4 int8 to 4 int32 lanes for VCVT. An MVE core without the floating-point extension
- * (integer-only MVE) runs the portable body.
+ * (integer-only MVE) runs the portable body: ek_isa.h does not choose this one there.
  *
  * One limit of "bit for bit": MVE float instructions flush subnormal float32 values to zero (the Armv8.1-M
  * standard FPSCR value; QEMU's Cortex-M55 does) while the scalar FPU, which runs the portable body, keeps
@@ -14,17 +14,20 @@
  */
 #include "ek_kernels.h"
 
-#if defined(EK_KERNEL_MVE)
+#if EK_ISA_FLOAT == EK_ISA_MVE
 #include <string.h>
 
 #include <arm_mve.h>
 
-#if !defined(__ARM_FEATURE_MVE)
-#error "EK_KERNEL_MVE needs a compiler target with MVE (e.g. -mcpu=cortex-m55)"
+/* GCC's first scheduling pass interleaves the four weight decodes of a block and spills them (8 Q registers);
+ * without it each decode feeds its multiply-add while the next loads (as in ek_matvec_i2_mve.c). GCC's
+ * auto-increment pass turns the first loads of a block into post-increments through copied pointers (two MOVs
+ * and, for 2-byte weights, two ADDs more per block); without it every load is base + immediate offset and each
+ * pointer moves once per block: 19 instructions per 16 columns for f32, 23 for f16, bf16 and q8row (was 21, 27). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define EK_ROW_DOT4_ATTR __attribute__((optimize("no-schedule-insns", "no-auto-inc-dec")))
 #endif
-
-/* bit 1 of __ARM_FEATURE_MVE: floating-point MVE */
-#if (__ARM_FEATURE_MVE & 2)
+#include "ek_float_lanes4.h"
 
 static inline float reduce_lanes(float32x4_t a0, float32x4_t a1, float32x4_t a2, float32x4_t a3)
 {
@@ -34,99 +37,81 @@ static inline float reduce_lanes(float32x4_t a0, float32x4_t a1, float32x4_t a2,
     return s2_0 + s2_1;
 }
 
-/* 4 halves -> 4 floats, exactly, in integer arithmetic plus one multiply that never sees a subnormal: MVE
- * float instructions may flush subnormals to zero (standard FPSCR value), so a half's subnormal range goes
- * through (float)mant * 2^-24, which is a normal float32. Not VCVTB.F32.F16: the GNU assembler shipped with
- * arm-none-eabi-gcc 12.2 encodes its Q registers wrongly (q3 assembles as q6). */
+/* VCVTB.F32.F16 of a register: the bottom half of each word lane widened to float32. GCC's intrinsic is not used
+ * because the GNU assembler (binutils 2.40, with arm-none-eabi-gcc 12.2) encodes this instruction's Q registers
+ * doubled: "vcvtb.f32.f16 q3, q3" assembles as q6, q6. ek_vcvtb_f32_f16 emits the architectural encoding itself
+ * (Qd in bits 15:13, Qm in bits 3:1 of the second halfword); an operand that is not q0..q7 stops the assembly. */
+#if defined(__clang__)
+static inline float32x4_t vcvtb_f32_bottom_halves(uint32x4_t v) { return vcvtbq_f32_f16(vreinterpretq_f16_u32(v)); }
+#else
+__asm__(".macro ek_qnum sym, reg\n"
+        ".set \\sym, 8\n"
+        ".irpc n, 01234567\n"
+        ".ifc \\reg, q\\n\n"
+        ".set \\sym, \\n\n"
+        ".endif\n"
+        ".endr\n"
+        ".if \\sym > 7\n"
+        ".error \"ek_vcvtb_f32_f16: \\reg is not a Q register\"\n"
+        ".endif\n"
+        ".endm\n"
+        ".macro ek_vcvtb_f32_f16 qd, qm\n"
+        "ek_qnum .Lek_cvt_qd, \\qd\n"
+        "ek_qnum .Lek_cvt_qm, \\qm\n"
+        ".inst.w 0xfe3f0e01 | (.Lek_cvt_qd << 13) | (.Lek_cvt_qm << 1)\n"
+        ".endm\n");
+static inline float32x4_t vcvtb_f32_bottom_halves(uint32x4_t v)
+{
+    float32x4_t f;
+    __asm__("ek_vcvtb_f32_f16 %q0, %q1" : "=w"(f) : "w"(v));
+    return f;
+}
+#endif
+
+/* 4 halves -> 4 floats in element order, exactly as ek_half_to_float: VLDRH.U32 zero-extends 4 halves into the
+ * bottom of 4 word lanes, VCVTB widens them (IEEE halves: FPSCR.AHP is clear from reset and nothing sets it).
+ * FPSCR.FZ16 does not apply to half <-> single conversions and every subnormal half is a normal float32, so
+ * subnormal halves convert exactly (the flush of MVE float lanes, above, never sees them); infinities and zeros
+ * keep their sign (tests/test_c_float_kernels.py has every subnormal half and both infinities). A NaN half becomes
+ * the default NaN (MVE float instructions run in default-NaN mode), and so does any product with it: NaN in, NaN
+ * out, as in the portable body, whose NaN payload the scalar FPU propagates instead. */
 static inline float32x4_t halves_to_float(const uint8_t *p)
 {
-    const uint32x4_t v = vldrhq_u32((const uint16_t *)(const void *)p);
-    const uint32x4_t sign = vshlq_n_u32(vandq_u32(v, vdupq_n_u32(0x8000u)), 16);
-    const uint32x4_t magnitude = vandq_u32(v, vdupq_n_u32(0x7FFFu));
-    const uint32x4_t normal = vaddq_u32(vshlq_n_u32(magnitude, 13), vdupq_n_u32(112u << 23)); /* rebias 15->127 */
-    const uint32x4_t inf_nan = vaddq_u32(normal, vdupq_n_u32(112u << 23));                    /* exponent 255 */
-    const float32x4_t small = vmulq_n_f32(vcvtq_f32_u32(magnitude), 0x1p-24f); /* zero and subnormal halves */
-    uint32x4_t bits = vpselq_u32(inf_nan, normal, vcmphiq_n_u32(magnitude, 0x7BFFu));
-    bits = vpselq_u32(vreinterpretq_u32_f32(small), bits, vcmphiq_u32(vdupq_n_u32(0x400u), magnitude));
-    return vreinterpretq_f32_u32(vorrq_u32(bits, sign));
+    return vcvtb_f32_bottom_halves(vldrhq_u32((const uint16_t *)(const void *)p));
+}
+
+/* 4 bfloat16 -> 4 floats: VLDRH.U32 widens, VSHL #16 moves each into the top of its lane (exact bits; a
+ * subnormal bf16 is a subnormal float32, which the float lanes flush like any other, see above) */
+static inline float32x4_t bf16_to_float(const uint8_t *p)
+{
+    return vreinterpretq_f32_u32(vshlq_n_u32(vldrhq_u32((const uint16_t *)(const void *)p), 16));
 }
 
 static inline float32x4_t int8_to_float(const int8_t *p) { return vcvtq_f32_s32(vldrbq_s32(p)); }
 
-static float dot_f32(const float *w, const float *x, size_t cols)
+#define EK_F16_LOAD4(c) halves_to_float(w + 2u * (c))
+#define EK_BF16_LOAD4(c) bf16_to_float(w + 2u * (c))
+#define EK_Q8_LOAD4(c) int8_to_float(w + (c))
+#define EK_Q8_AT(c) (float)w[c]
+EK_ROW_DOT4(dot_f32, float, EK_F32_LOAD4, EK_F32_AT)
+EK_ROW_DOT4(dot_f16, uint8_t, EK_F16_LOAD4, EK_F16_AT)
+EK_ROW_DOT4(dot_bf16, uint8_t, EK_BF16_LOAD4, EK_BF16_AT)
+EK_ROW_DOT4(dot_q8, int8_t, EK_Q8_LOAD4, EK_Q8_AT)
+
+float ek_float_dot_mve(const float *a, const float *b, size_t n)
 {
-    const size_t whole = cols - cols % EK_FLOAT_LANES;
-    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
-    float sum;
-    size_t c;
-    for (c = 0; c < whole; c += EK_FLOAT_LANES) {
-        a0 = vaddq_f32(a0, vmulq_f32(vld1q_f32(w + c), vld1q_f32(x + c)));
-        a1 = vaddq_f32(a1, vmulq_f32(vld1q_f32(w + c + 4), vld1q_f32(x + c + 4)));
-        a2 = vaddq_f32(a2, vmulq_f32(vld1q_f32(w + c + 8), vld1q_f32(x + c + 8)));
-        a3 = vaddq_f32(a3, vmulq_f32(vld1q_f32(w + c + 12), vld1q_f32(x + c + 12)));
-    }
-    sum = reduce_lanes(a0, a1, a2, a3);
-    for (c = whole; c < cols; c++)
-        sum += w[c] * x[c];
-    return sum;
+    EK_KERNEL_RAN(EK_TRACE_FLOAT_DOT, "mve");
+    return dot_f32(a, b, n);
 }
 
-static float dot_f16(const uint8_t *w, const float *x, size_t cols)
-{
-    const size_t whole = cols - cols % EK_FLOAT_LANES;
-    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
-    float sum;
-    size_t c;
-    for (c = 0; c < whole; c += EK_FLOAT_LANES) {
-        const uint8_t *p = w + 2u * c;
-        a0 = vaddq_f32(a0, vmulq_f32(halves_to_float(p), vld1q_f32(x + c)));
-        a1 = vaddq_f32(a1, vmulq_f32(halves_to_float(p + 8), vld1q_f32(x + c + 4)));
-        a2 = vaddq_f32(a2, vmulq_f32(halves_to_float(p + 16), vld1q_f32(x + c + 8)));
-        a3 = vaddq_f32(a3, vmulq_f32(halves_to_float(p + 24), vld1q_f32(x + c + 12)));
-    }
-    sum = reduce_lanes(a0, a1, a2, a3);
-    for (c = whole; c < cols; c++)
-        sum += ek_half_to_float((uint16_t)(w[2u * c] | (w[2u * c + 1u] << 8))) * x[c];
-    return sum;
-}
-
-static float dot_q8(const int8_t *q, const float *x, size_t cols)
-{
-    const size_t whole = cols - cols % EK_FLOAT_LANES;
-    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
-    float sum;
-    size_t c;
-    for (c = 0; c < whole; c += EK_FLOAT_LANES) {
-        a0 = vaddq_f32(a0, vmulq_f32(int8_to_float(q + c), vld1q_f32(x + c)));
-        a1 = vaddq_f32(a1, vmulq_f32(int8_to_float(q + c + 4), vld1q_f32(x + c + 4)));
-        a2 = vaddq_f32(a2, vmulq_f32(int8_to_float(q + c + 8), vld1q_f32(x + c + 8)));
-        a3 = vaddq_f32(a3, vmulq_f32(int8_to_float(q + c + 12), vld1q_f32(x + c + 12)));
-    }
-    sum = reduce_lanes(a0, a1, a2, a3);
-    for (c = whole; c < cols; c++)
-        sum += (float)q[c] * x[c];
-    return sum;
-}
-
-float ek_float_dot_mve(const float *a, const float *b, size_t n) { return dot_f32(a, b, n); }
-
-static const ek_float_row_dots mve_dots = {dot_f32, dot_f16, dot_q8};
+static const ek_float_row_dots mve_dots = {dot_f32, dot_f16, dot_bf16, dot_q8};
 
 void ek_float_matvec_mve(const ek_tensor *w, const float *x, float *y, uint32_t r0, uint32_t r1)
 {
+    EK_KERNEL_RAN(w->format, "mve");
     ek_float_matvec_with(&mve_dots, w, x, y, r0, r1);
 }
 
-#else /* integer-only MVE: no float lanes */
-
-float ek_float_dot_mve(const float *a, const float *b, size_t n) { return ek_float_dot_c(a, b, n); }
-
-void ek_float_matvec_mve(const ek_tensor *w, const float *x, float *y, uint32_t r0, uint32_t r1)
-{
-    ek_float_matvec_c(w, x, y, r0, r1);
-}
-
-#endif
 #else
 /* ISO C forbids an empty translation unit. */
 typedef int ek_float_matvec_mve_not_built;

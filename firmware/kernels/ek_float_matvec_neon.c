@@ -7,10 +7,12 @@
  */
 #include "ek_kernels.h"
 
-#if defined(EK_KERNEL_NEON) || defined(EK_KERNEL_DOTPROD)
+#if EK_ISA_FLOAT == EK_ISA_NEON
 #include <string.h>
 
 #include <arm_neon.h>
+
+#include "ek_float_lanes4.h"
 
 /* lane sums a0 (lanes 0..3), a1 (4..7), a2 (8..11), a3 (12..15) -> one float, in the portable tree order */
 static inline float reduce_lanes(float32x4_t a0, float32x4_t a1, float32x4_t a2, float32x4_t a3)
@@ -25,43 +27,19 @@ static inline float32x4_t halves_to_float(const uint8_t *p)
     return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)(const void *)p)));
 }
 
-static float dot_f32(const float *w, const float *x, size_t cols)
+/* 4 bfloat16 -> 4 floats: USHLL #16 shifts each into the top of a float32 lane (exact) */
+static inline float32x4_t bf16_to_float(const uint8_t *p)
 {
-    const size_t whole = cols - cols % EK_FLOAT_LANES;
-    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
-    float sum;
-    size_t c;
-    for (c = 0; c < whole; c += EK_FLOAT_LANES) {
-        a0 = vaddq_f32(a0, vmulq_f32(vld1q_f32(w + c), vld1q_f32(x + c)));
-        a1 = vaddq_f32(a1, vmulq_f32(vld1q_f32(w + c + 4), vld1q_f32(x + c + 4)));
-        a2 = vaddq_f32(a2, vmulq_f32(vld1q_f32(w + c + 8), vld1q_f32(x + c + 8)));
-        a3 = vaddq_f32(a3, vmulq_f32(vld1q_f32(w + c + 12), vld1q_f32(x + c + 12)));
-    }
-    sum = reduce_lanes(a0, a1, a2, a3);
-    for (c = whole; c < cols; c++)
-        sum += w[c] * x[c];
-    return sum;
+    return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16((const uint16_t *)(const void *)p), 16));
 }
 
-static float dot_f16(const uint8_t *w, const float *x, size_t cols)
-{
-    const size_t whole = cols - cols % EK_FLOAT_LANES;
-    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
-    float sum;
-    size_t c;
-    for (c = 0; c < whole; c += EK_FLOAT_LANES) {
-        const uint8_t *p = w + 2u * c;
-        a0 = vaddq_f32(a0, vmulq_f32(halves_to_float(p), vld1q_f32(x + c)));
-        a1 = vaddq_f32(a1, vmulq_f32(halves_to_float(p + 8), vld1q_f32(x + c + 4)));
-        a2 = vaddq_f32(a2, vmulq_f32(halves_to_float(p + 16), vld1q_f32(x + c + 8)));
-        a3 = vaddq_f32(a3, vmulq_f32(halves_to_float(p + 24), vld1q_f32(x + c + 12)));
-    }
-    sum = reduce_lanes(a0, a1, a2, a3);
-    for (c = whole; c < cols; c++)
-        sum += ek_half_to_float((uint16_t)(w[2u * c] | (w[2u * c + 1u] << 8))) * x[c];
-    return sum;
-}
+#define EK_F16_LOAD4(c) halves_to_float(w + 2u * (c))
+#define EK_BF16_LOAD4(c) bf16_to_float(w + 2u * (c))
+EK_ROW_DOT4(dot_f32, float, EK_F32_LOAD4, EK_F32_AT)
+EK_ROW_DOT4(dot_f16, uint8_t, EK_F16_LOAD4, EK_F16_AT)
+EK_ROW_DOT4(dot_bf16, uint8_t, EK_BF16_LOAD4, EK_BF16_AT)
 
+/* int8: one 16-byte load widened in registers, so not the 4-lane loader above */
 static float dot_q8(const int8_t *q, const float *x, size_t cols)
 {
     const size_t whole = cols - cols % EK_FLOAT_LANES;
@@ -82,12 +60,17 @@ static float dot_q8(const int8_t *q, const float *x, size_t cols)
     return sum;
 }
 
-float ek_float_dot_neon(const float *a, const float *b, size_t n) { return dot_f32(a, b, n); }
+float ek_float_dot_neon(const float *a, const float *b, size_t n)
+{
+    EK_KERNEL_RAN(EK_TRACE_FLOAT_DOT, "neon");
+    return dot_f32(a, b, n);
+}
 
-static const ek_float_row_dots neon_dots = {dot_f32, dot_f16, dot_q8};
+static const ek_float_row_dots neon_dots = {dot_f32, dot_f16, dot_bf16, dot_q8};
 
 void ek_float_matvec_neon(const ek_tensor *w, const float *x, float *y, uint32_t r0, uint32_t r1)
 {
+    EK_KERNEL_RAN(w->format, "neon");
     ek_float_matvec_with(&neon_dots, w, x, y, r0, r1);
 }
 #else

@@ -1,4 +1,4 @@
-/* ek_float_row_c.c — decode float tensors (f32, f16, q8row) to float32: embedding rows and norm weights.
+/* ek_float_row_c.c — decode float tensors (f32, f16, bf16, q8row) to float32: embedding rows and norm weights.
  * Payloads are little-endian and read in place; q8row keeps an fp32 scale per row before the int8 values. */
 #include <string.h>
 
@@ -30,8 +30,6 @@ static float load_f32(const uint8_t *p)
     return f;
 }
 
-static uint16_t load_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-
 void ek_float_row(const ek_tensor *t, uint32_t row, float *out)
 {
     const size_t cols = t->cols;
@@ -43,7 +41,13 @@ void ek_float_row(const ek_tensor *t, uint32_t row, float *out)
     case EK_FMT_F16: {
         const uint8_t *p = t->data + 2u * cols * row;
         for (i = 0; i < cols; i++)
-            out[i] = ek_half_to_float(load_u16(p + 2u * i));
+            out[i] = ek_half_to_float(ek_load_u16le(p + 2u * i));
+        break;
+    }
+    case EK_FMT_BF16: {
+        const uint8_t *p = t->data + 2u * cols * row;
+        for (i = 0; i < cols; i++)
+            out[i] = ek_bf16_to_float(ek_load_u16le(p + 2u * i));
         break;
     }
     case EK_FMT_Q8ROW: {
@@ -66,7 +70,9 @@ float ek_float_at(const ek_tensor *t, uint32_t i)
     case EK_FMT_F32:
         return load_f32(t->data + 4u * (size_t)i);
     case EK_FMT_F16:
-        return ek_half_to_float(load_u16(t->data + 2u * (size_t)i));
+        return ek_half_to_float(ek_load_u16le(t->data + 2u * (size_t)i));
+    case EK_FMT_BF16:
+        return ek_bf16_to_float(ek_load_u16le(t->data + 2u * (size_t)i));
     case EK_FMT_Q8ROW: /* a vector is (rows, 1): one scale per element */
         return (float)((const int8_t *)t->data)[4u * (size_t)t->rows + i] * load_f32(t->data + 4u * (size_t)i);
     default:

@@ -1,28 +1,20 @@
-/* ek_formats.c — the C side of the format table in edgekit/pack/formats.py: names and packed sizes.
- * tests/test_c_kernels.py checks every row against the Python table. */
+/* ek_formats.c — the C side of the format table in edgekit/pack/formats.py: names, kinds and packed sizes, all
+ * read from the rows generated into ek_spec.h (EK_FORMAT_TABLE). tests/test_formats.py checks every row's
+ * answers against the Python table. */
 #include "ek_kernels.h"
 
 #if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "edgekit images are little-endian and the kernels read f32/f16 payloads in place"
+#error "edgekit images are little-endian and the kernels read f32/f16/bf16 payloads in place"
 #endif
 
 static uint64_t ceil_div(uint64_t a, uint64_t b) { return (a + b - 1u) / b; }
 
-typedef struct {
-    uint32_t code;
-    const char *name;
-    int ternary;
-} ek_format_row;
+static const ek_format_geometry ek_formats[EK_FORMAT_COUNT] = EK_FORMAT_TABLE;
 
-static const ek_format_row ek_formats[] = {
-    {EK_FMT_I2, "i2", 1},   {EK_FMT_T158, "t158", 1}, {EK_FMT_TL, "tl", 1},
-    {EK_FMT_F32, "f32", 0}, {EK_FMT_F16, "f16", 0},   {EK_FMT_Q8ROW, "q8row", 0},
-};
-
-static const ek_format_row *find(uint32_t format)
+static const ek_format_geometry *find(uint32_t format)
 {
     size_t i;
-    for (i = 0; i < sizeof ek_formats / sizeof ek_formats[0]; i++)
+    for (i = 0; i < EK_FORMAT_COUNT; i++)
         if (ek_formats[i].code == format)
             return &ek_formats[i];
     return NULL;
@@ -30,40 +22,30 @@ static const ek_format_row *find(uint32_t format)
 
 uint64_t ek_format_packed_size(uint32_t format, uint32_t rows, uint32_t cols)
 {
-    const uint64_t r = rows, c = cols;
-    switch (format) {
-    case EK_FMT_I2: /* per row, 32 bytes per 128-weight block */
-        return r * ceil_div(c, EK_I2_BLOCK) * (EK_I2_BLOCK / 4);
-    case EK_FMT_T158: /* per row, 16 bytes per 80-weight block, then the tail 5 weights per byte */
-        return r * ((c / EK_T158_BLOCK) * 16u + ceil_div(c % EK_T158_BLOCK, 5));
-    case EK_FMT_TL: /* per 16-row tile and column pair, 8 bytes of two 4-bit pair indices */
-        return ceil_div(r, EK_TL_TILE_ROWS) * ceil_div(c, 2) * (EK_TL_TILE_ROWS / 2);
-    case EK_FMT_F32:
-        return 4u * r * c;
-    case EK_FMT_F16:
-        return 2u * r * c;
-    case EK_FMT_Q8ROW: /* fp32 scale per row first, then int8 values */
-        return 4u * r + r * c;
-    default:
+    const ek_format_geometry *g = find(format);
+    uint64_t group_bytes;
+    if (g == NULL)
         return 0;
-    }
+    group_bytes = (uint64_t)(cols / g->block_cols) * g->block_bytes +
+                  ceil_div(cols % g->block_cols, g->tail_cols) * g->tail_bytes;
+    return ceil_div(rows, g->row_group) * group_bytes + (uint64_t)rows * g->row_prefix_bytes;
 }
 
 int ek_format_is_ternary(uint32_t format)
 {
-    const ek_format_row *f = find(format);
+    const ek_format_geometry *f = find(format);
     return f != NULL && f->ternary;
 }
 
 int ek_format_is_float(uint32_t format)
 {
-    const ek_format_row *f = find(format);
+    const ek_format_geometry *f = find(format);
     return f != NULL && !f->ternary;
 }
 
 const char *ek_format_name(uint32_t format)
 {
-    const ek_format_row *f = find(format);
+    const ek_format_geometry *f = find(format);
     return f != NULL ? f->name : "?";
 }
 
@@ -71,31 +53,15 @@ const char *ek_kernel_variant(uint32_t format)
 {
     switch (format) {
     case EK_FMT_I2:
-    case EK_FMT_T158: /* both have a body per ISA family; ek_ternary_matvec dispatches them alike */
-#if defined(EK_KERNEL_MVE)
-        return "mve";
-#elif defined(EK_KERNEL_DOTPROD)
-        return "dotprod";
-#elif defined(EK_KERNEL_NEON)
-        return "neon";
-#elif defined(EK_KERNEL_DSP)
-        return "dsp";
-#elif defined(EK_KERNEL_AVX2)
-        return "avx2";
-#else
-        return "c";
-#endif
-    case EK_FMT_TL: /* the NEON body needs no dotprod */
-#if defined(EK_KERNEL_MVE)
-        return "mve";
-#elif defined(EK_KERNEL_NEON) || defined(EK_KERNEL_DOTPROD)
-        return "neon";
-#elif defined(EK_KERNEL_AVX2)
-        return "avx2";
-#else
-        return "c";
-#endif
+    case EK_FMT_T158:
+        return EK_ISA_NAME(EK_ISA_TERNARY);
+    case EK_FMT_TL:
+        return EK_ISA_NAME(EK_ISA_TL);
     default:
-        return "?";
+        return ek_format_is_float(format) ? EK_ISA_NAME(EK_ISA_FLOAT) : "?";
     }
 }
+
+#if defined(EK_KERNEL_TRACE)
+const char *ek_kernel_ran[EK_TRACE_SLOTS];
+#endif

@@ -1,17 +1,21 @@
 /* ek_kernels.h — the compute kernels of the edgekit runtime, one API per op (the CMSIS-NN pattern).
  *
- * Every op has a portable C body (the reference, files *_c.c) and may have ISA bodies chosen at build time
- * by EK_KERNEL_NEON / EK_KERNEL_DOTPROD / EK_KERNEL_MVE / EK_KERNEL_DSP / EK_KERNEL_AVX2. Whatever body
- * runs, a ternary matvec's int32 accumulators equal the portable body's bit for bit.
+ * Every op has a portable C body (the reference, files *_c.c) and may have ISA bodies; ek_isa.h chooses, once
+ * per build, which body each family runs (from EK_KERNEL_NEON / EK_KERNEL_DOTPROD / EK_KERNEL_MVE /
+ * EK_KERNEL_DSP / EK_KERNEL_AVX2 and the compiler target). Only the chosen ISA bodies are built; the
+ * declarations below name them all. Whatever body runs, a ternary matvec's int32 accumulators equal the
+ * portable body's bit for bit.
  *
- * Formats and byte layouts: edgekit/pack/formats.py (the table this file's format table mirrors).
+ * Formats and byte layouts: edgekit/pack/formats.py, whose rows are generated into ek_spec.h (EK_FORMAT_TABLE).
  */
 #ifndef EK_KERNELS_H
 #define EK_KERNELS_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
+#include "ek_isa.h"
 #include "ek_spec.h"
 
 #ifdef __cplusplus
@@ -47,7 +51,8 @@ uint64_t ek_format_packed_size(uint32_t format, uint32_t rows, uint32_t cols);
 int ek_format_is_ternary(uint32_t format);
 int ek_format_is_float(uint32_t format);
 const char *ek_format_name(uint32_t format); /* "i2", "f16", ... or "?" */
-/* Name of the kernel body a ternary format runs with in this build ("c", "neon", "dotprod", "mve"...). */
+/* Name of the kernel body a format runs with in this build ("c", "neon", "dotprod", "mve"...): EK_ISA_NAME of
+ * the format's family in ek_isa.h, the choice its dispatcher makes; "?" for an unknown format. */
 const char *ek_kernel_variant(uint32_t format);
 
 /* acc[t * acc_stride + r] = W . x[t] for t < n_x: the same integers as n_x calls of ek_ternary_matvec, with
@@ -56,18 +61,14 @@ void ek_ternary_matmul(const ek_tensor *w, const ek_qvec *x, uint32_t n_x, int32
 /* 1 if this build has a body that reads each weight once for all inputs (else ek_ternary_matmul loops over
  * ek_ternary_matvec). */
 int ek_ternary_matmul_batched(uint32_t format);
-#if defined(EK_KERNEL_AVX2)
 void ek_matmul_i2_avx2(const ek_tensor *w, const ek_qvec *x, uint32_t n_x, int32_t *acc, uint32_t acc_stride);
-#endif
 
 /* --- activation quantisation (docs/design.md §2) ---------------------------------------------------------- */
 /* x (n) -> x_q (EK_XQ_PAD(n)), returns s_x. Round half to even (like np.rint), clamp to [-128, 127]. The ISA
  * body where built (Helium), else the portable one; both give the same bytes. */
 float ek_quantize(const float *x, uint32_t n, int8_t *x_q);
 float ek_quantize_c(const float *x, uint32_t n, int8_t *x_q);
-#if defined(EK_KERNEL_MVE)
 float ek_quantize_mve(const float *x, uint32_t n, int8_t *x_q);
-#endif
 
 /* One activation: v = x * s_x, |v| <= 127 (plus one rounding) by construction. Adding and subtracting
  * 1.5 * 2^23 in float32 rounds it to an integer exactly as rintf does in the default rounding mode (float32
@@ -97,33 +98,36 @@ int32_t ek_t158_prepare(const ek_qvec *x, uint32_t cols, int8_t x_tail[EK_T158_B
 typedef int32_t (*ek_t158_block_fn)(int32_t sum, const uint8_t *block16, const int8_t *x80);
 void ek_t158_rows_with(ek_t158_block_fn block, const ek_tensor *w, const ek_qvec *x, int32_t *acc);
 void ek_matvec_tl_c(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
-#if defined(EK_KERNEL_NEON) || defined(EK_KERNEL_DOTPROD)
 void ek_matvec_i2_neon(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
 void ek_matvec_t158_neon(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
 void ek_matvec_tl_neon(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
-#endif
-#if defined(EK_KERNEL_MVE)
 void ek_matvec_i2_mve(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
 void ek_matvec_t158_mve(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
 void ek_matvec_tl_mve(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
-#endif
-#if defined(EK_KERNEL_DSP)
 void ek_matvec_i2_dsp(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
 void ek_matvec_t158_dsp(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
-#endif
-#if defined(EK_KERNEL_AVX2)
 void ek_matvec_i2_avx2(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
 void ek_matvec_t158_avx2(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
 void ek_matvec_tl_avx2(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
-#endif
 
 /* --- float tensors (embedding, norms, lm_head) ---------------------------------------------------- */
 float ek_half_to_float(uint16_t h);
+/* bfloat16 -> float32, exact: the 16 bits are the top half of the float32 (inline: the portable float body
+ * calls it per weight on cores without vectors) */
+static inline float ek_bf16_to_float(uint16_t b)
+{
+    const uint32_t bits = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+/* The little-endian 16-bit value at p (f16 and bf16 payloads; any alignment). */
+static inline uint16_t ek_load_u16le(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 /* out (t->cols) = row `row` of t, decoded to float32. */
 void ek_float_row(const ek_tensor *t, uint32_t row, float *out);
 /* Element i of a vector tensor (cols == 1), decoded to float32. */
 float ek_float_at(const ek_tensor *t, uint32_t i);
-/* y (w->rows) = W (rows, cols) . x (cols) for f32, f16 and q8row W, float32 accumulation in one fixed order
+/* y (w->rows) = W (rows, cols) . x (cols) for f32, f16, bf16 and q8row W, float32 accumulation in one fixed order
  * that every body follows (see ek_float_matvec_c.c): EK_FLOAT_LANES lane sums over whole column blocks,
  * a fixed reduction tree, then the tail columns in order. q8row: y[r] = scale[r] * sum (float)q * x.
  * Whatever body runs, y equals the portable body's bit for bit. */
@@ -132,8 +136,6 @@ void ek_float_matvec(const ek_tensor *w, const float *x, float *y);
 /* Rows [r0, r1) only: y[r] for r0 <= r < r1 (y indexed by absolute row; the port splits rows over threads
  * with it, since a q8row tensor cannot be cut into sub-tensors: its scales come before all rows). */
 void ek_float_matvec_rows(const ek_tensor *w, const float *x, float *y, uint32_t r0, uint32_t r1);
-/* Name of the float matvec body in this build ("c", "avx2", "neon", "mve"). */
-const char *ek_float_matvec_variant(void);
 /* sum_i a[i] * b[i] in the matvec's fixed order (so bit-identical on every body): attention scores. */
 float ek_float_dot(const float *a, const float *b, size_t n);
 float ek_float_dot_c(const float *a, const float *b, size_t n);
@@ -141,6 +143,7 @@ float ek_float_dot_c(const float *a, const float *b, size_t n);
 typedef struct {
     float (*f32)(const float *w, const float *x, size_t cols);
     float (*f16)(const uint8_t *w, const float *x, size_t cols);   /* little-endian halves */
+    float (*bf16)(const uint8_t *w, const float *x, size_t cols);  /* little-endian bfloat16 */
     float (*q8)(const int8_t *q, const float *x, size_t cols);     /* unscaled int8 row */
 } ek_float_row_dots;
 /* Rows r0..r1 of y = W x: walks the format's layout (q8row: scales first) and calls the body's row dots. */
@@ -148,18 +151,12 @@ void ek_float_matvec_with(const ek_float_row_dots *dots, const ek_tensor *w, con
                           uint32_t r0, uint32_t r1);
 /* Portable reference body (always built) and ISA bodies, same contract as ek_float_matvec_rows. */
 void ek_float_matvec_c(const ek_tensor *w, const float *x, float *y, uint32_t r0, uint32_t r1);
-#if defined(EK_KERNEL_NEON) || defined(EK_KERNEL_DOTPROD)
 float ek_float_dot_neon(const float *a, const float *b, size_t n);
 void ek_float_matvec_neon(const ek_tensor *w, const float *x, float *y, uint32_t r0, uint32_t r1);
-#endif
-#if defined(EK_KERNEL_MVE)
 float ek_float_dot_mve(const float *a, const float *b, size_t n);
 void ek_float_matvec_mve(const ek_tensor *w, const float *x, float *y, uint32_t r0, uint32_t r1);
-#endif
-#if defined(EK_KERNEL_AVX2)
 float ek_float_dot_avx2(const float *a, const float *b, size_t n);
 void ek_float_matvec_avx2(const ek_tensor *w, const float *x, float *y, uint32_t r0, uint32_t r1);
-#endif
 
 #ifdef __cplusplus
 }

@@ -10,12 +10,8 @@
  */
 #include "ek_kernels.h"
 
-#if defined(EK_KERNEL_AVX2)
+#if EK_ISA_TERNARY == EK_ISA_AVX2
 #include <immintrin.h>
-
-#if !defined(__AVX2__)
-#error "EK_KERNEL_AVX2 needs -mavx2"
-#endif
 
 void ek_matvec_i2_avx2(const ek_tensor *w, const ek_qvec *x, int32_t *acc)
 {
@@ -24,6 +20,7 @@ void ek_matvec_i2_avx2(const ek_tensor *w, const ek_qvec *x, int32_t *acc)
     const uint8_t *p = w->data; /* (rows, blocks, 32) */
     int32_t x_sum = 0;
     uint32_t r, b, i;
+    EK_KERNEL_RAN(EK_FMT_I2, "avx2");
     for (i = 0; i < blocks * EK_I2_BLOCK; i++)
         x_sum += x->q[i];
     for (r = 0; r < w->rows; r++) {
@@ -85,6 +82,7 @@ void ek_matmul_i2_avx2(const ek_tensor *w, const ek_qvec *x, uint32_t n_x, int32
     const __m256i mask = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);
     int32_t x_sum[EK_I2_PASS];
     uint32_t base, r, b, i, t0, k;
+    EK_KERNEL_RAN(EK_FMT_I2, "avx2");
     for (base = 0; base < n_x; base += EK_I2_PASS) {
         const uint32_t n = n_x - base < EK_I2_PASS ? n_x - base : EK_I2_PASS;
         for (k = 0; k < n; k++) {

@@ -11,6 +11,7 @@ void ek_matvec_i2_c(const ek_tensor *w, const ek_qvec *x, int32_t *acc)
     const uint32_t blocks = (w->cols + EK_I2_BLOCK - 1u) / EK_I2_BLOCK;
     const uint8_t *p = w->data; /* (rows, blocks, 32) */
     uint32_t r, b, j;
+    EK_KERNEL_RAN(EK_FMT_I2, "c");
     for (r = 0; r < w->rows; r++) {
         int32_t sum = 0;
         const int8_t *xb = x->q;

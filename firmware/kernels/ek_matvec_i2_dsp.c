@@ -14,14 +14,10 @@
  */
 #include "ek_kernels.h"
 
-#if defined(EK_KERNEL_DSP)
+#if EK_ISA_TERNARY == EK_ISA_DSP
 #include <string.h>
 
 #include <arm_acle.h>
-
-#if !defined(__ARM_FEATURE_DSP)
-#error "EK_KERNEL_DSP needs a compiler target with the DSP extension (e.g. -mcpu=cortex-m4)"
-#endif
 
 static inline uint32_t load_word(const void *p)
 {
@@ -62,6 +58,7 @@ void ek_matvec_i2_dsp(const ek_tensor *w, const ek_qvec *x, int32_t *acc)
     const uint8_t *p = w->data; /* (rows, blocks, 32) */
     int32_t x_sum = 0;
     uint32_t r = 0, b, j, i;
+    EK_KERNEL_RAN(EK_FMT_I2, "dsp");
     for (i = 0; i < blocks * EK_I2_BLOCK; i++)
         x_sum += x->q[i];
     /* Two rows at a time: each x word is loaded and widened once for both. */

@@ -23,12 +23,8 @@
  */
 #include "ek_kernels.h"
 
-#if defined(EK_KERNEL_MVE)
+#if EK_ISA_TERNARY == EK_ISA_MVE
 #include <arm_mve.h>
-
-#if !defined(__ARM_FEATURE_MVE)
-#error "EK_KERNEL_MVE needs a compiler target with MVE (e.g. -mcpu=cortex-m55)"
-#endif
 
 /* The four fields of byte vector v, against the x values of their 16 weights. */
 #define EK_I2_UNIT_HI(v) vreinterpretq_s8_u8(vshrq_n_u8((v), 6))
@@ -53,6 +49,7 @@ void ek_matvec_i2_mve(const ek_tensor *w, const ek_qvec *x, int32_t *acc)
     const uint8_t *p = w->data; /* (rows, blocks, 32) */
     int32_t x_sum = 0;
     uint32_t r = 0, b, i;
+    EK_KERNEL_RAN(EK_FMT_I2, "mve");
     for (i = 0; i < blocks * EK_I2_BLOCK; i += 16u) {
         x_sum = vaddvaq_s8(x_sum, vld1q_s8(x->q + i));
     }

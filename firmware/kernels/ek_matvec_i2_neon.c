@@ -8,17 +8,20 @@
  */
 #include "ek_kernels.h"
 
-#if defined(EK_KERNEL_NEON) || defined(EK_KERNEL_DOTPROD)
+#if EK_ISA_TERNARY == EK_ISA_NEON || EK_ISA_TERNARY == EK_ISA_DOTPROD
 #include <arm_neon.h>
 
-#if defined(EK_KERNEL_DOTPROD) && !defined(__ARM_FEATURE_DOTPROD)
-#error "EK_KERNEL_DOTPROD needs a compiler target with dotprod (e.g. -march=armv8.2-a+dotprod)"
+/* the name this body answers to: the dotprod build runs SDOT (the block step below), the plain one does not */
+#if EK_ISA_TERNARY == EK_ISA_DOTPROD
+#define EK_I2_NEON_NAME "dotprod"
+#else
+#define EK_I2_NEON_NAME "neon"
 #endif
 
 /* sum += w . x over 16 int8 lanes */
 static inline int32x4_t dot16(int32x4_t sum, int8x16_t w, int8x16_t x)
 {
-#if defined(EK_KERNEL_DOTPROD)
+#if EK_ISA_TERNARY == EK_ISA_DOTPROD
     return vdotq_s32(sum, w, x);
 #else
     /* |w| <= 2 (a corrupt code 3 decodes as 2, as in the portable body), so a pair of products fits int16 */
@@ -41,6 +44,7 @@ void ek_matvec_i2_neon(const ek_tensor *w, const ek_qvec *x, int32_t *acc)
     const int8x16_t one = vdupq_n_s8(1);
     const uint8_t *p = w->data; /* (rows, blocks, 32) */
     uint32_t r, b;
+    EK_KERNEL_RAN(EK_FMT_I2, EK_I2_NEON_NAME);
     for (r = 0; r < w->rows; r++) {
         int32x4_t sum = vdupq_n_s32(0);
         const int8_t *xb = x->q;

@@ -13,14 +13,10 @@
  */
 #include "ek_kernels.h"
 
-#if defined(EK_KERNEL_AVX2)
+#if EK_ISA_TERNARY == EK_ISA_AVX2
 #include <string.h>
 
 #include <immintrin.h>
-
-#if !defined(__AVX2__)
-#error "EK_KERNEL_AVX2 needs -mavx2"
-#endif
 
 /* int32 sums (4 lanes per row) of digit . x over one 80-weight block of two rows (row A in the low
  * 128-bit lane, row B in the high one); x points at the block's 80 x_q values. */
@@ -60,6 +56,7 @@ void ek_matvec_t158_avx2(const ek_tensor *w, const ek_qvec *x, int32_t *acc)
     int8_t x_tail[EK_T158_BLOCK]; /* the tail's x_q in block order */
     const int32_t x_sum = ek_t158_prepare(x, cols, x_tail);
     uint32_t r, b;
+    EK_KERNEL_RAN(EK_FMT_T158, "avx2");
     for (r = 0; r < w->rows; r += 2u) {
         /* an odd last row runs as both lanes; only lane A is stored */
         const uint8_t *pa = w->data + (size_t)r * row_bytes;

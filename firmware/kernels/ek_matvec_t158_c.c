@@ -17,6 +17,7 @@ void ek_matvec_t158_c(const ek_tensor *w, const ek_qvec *x, int32_t *acc)
     const uint32_t tail_bytes = (tail + 4u) / 5u;
     const uint8_t *p = w->data; /* per row: (blocks, 16) then (tail_bytes) */
     uint32_t r, b, j, k;
+    EK_KERNEL_RAN(EK_FMT_T158, "c");
     for (r = 0; r < w->rows; r++) {
         int32_t sum = 0;
         const int8_t *xb = x->q;

@@ -12,14 +12,10 @@
  */
 #include "ek_kernels.h"
 
-#if defined(EK_KERNEL_DSP)
+#if EK_ISA_TERNARY == EK_ISA_DSP
 #include <string.h>
 
 #include <arm_acle.h>
-
-#if !defined(__ARM_FEATURE_DSP)
-#error "EK_KERNEL_DSP needs a compiler target with the DSP extension (e.g. -mcpu=cortex-m4)"
-#endif
 
 static inline uint32_t load_word(const void *p)
 {
@@ -89,6 +85,7 @@ void ek_matvec_t158_dsp(const ek_tensor *w, const ek_qvec *x, int32_t *acc)
     int8_t x_tail[EK_T158_BLOCK]; /* the tail's x_q in block order */
     const int32_t x_sum = ek_t158_prepare(x, cols, x_tail);
     uint32_t r, b;
+    EK_KERNEL_RAN(EK_FMT_T158, "dsp");
     for (r = 0; r < w->rows; r += 2u, p += 2u * row_bytes) {
         const uint8_t *pa = p, *pb = r + 1u < w->rows ? p + row_bytes : p;
         const int8_t *xb = x->q;

@@ -9,14 +9,10 @@
  */
 #include "ek_kernels.h"
 
-#if defined(EK_KERNEL_MVE)
+#if EK_ISA_TERNARY == EK_ISA_MVE
 #include <string.h>
 
 #include <arm_mve.h>
-
-#if !defined(__ARM_FEATURE_MVE)
-#error "EK_KERNEL_MVE needs a compiler target with MVE (e.g. -mcpu=cortex-m55)"
-#endif
 
 /* Digit k (0..4) of the stored bytes q: (q * 3^k mod 256) * 3 >> 8, as VMUL.U8 then VMULH.U8. */
 #define EK_T158_DIGIT(q, pow3) vreinterpretq_s8_u8(vmulhq_u8(vmulq_n_u8((q), (pow3)), three))
@@ -73,6 +69,7 @@ void ek_matvec_t158_mve(const ek_tensor *w, const ek_qvec *x, int32_t *acc)
     int8_t x_tail[EK_T158_BLOCK]; /* the tail's x_q in block order */
     const int32_t x_sum = ek_t158_prepare(x, cols, x_tail);
     uint32_t r = 0, b;
+    EK_KERNEL_RAN(EK_FMT_T158, "mve");
     for (; r + 2u <= w->rows; r += 2u, p += 2u * row_bytes) {
         int32_t sa = 0, sb = 0;
         const uint8_t *pa = p, *pb = p + row_bytes;

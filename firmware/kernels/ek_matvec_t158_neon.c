@@ -11,13 +11,16 @@
  */
 #include "ek_kernels.h"
 
-#if defined(EK_KERNEL_NEON) || defined(EK_KERNEL_DOTPROD)
+#if EK_ISA_TERNARY == EK_ISA_NEON || EK_ISA_TERNARY == EK_ISA_DOTPROD
 #include <string.h>
 
 #include <arm_neon.h>
 
-#if defined(EK_KERNEL_DOTPROD) && !defined(__ARM_FEATURE_DOTPROD)
-#error "EK_KERNEL_DOTPROD needs a compiler target with dotprod (e.g. -march=armv8.2-a+dotprod)"
+/* the name this body answers to: the dotprod build runs SDOT (the block step below), the plain one does not */
+#if EK_ISA_TERNARY == EK_ISA_DOTPROD
+#define EK_T158_NEON_NAME "dotprod"
+#else
+#define EK_T158_NEON_NAME "neon"
 #endif
 
 static inline int8x16_t t158_digit(uint8x16_t v)
@@ -32,7 +35,7 @@ static inline int32x4_t t158_block(int32x4_t sum, const uint8_t *q8, const int8_
     const int8x16_t d0 = t158_digit(q), d1 = t158_digit(vmulq_u8(q, vdupq_n_u8(3))),
                     d2 = t158_digit(vmulq_u8(q, vdupq_n_u8(9))), d3 = t158_digit(vmulq_u8(q, vdupq_n_u8(27))),
                     d4 = t158_digit(vmulq_u8(q, vdupq_n_u8(81)));
-#if defined(EK_KERNEL_DOTPROD)
+#if EK_ISA_TERNARY == EK_ISA_DOTPROD
     sum = vdotq_s32(sum, d0, vld1q_s8(x));
     sum = vdotq_s32(sum, d1, vld1q_s8(x + 16));
     sum = vdotq_s32(sum, d2, vld1q_s8(x + 32));
@@ -67,6 +70,7 @@ void ek_matvec_t158_neon(const ek_tensor *w, const ek_qvec *x, int32_t *acc)
     int8_t x_tail[EK_T158_BLOCK]; /* the tail's x_q in block order */
     const int32_t x_sum = ek_t158_prepare(x, cols, x_tail);
     uint32_t r, b;
+    EK_KERNEL_RAN(EK_FMT_T158, EK_T158_NEON_NAME);
     for (r = 0; r < w->rows; r++) {
         int32x4_t sum = vdupq_n_s32(0);
         const int8_t *xb = x->q;

@@ -14,14 +14,10 @@
  */
 #include "ek_kernels.h"
 
-#if defined(EK_KERNEL_AVX2)
+#if EK_ISA_TL == EK_ISA_AVX2
 #include <string.h>
 
 #include <immintrin.h>
-
-#if !defined(__AVX2__)
-#error "EK_KERNEL_AVX2 needs -mavx2"
-#endif
 
 #define EK_TL_AVX2_CHUNK 128u /* column pairs per table chunk: 2 x 16 bytes each, 4 KiB of tables */
 
@@ -64,6 +60,7 @@ void ek_matvec_tl_avx2(const ek_tensor *w, const ek_qvec *x, int32_t *acc)
 {
     const uint32_t tiles = (w->rows + EK_TL_TILE_ROWS - 1u) / EK_TL_TILE_ROWS;
     const uint32_t pairs = (w->cols + 1u) / 2u;
+    EK_KERNEL_RAN(EK_FMT_TL, "avx2");
     /* (EK_TL_AVX2_CHUNK + 1, 16): one spare all-zero table for the odd pair of a chunk's last step */
     uint8_t tlo[(EK_TL_AVX2_CHUNK + 1u) * 16u], thi[(EK_TL_AVX2_CHUNK + 1u) * 16u];
     int32_t part[EK_TL_TILE_ROWS];

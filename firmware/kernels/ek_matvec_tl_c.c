@@ -17,6 +17,7 @@ void ek_matvec_tl_c(const ek_tensor *w, const ek_qvec *x, int32_t *acc)
     const uint32_t pairs = (w->cols + 1u) / 2u;
     const uint8_t *p = w->data; /* (tiles, pairs, 8) */
     uint32_t t, g, i;
+    EK_KERNEL_RAN(EK_FMT_TL, "c");
     for (t = 0; t < tiles; t++) {
         int32_t sum[EK_TL_TILE_ROWS] = {0};
         uint32_t row0 = t * EK_TL_TILE_ROWS;

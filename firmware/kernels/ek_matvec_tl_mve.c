@@ -14,12 +14,8 @@
  */
 #include "ek_kernels.h"
 
-#if defined(EK_KERNEL_MVE)
+#if EK_ISA_TL == EK_ISA_MVE
 #include <arm_mve.h>
-
-#if !defined(__ARM_FEATURE_MVE)
-#error "EK_KERNEL_MVE needs a compiler target with MVE (e.g. -mcpu=cortex-m55)"
-#endif
 
 #define EK_TL_MVE_SPAN 64u /* pairs summed in int16 before widening */
 
@@ -35,6 +31,7 @@ void ek_matvec_tl_mve(const ek_tensor *w, const ek_qvec *x, int32_t *acc)
     const uint32_t pairs = (w->cols + 1u) / 2u;
     const uint8_t *p = w->data; /* (tiles, pairs, 8) */
     uint32_t t, g, i;
+    EK_KERNEL_RAN(EK_FMT_TL, "mve");
     for (t = 0; t < tiles; t++) {
         /* int32 sums of rows 2i (even) and 2i+1 (odd) of the tile, i in bottom (0,2,4,6) and top (1,3,5,7) */
         int32x4_t even_b = vdupq_n_s32(0), even_t = vdupq_n_s32(0), odd_b = vdupq_n_s32(0), odd_t = vdupq_n_s32(0);

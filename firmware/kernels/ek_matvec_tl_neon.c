@@ -14,7 +14,7 @@
  */
 #include "ek_kernels.h"
 
-#if defined(EK_KERNEL_NEON) || defined(EK_KERNEL_DOTPROD)
+#if EK_ISA_TL == EK_ISA_NEON
 #include <string.h>
 
 #include <arm_neon.h>
@@ -51,6 +51,7 @@ void ek_matvec_tl_neon(const ek_tensor *w, const ek_qvec *x, int32_t *acc)
     uint8_t tlo[EK_TL_NEON_CHUNK * 16u], thi[EK_TL_NEON_CHUNK * 16u]; /* (EK_TL_NEON_CHUNK, 16) */
     int32_t part[EK_TL_TILE_ROWS];
     uint32_t g0, t, g, i;
+    EK_KERNEL_RAN(EK_FMT_TL, "neon");
     memset(tlo, 0, sizeof tlo);
     memset(thi, 0, sizeof thi);
     for (i = 0; i < w->rows; i++)

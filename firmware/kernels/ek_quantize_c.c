@@ -5,11 +5,7 @@
 
 float ek_quantize(const float *x, uint32_t n, int8_t *x_q)
 {
-#if defined(EK_KERNEL_MVE)
-    return ek_quantize_mve(x, n, x_q);
-#else
-    return ek_quantize_c(x, n, x_q);
-#endif
+    return EK_ISA_BODY(ek_quantize, EK_ISA_QUANTIZE)(x, n, x_q);
 }
 
 float ek_quantize_c(const float *x, uint32_t n, int8_t *x_q)
@@ -21,6 +17,7 @@ float ek_quantize_c(const float *x, uint32_t n, int8_t *x_q)
         if (a > amax)
             amax = a;
     }
+    EK_KERNEL_RAN(EK_TRACE_QUANTIZE, "c");
     s_x = 127.0f / (amax > 1e-5f ? amax : 1e-5f);
     for (i = 0; i < n; i++)
         x_q[i] = ek_round_to_int8(x[i] * s_x); /* round half to even, like np.rint; never roundf */

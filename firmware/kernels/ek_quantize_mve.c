@@ -8,10 +8,8 @@
  */
 #include "ek_kernels.h"
 
-#if defined(EK_KERNEL_MVE)
+#if EK_ISA_QUANTIZE == EK_ISA_MVE /* Helium with floating point */
 #include <arm_mve.h>
-
-#if (__ARM_FEATURE_MVE & 2) /* floating-point MVE */
 
 float ek_quantize_mve(const float *x, uint32_t n, int8_t *x_q)
 {
@@ -25,6 +23,7 @@ float ek_quantize_mve(const float *x, uint32_t n, int8_t *x_q)
         if (a > amax)
             amax = a;
     }
+    EK_KERNEL_RAN(EK_TRACE_QUANTIZE, "mve");
     s_x = 127.0f / (amax > 1e-5f ? amax : 1e-5f);
     for (i = 0; i < whole; i += 4u) {
         int32x4_t q = vcvtnq_s32_f32(vmulq_n_f32(vld1q_f32(x + i), s_x));
@@ -38,11 +37,6 @@ float ek_quantize_mve(const float *x, uint32_t n, int8_t *x_q)
     return s_x;
 }
 
-#else /* integer-only MVE */
-
-float ek_quantize_mve(const float *x, uint32_t n, int8_t *x_q) { return ek_quantize_c(x, n, x_q); }
-
-#endif
 #else
 /* ISO C forbids an empty translation unit. */
 typedef int ek_quantize_mve_not_built;

@@ -364,9 +364,6 @@ static ek_status forward(ek_model *m, ek_batch *b, const uint32_t *tokens, int w
         get_tensor(m, LAYER_SLOT(l, EK_KIND_DOWN), &w); /* (dim, hidden_dim) */
         quantize_rows(m, b, b->hb, hidden_dim, hidden_dim, w.format == EK_FMT_TL);
         ternary_linear(&w, b, b->x, dim, 1); /* x (dim) += down(hb) */
-
-        if (m->hook)
-            m->hook(m->hook_ctx, l);
     }
     m->pos = pos0 + T;
 
@@ -377,8 +374,6 @@ static ek_status forward(ek_model *m, ek_batch *b, const uint32_t *tokens, int w
         get_tensor(m, EK_TENSOR_SLOTS(c->num_layers) - 1u, &w); /* lm_head (vocab, dim), maybe tied */
         ek_float_matvec(&w, m->xb, m->logits);                  /* logits (vocab) */
         m->logits_valid = 1;
-        if (m->hook)
-            m->hook(m->hook_ctx, c->num_layers);
     }
     return EK_OK;
 }
@@ -436,9 +431,9 @@ ek_status ek_model_prefill(ek_model *m, const uint32_t *tokens, uint32_t n, int 
     uint8_t *base;
     ek_batch b;
     uint32_t done = 0;
-    /* Token by token without scratch, with a layer hook (it expects one call per layer per token) and when a
-     * tl tensor is used (its single pair-sum table serves one x_q at a time). */
-    if (m->scratch == NULL || m->chunk < 2u || m->hook != NULL || m->tl_lut != NULL || n < 2u) {
+    /* Token by token without scratch and when a tl tensor is used (its single pair-sum table serves one x_q at
+     * a time). */
+    if (m->scratch == NULL || m->chunk < 2u || m->tl_lut != NULL || n < 2u) {
         uint32_t i;
         for (i = 0; i < n; i++) {
             ek_status st = ek_model_step(m, tokens[i], want_logits && i + 1u == n);
@@ -480,9 +475,3 @@ const uint8_t *ek_model_tokenizer_hash(const ek_model *m) { return m->parts[0].t
 size_t ek_model_arena_used(const ek_model *m) { return m->layout.size_bytes; }
 uint32_t *ek_model_sampler_idx(ek_model *m) { return m->sampler_idx; }
 float *ek_model_sampler_p(ek_model *m) { return m->sampler_p; }
-
-void ek_model_set_layer_hook(ek_model *m, ek_layer_hook hook, void *ctx)
-{
-    m->hook = hook;
-    m->hook_ctx = ctx;
-}

@@ -29,10 +29,6 @@
 extern "C" {
 #endif
 
-/* Called after each layer (layer = 0..num_layers-1) and after the lm_head (layer = num_layers) of a step,
- * e.g. to read a cycle counter for per-layer profiles. Optional. */
-typedef void (*ek_layer_hook)(void *ctx, uint32_t layer);
-
 /* A loaded model. Fields are read through the accessors below; treat them as private. */
 typedef struct {
     ek_config config;
@@ -60,8 +56,6 @@ typedef struct {
     uint32_t *sampler_idx;     /* (vocab) */
     float *sampler_p;          /* (vocab) */
     int logits_valid;          /* the last step computed logits */
-    ek_layer_hook hook;
-    void *hook_ctx;
     uint8_t *scratch;          /* chunked prefill buffers from the port, or NULL (ek_model_set_prefill_scratch) */
     size_t scratch_size;
     uint32_t chunk;            /* tokens per prefill chunk (1: token by token) */
@@ -127,8 +121,6 @@ size_t ek_model_arena_used(const ek_model *m);
 /* Sampler scratch in the arena, (vocab) each; for ek_sample(). */
 uint32_t *ek_model_sampler_idx(ek_model *m);
 float *ek_model_sampler_p(ek_model *m);
-
-void ek_model_set_layer_hook(ek_model *m, ek_layer_hook hook, void *ctx);
 
 #ifdef __cplusplus
 }

@@ -128,7 +128,11 @@ typedef enum {
     EK_KIND_UP = 18,
     EK_KIND_FFN_SUB_NORM = 19,
     EK_KIND_DOWN = 20,
+    EK_KIND_TOKENIZER = 256,
+    EK_KIND_CHAT_TEMPLATE = 257,
 } ek_section_kind;
+#define EK_KIND_HOST_ONLY_MIN 0x100u /* kinds from here up: host data, checked and skipped */
+#define EK_FMT_BYTES 0 /* format of host-only sections: opaque bytes, rows = length */
 
 /* Section names: the role for global tensors, "L<layer>.<role>" for layer tensors (both readers check). */
 static inline const char *ek_kind_name(uint32_t kind)
@@ -148,6 +152,8 @@ static inline const char *ek_kind_name(uint32_t kind)
     case 18: return "up";
     case 19: return "ffn_sub_norm";
     case 20: return "down";
+    case 256: return "tokenizer";
+    case 257: return "chat_template";
     default: return NULL;
     }
 }
@@ -160,6 +166,7 @@ typedef enum {
     EK_FMT_F32 = 16, /* 32 bits/value: exact */
     EK_FMT_F16 = 17, /* 16 bits/value: half the bytes */
     EK_FMT_Q8ROW = 18, /* 8 bits/value: int8 per row + fp32 row scale; a quarter of the bytes */
+    EK_FMT_BF16 = 19, /* 16 bits/value: top half of float32; half the bytes, exact for bf16 checkpoints */
 } ek_format;
 
 /* Status codes: edgekit/status.py. Runtime results, image checks and protocol errors share them. */
@@ -196,5 +203,41 @@ typedef enum {
 #define EK_I2_BLOCK 128 /* weights per 32-byte block */
 #define EK_T158_BLOCK 80 /* weights per 16-byte block; tail packs 5 per byte */
 #define EK_TL_TILE_ROWS 16 /* rows per tile; 2 columns per 4-bit index */
+
+/* The format table (edgekit/pack/formats.py): a (rows, cols) tensor packs into
+ *   ceil(rows / row_group) * ((cols / block_cols) * block_bytes
+ *                             + ceil((cols % block_cols) / tail_cols) * tail_bytes)
+ *   + rows * row_prefix_bytes
+ * bytes; align is the alignment the kernels read its payload with. */
+typedef struct {
+    uint32_t code;
+    const char *name;
+    uint8_t ternary;
+    uint8_t align;
+    uint16_t row_group;
+    uint16_t block_cols;
+    uint16_t block_bytes;
+    uint16_t tail_cols;
+    uint16_t tail_bytes;
+    uint16_t row_prefix_bytes;
+} ek_format_geometry;
+#define EK_FORMAT_COUNT 7
+#define EK_FORMAT_TABLE \
+    { \
+        {EK_FMT_I2, "i2", 1, 4, 1, 128, 32, 128, 32, 0}, \
+        {EK_FMT_T158, "t158", 1, 1, 1, 80, 16, 5, 1, 0}, \
+        {EK_FMT_TL, "tl", 1, 1, 16, 2, 8, 2, 8, 0}, \
+        {EK_FMT_F32, "f32", 0, 4, 1, 1, 4, 1, 4, 0}, \
+        {EK_FMT_F16, "f16", 0, 2, 1, 1, 2, 1, 2, 0}, \
+        {EK_FMT_Q8ROW, "q8row", 0, 4, 1, 1, 1, 1, 1, 4}, \
+        {EK_FMT_BF16, "bf16", 0, 2, 1, 1, 2, 1, 2, 0}, \
+    }
+EK_STATIC_ASSERT(EK_IMAGE_SECTION_ALIGN % 4 == 0, ek_i2_payload_align);
+EK_STATIC_ASSERT(EK_IMAGE_SECTION_ALIGN % 1 == 0, ek_t158_payload_align);
+EK_STATIC_ASSERT(EK_IMAGE_SECTION_ALIGN % 1 == 0, ek_tl_payload_align);
+EK_STATIC_ASSERT(EK_IMAGE_SECTION_ALIGN % 4 == 0, ek_f32_payload_align);
+EK_STATIC_ASSERT(EK_IMAGE_SECTION_ALIGN % 2 == 0, ek_f16_payload_align);
+EK_STATIC_ASSERT(EK_IMAGE_SECTION_ALIGN % 4 == 0, ek_q8row_payload_align);
+EK_STATIC_ASSERT(EK_IMAGE_SECTION_ALIGN % 2 == 0, ek_bf16_payload_align);
 
 #endif /* EK_SPEC_H */

@@ -31,6 +31,13 @@ void test_half_float(void)
     EK_CHECK(ek_half_to_float(0x8000u) == 0.0f && signbit(ek_half_to_float(0x8000u)));
     EK_CHECK(isinf(ek_half_to_float(0x7C00u)) && ek_half_to_float(0xFC00u) < 0.0f);
     EK_CHECK(isnan(ek_half_to_float(0x7E00u)));
+    /* bfloat16: the top half of a float32 */
+    EK_CHECK(ek_bf16_to_float(0x3F80u) == 1.0f);
+    EK_CHECK(ek_bf16_to_float(0xC020u) == -2.5f);
+    EK_CHECK(ek_bf16_to_float(0x7F7Fu) == 3.38953139e38f);  /* largest finite */
+    EK_CHECK(ek_bf16_to_float(0x0001u) == 9.18354962e-41f); /* smallest subnormal, 2^-133 */
+    EK_CHECK(ek_bf16_to_float(0x8000u) == 0.0f && signbit(ek_bf16_to_float(0x8000u)));
+    EK_CHECK(isinf(ek_bf16_to_float(0x7F80u)) && isnan(ek_bf16_to_float(0x7FC0u)));
 }
 
 void test_quantize(void)
@@ -128,5 +135,6 @@ void test_matvec_small(void)
     EK_CHECK(ek_format_packed_size(EK_FMT_T158, 2, 3) == 2);
     EK_CHECK(ek_format_packed_size(EK_FMT_TL, 2, 3) == 16);
     EK_CHECK(ek_format_packed_size(EK_FMT_Q8ROW, 2, 3) == 14);
+    EK_CHECK(ek_format_packed_size(EK_FMT_BF16, 2, 3) == 12);
     EK_CHECK(ek_format_packed_size(99, 2, 3) == 0);
 }

@@ -240,11 +240,6 @@ static void ek_cycles_init(void)
     ek_dwt_last = ek_use_dwt ? EK_DWT_CYCCNT : 0;
 }
 
-const char *ek_cycle_source(void)
-{
-    return ek_use_dwt ? "dwt" : "systick";
-}
-
 uint64_t ek_port_cycles(void)
 {
     if (ek_use_dwt) {

@@ -74,7 +74,4 @@ void ek_marker_uart_putc(uint8_t byte);
 /* Implemented in ek_link_uart.c: the UART IRQ handler hands each received byte to the link ring. */
 void ek_link_rx_push(uint8_t byte);
 
-/* Which counter ek_port_cycles reads, for diagnostics. */
-const char *ek_cycle_source(void); /* "dwt" or "systick" */
-
 #endif /* EK_CORTEX_M_H */

@@ -1,7 +1,7 @@
 /* ek_kernel_selftest.c — bare-metal kernel check for MCU cores (run under qemu-system-arm, semihosting).
  *
  * For awkward shapes, random ternary codes are packed in each format here, and every kernel body built for the
- * target (portable C, and Helium/MVE when EK_KERNEL_MVE) plus the dispatching entry point must produce the
+ * target (portable C, and the ISA body ek_isa.h chose) plus the dispatching entry point must produce the
  * exact integer product a plain triple loop computes. Prints one line per case and "selftest: PASS" or
  * "selftest: FAIL"; the exit status says the same. Driven by tests/test_c_kernels.py.
  */
@@ -185,11 +185,9 @@ int main(void)
             if (formats[f] == EK_FMT_I2) {
                 pack_i2(rows, cols);
                 names[n_bodies] = "c", bodies[n_bodies++] = ek_matvec_i2_c;
-#if defined(EK_KERNEL_MVE)
-                names[n_bodies] = "mve", bodies[n_bodies++] = ek_matvec_i2_mve;
-#endif
-#if defined(EK_KERNEL_DSP)
-                names[n_bodies] = "dsp", bodies[n_bodies++] = ek_matvec_i2_dsp;
+#if EK_ISA_TERNARY != EK_ISA_C /* the ISA body ek_isa.h chose for this core */
+                names[n_bodies] = EK_ISA_NAME(EK_ISA_TERNARY);
+                bodies[n_bodies++] = EK_ISA_BODY(ek_matvec_i2, EK_ISA_TERNARY);
 #endif
             } else if (formats[f] == EK_FMT_T158) {
                 pack_t158(rows, cols);

@@ -1,0 +1,85 @@
+"""Building the kernel sources straight into small test programs and running them: bare metal under
+qemu-system-arm (the self-test start-up and linker script in firmware/tests/selftest), AArch64 under qemu-aarch64,
+or natively. Shared by the kernel tests so that a target's flags are written once."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from cpu_features import require_tool
+from helpers import FIRMWARE, build_firmware
+
+KERNELS = FIRMWARE / "kernels"
+RUNTIME = FIRMWARE / "runtime"
+SELFTEST = FIRMWARE / "tests" / "selftest"
+CFLAGS = ("-O2", "-std=c99", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off")
+
+# Cortex-M targets under qemu-system-arm: name -> (compiler flags incl. kernel options, QEMU machine)
+MCU_TARGETS = {
+    "cortex-m55-mve": (("-mcpu=cortex-m55", "-mfloat-abi=hard", "-DEK_KERNEL_MVE"), "mps3-an547"),
+    # Helium without its floating-point extension: integer MVE bodies, portable float and quantisation
+    "cortex-m55-mve-int": (("-mcpu=cortex-m55+nomve.fp", "-mfloat-abi=hard", "-DEK_KERNEL_MVE"), "mps3-an547"),
+    "cortex-m4-dsp": (("-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-DEK_KERNEL_DSP"), "mps2-an386"),
+    "cortex-m7-dsp": (("-mcpu=cortex-m7", "-mfloat-abi=hard", "-mfpu=fpv5-d16", "-DEK_KERNEL_DSP"), "mps2-an500"),
+    "cortex-m4-portable": (("-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"), "mps2-an386"),
+}
+
+# AArch64 Linux targets under qemu-aarch64: name -> (compiler flags incl. kernel options, QEMU -cpu)
+AARCH64_TARGETS = {
+    "neon": (("-march=armv8-a", "-DEK_KERNEL_NEON"), "cortex-a72"),
+    "dotprod": (("-march=armv8.2-a+dotprod", "-DEK_KERNEL_NEON", "-DEK_KERNEL_DOTPROD"), "cortex-a76"),
+}
+
+
+def ternary_kernel_sources() -> list[Path]:
+    return [*KERNELS.glob("ek_matvec_*.c"), *KERNELS.glob("ek_quantize_*.c"), KERNELS / "ek_ternary_matvec.c",
+            KERNELS / "ek_formats.c"]
+
+
+def all_kernel_sources() -> list[Path]:
+    return sorted(KERNELS.glob("ek_*.c"))
+
+
+def compile_c(compiler: str, flags, sources, out: Path, *, include=()) -> Path:
+    require_tool(compiler)
+    cmd = [compiler, *flags, *CFLAGS, "-I", str(RUNTIME), "-I", str(KERNELS), *(f"-I{d}" for d in include),
+           *map(str, sources), "-o", str(out), "-lm"]
+    r = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert r.returncode == 0, f"{' '.join(cmd)}\n{r.stderr}"
+    return out
+
+
+def build_bare_metal(target: str, sources, out: Path, extra_flags=()) -> Path:
+    """An ELF for MCU_TARGETS[target] that boots at address 0 and reports over semihosting."""
+    require_tool("arm-none-eabi-gcc", "qemu-system-arm")
+    flags, _ = MCU_TARGETS[target]
+    return compile_c("arm-none-eabi-gcc", (*flags, "-mthumb", *extra_flags, "-nostartfiles", "--specs=nano.specs",
+                                           "--specs=nosys.specs", "-T", str(SELFTEST / "ek_selftest.ld")),
+                     [SELFTEST / "ek_selftest_startup.c", *sources], out)
+
+
+def run_bare_metal(target: str, elf: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run under qemu-system-arm; stdout and stderr joined in .stdout."""
+    _, machine = MCU_TARGETS[target]
+    r = subprocess.run(["qemu-system-arm", "-machine", machine, "-nographic", "-semihosting", "-kernel", str(elf)],
+                       capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False)
+    return subprocess.CompletedProcess(r.args, r.returncode, r.stdout + r.stderr, "")
+
+
+# the same targets as CMake builds them (EK_KERNELS), with the host harness ek_eval and the unit tests
+AARCH64_CMAKE_KERNELS = {"neon": "neon", "dotprod": "neon;dotprod"}
+
+
+def aarch64_build(tmp_path_factory, variant: str) -> Path:
+    """firmware/ cross-built for AArch64 Linux (static) with AARCH64_TARGETS[variant]'s kernels, once per session."""
+    require_tool("aarch64-linux-gnu-gcc", "qemu-aarch64")
+    march = AARCH64_TARGETS[variant][0][0]
+    return build_firmware(tmp_path_factory, f"aarch64-{variant}", (
+        "-DCMAKE_SYSTEM_NAME=Linux", "-DCMAKE_SYSTEM_PROCESSOR=aarch64", "-DCMAKE_C_COMPILER=aarch64-linux-gnu-gcc",
+        f"-DCMAKE_C_FLAGS={march}", "-DCMAKE_EXE_LINKER_FLAGS=-static", "-DEK_BUILD_EVAL=ON",
+        f"-DEK_KERNELS={AARCH64_CMAKE_KERNELS[variant]}"))
+
+
+def aarch64_wrapper(target: str) -> tuple[str, ...]:
+    require_tool("aarch64-linux-gnu-gcc", "qemu-aarch64")
+    return ("qemu-aarch64", "-cpu", AARCH64_TARGETS[target][1])
