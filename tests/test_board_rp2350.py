@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from edgekit.boards import load_board
-from board_elf import need_arm_tools as _need_tools, run_tool as _run
+from board_elf import run_tool as _run
 
 BOARD = "rp2350-psram"
 
@@ -116,15 +116,6 @@ def test_profile_is_a_uart_cmake_board():
     assert not board.link.usb_cdc and board.flasher.kind == "picotool" and not board.flasher.options
     assert board.region("psram").programmed_by == "runtime" and board.region("flash").programmed_by == "flasher"
     assert board.port_config == {"psram_cs_gpio": 47}
-
-
-def test_port_cmake_defaults_match_the_profile(tmp_path):
-    """port.cmake's default MEMORY lines and placements render the same linker script as the profile does (the
-    check tests/test_boards.py runs for the emulated boards, reused here for this one)."""
-    _need_tools()
-    from test_boards import test_cmake_defaults_render_the_same_script_as_python as same_script
-
-    same_script(tmp_path, BOARD)
 
 
 # --- (b) where the loadable sections lie -----------------------------------------------------------------

@@ -13,6 +13,7 @@ from edgekit.boards import (Board, all_boards, board_details, board_names, board
                             load_board_file, render_linker_script, write_linker_script)
 from edgekit.boards.registry import format_size
 from edgekit.errors import EdgekitError
+from helpers import normalise_linker_script, port_defaults_build
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRMWARE = ROOT / "firmware"
@@ -226,12 +227,8 @@ def test_write_is_atomic_and_complete(tmp_path):
 def test_cmake_defaults_render_the_same_script_as_python(tmp_path, name):
     """A firmware built without a plan links exactly like the Python renderer's default for the board."""
     board = load_board(name)
-    subprocess.run(["cmake", "-S", str(FIRMWARE / "tests" / "port_echo"), "-B", str(tmp_path), "-G", "Ninja",
-                    *board.cmake_args(FIRMWARE)], check=True, capture_output=True)
-    from_cmake = (tmp_path / "port_echo.ld").read_text()
-    from_python = render_linker_script(board)
-    normalise = lambda s: re.sub(r"by \S+ for board", "by RENDERER for board", s)  # noqa: E731
-    assert normalise(from_cmake) == normalise(from_python)
+    from_cmake = (port_defaults_build(board, tmp_path) / "port_echo.ld").read_text()
+    assert normalise_linker_script(from_cmake) == normalise_linker_script(render_linker_script(board))
 
 
 @pytest.mark.skipif(shutil.which("cmake") is None or shutil.which("clang") is None, reason="needs cmake and clang")
@@ -269,3 +266,54 @@ def test_every_board_generates_and_apple_m_build_says_where_it_builds(tmp_path):
         res = CliRunner().invoke(cli, ["build", str(tmp_path / "apple-m")])
         assert res.exit_code == 2 and "builds on a Mac" in res.output and "--board rpi5" in res.output
         assert len(res.output.strip().splitlines()) == 1
+
+
+def test_generated_board_profiles_are_current(tmp_path):
+    """Each port's ek_board_profile.h/.cmake is what edgekit.gen.board_profile makes from boards/*.toml now."""
+    from edgekit.gen import board_profile
+
+    board_profile.main([str(tmp_path)])
+    fresh = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    assert fresh, "the generator wrote nothing"
+    for rel in fresh:
+        committed = FIRMWARE / rel
+        assert committed.is_file() and committed.read_text() == (tmp_path / rel).read_text(), \
+            f"firmware/{rel} is stale: run python -m {board_profile.GENERATOR}"
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C preprocessor")
+@pytest.mark.parametrize("name", [b.name for b in all_boards() if b.os == "none"])
+def test_board_profile_header_states_the_profile(name):
+    """What the C preprocessor makes of the port's generated header, with the board's macro defined, is the
+    profile's numbers: every region, the link UART, clock, arena and [port_config] (and nothing of another board)."""
+    from edgekit.gen.board_profile import board_macro
+
+    board = load_board(name)
+    header = FIRMWARE / "ports" / board.port / "ek_board_profile.h"
+    out = subprocess.run(["cc", "-E", "-dM", f"-D{board_macro(board)}", "-x", "c", str(header)],
+                         capture_output=True, text=True, check=True).stdout
+    macros = dict(re.findall(r"^#define (EK_\w+) (.+)$", out, re.M))
+    want = {"EK_PORT_DEFAULT_BOARD_NAME": f'"{board.name}"', "EK_PORT_DEFAULT_CLOCK_HZ": f"{board.cpu.clock_hz}u",
+            "EK_PORT_DEFAULT_UART_BASE": f"0x{board.link.uart_base:08X}u",
+            "EK_PORT_DEFAULT_ARENA_SIZE": f"0x{board.layout.arena_bytes:08X}u"}
+    for r in board.memory:
+        want[f"EK_MEM_{r.name.upper()}_BASE"] = f"0x{r.base:08X}u"
+        want[f"EK_MEM_{r.name.upper()}_SIZE"] = f"0x{r.size_bytes:08X}u"
+    want.update({f"EK_PORT_CFG_{k.upper()}": f"{v}u" for k, v in board.port_config.items()})
+    assert {k: macros.get(k) for k in want} == want
+    regions = {k for k in macros if k.startswith("EK_MEM_")}
+    assert regions == {k for k in want if k.startswith("EK_MEM_")}  # no region of another board leaks in
+    missing = subprocess.run(["cc", "-E", "-x", "c", str(header)], capture_output=True, text=True)
+    assert missing.returncode != 0 and board_macro(board) in missing.stderr  # no board selected: refused
+
+
+@pytest.mark.skipif(shutil.which("cmake") is None or shutil.which("arm-none-eabi-gcc") is None,
+                    reason="needs cmake and arm-none-eabi-gcc")
+def test_a_port_refuses_a_board_it_has_no_profile_for(tmp_path):
+    board = load_board("qemu-mps2-an386")
+    args = [a if not a.startswith("-DEK_BOARD=") else "-DEK_BOARD=qemu-mps3-an547" for a in board.cmake_args(FIRMWARE)]
+    r = subprocess.run(["cmake", "-S", str(FIRMWARE / "tests" / "port_echo"), "-B", str(tmp_path), *args],
+                       capture_output=True, text=True)
+    assert r.returncode != 0
+    assert "port mps2: unknown EK_BOARD 'qemu-mps3-an547' (its profiles: qemu-mps2-an386;qemu-mps2-an500)" in \
+        " ".join(r.stderr.split())

@@ -1,5 +1,6 @@
 """The arena layout: edgekit/plan/arena.py (what the planner sizes) equals firmware/runtime/ek_arena.c (what the
-firmware lays out), buffer for buffer, for several configs and ternary format sets."""
+firmware lays out, from the header generated out of the same table), buffer for buffer, for several configs and
+ternary format sets."""
 from __future__ import annotations
 
 import pytest
@@ -7,9 +8,10 @@ import pytest
 from edgekit.errors import EdgekitError
 from edgekit.model import ModelConfig
 from edgekit.pack.packer import PackChoice, pack_model
-from edgekit.plan.arena import ALIGNMENT, arena_layout
+from edgekit.gen import arena_header
+from edgekit.plan.arena import ALIGNMENT, arena_layout, parse
 from synthetic import random_model, tiny_config
-from test_c_runtime import build_firmware, run_eval
+from helpers import build_firmware, run_eval
 
 
 def _config(vocab, dim, hidden, layers, heads, kv_heads, head_dim, ctx, tied=True) -> ModelConfig:
@@ -49,6 +51,21 @@ def test_python_layout_equals_c(build, name, formats):
         rows, total = c_layout(build, config, ctx, formats)
         assert py.rows() == rows
         assert py.size_bytes == total
+
+
+def test_generated_arena_header_is_current(tmp_path):
+    fresh = tmp_path / arena_header.HEADER_NAME
+    arena_header.main([str(fresh)])
+    assert arena_header.default_path().read_text() == fresh.read_text(), \
+        f"firmware/runtime/{arena_header.HEADER_NAME} is stale: run python -m {arena_header.GENERATOR}"
+
+
+@pytest.mark.parametrize("expr", ["a - 1", "hidden_size / 2", "hidden_size ** 2", "open(1)", "max(x=1)", "-1",
+                                  "hidden_size if max_ctx else 0", "nope * 2", "1.5 * max_ctx"])
+def test_size_expressions_outside_the_grammar_are_refused(expr):
+    """Only what renders to the same C is accepted (C has no //, **, conditional or float here)."""
+    with pytest.raises(ValueError):
+        parse(expr)
 
 
 def test_layout_invariants():

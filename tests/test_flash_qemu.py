@@ -6,7 +6,6 @@ import dataclasses
 import shutil
 import struct
 import signal
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,9 +14,7 @@ from edgekit.boards import load_board
 from edgekit.errors import EdgekitError
 from edgekit.flash import check_images, qemu_system_command, qemu_user_command, start_emulator, start_user_mode
 from edgekit.flash.qemu import ImagePart
-
-ROOT = Path(__file__).resolve().parents[1]
-FIRMWARE = ROOT / "firmware"
+from helpers import FIRMWARE, cmake_build
 
 needs_arm = pytest.mark.skipif(
     shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None
@@ -168,11 +165,7 @@ def test_full_firmware_serves_the_bundled_model_on_mps3_an547(tmp_path, bundled_
     from edgekit.link.client import DeviceClient
 
     board = load_board("qemu-mps3-an547")
-    configure = subprocess.run(["cmake", "-S", str(FIRMWARE), "-B", str(tmp_path), "-G", "Ninja",
-                                *board.cmake_args(FIRMWARE), "-DEK_KERNELS=c;mve"], capture_output=True, text=True)
-    assert configure.returncode == 0, configure.stderr
-    build = subprocess.run(["ninja", "-C", str(tmp_path), "-j2", "edgekit_fw"], capture_output=True, text=True)
-    assert build.returncode == 0, build.stdout + build.stderr
+    cmake_build(FIRMWARE, tmp_path, *board.cmake_args(FIRMWARE), "-DEK_KERNELS=c;mve", target="edgekit_fw")
 
     qspi = board.region("qspi")
     with start_emulator(board, tmp_path / "edgekit_fw.elf", [(bundled_image, qspi.base)]) as emu:
@@ -194,11 +187,7 @@ def test_posix_port_under_user_mode_serves_the_bundled_model(tmp_path, bundled_i
     from edgekit.link.client import DeviceClient
 
     board = load_board("qemu-rpi4")
-    configure = subprocess.run(["cmake", "-S", str(FIRMWARE), "-B", str(tmp_path), "-G", "Ninja",
-                                *board.cmake_args(FIRMWARE), "-DEK_KERNELS=c;neon"], capture_output=True, text=True)
-    assert configure.returncode == 0, configure.stderr
-    build = subprocess.run(["ninja", "-C", str(tmp_path), "-j2", "edgekit-device"], capture_output=True, text=True)
-    assert build.returncode == 0, build.stdout + build.stderr
+    cmake_build(FIRMWARE, tmp_path, *board.cmake_args(FIRMWARE), "-DEK_KERNELS=c;neon", target="edgekit-device")
 
     args = ["--pty", "--board", board.name, "--clock-hz", str(board.clock_hz), str(bundled_image)]
     with start_user_mode(board, tmp_path / "edgekit-device", args) as device:

@@ -19,7 +19,7 @@ from edgekit.model import CONFIG_MAX_DIM, CONFIG_MAX_LAYERS, NO_TOKEN
 from edgekit.pack.image import (ENTRY_FIELDS, ENTRY_SIZE, HEADER_FIELDS, HEADER_SIZE, read_image)
 from edgekit.pack.packer import PackChoice, pack_model
 from synthetic import random_model, tiny_config
-from test_c_runtime import build_firmware, run_eval
+from helpers import build_firmware, run_eval
 
 HEADER = {name: (code, off) for name, code, off in HEADER_FIELDS}
 ENTRY = {name: (code, off) for name, code, off in ENTRY_FIELDS}

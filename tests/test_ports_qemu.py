@@ -8,7 +8,6 @@ import re
 import shutil
 import socket
 import struct
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -19,9 +18,8 @@ from edgekit.boards import load_board, write_linker_script
 from edgekit.errors import EdgekitError
 from edgekit.flash import start_emulator, start_user_mode
 from edgekit.flash.qemu import marker_socket_path
+from helpers import FIRMWARE, cmake_build, port_defaults_build
 
-ROOT = Path(__file__).resolve().parents[1]
-FIRMWARE = ROOT / "firmware"
 CORTEX_M_BOARDS = ["qemu-mps3-an547", "qemu-mps2-an386", "qemu-mps2-an500", "qemu-netduinoplus2"]
 LINK_TIMEOUT_S = 10.0  # one reply from the emulated board; generous for a loaded 2-core CI machine
 
@@ -31,22 +29,13 @@ needs_arm = pytest.mark.skipif(
     reason="needs arm-none-eabi-gcc, qemu-system-arm, cmake and ninja (make deps)")
 
 
-def _build(source_dir: Path, build_dir: Path, cmake_args: list[str]) -> None:
-    configure = subprocess.run(["cmake", "-S", str(source_dir), "-B", str(build_dir), "-G", "Ninja", *cmake_args],
-                               capture_output=True, text=True)
-    assert configure.returncode == 0, configure.stdout + configure.stderr
-    build = subprocess.run(["ninja", "-C", str(build_dir), "-j2"], capture_output=True, text=True)
-    assert build.returncode == 0, build.stdout + build.stderr
-
-
 @pytest.fixture(scope="module")
 def port_echo_elves(tmp_path_factory) -> dict[str, Path]:
     """port_echo.elf for every emulated Cortex-M board, built once per test run with -Werror."""
     elves = {}
     for name in CORTEX_M_BOARDS:
         build_dir = tmp_path_factory.mktemp(f"build-{name}")
-        _build(FIRMWARE / "tests" / "port_echo", build_dir, load_board(name).cmake_args(FIRMWARE))
-        elves[name] = build_dir / "port_echo.elf"
+        elves[name] = port_defaults_build(load_board(name), build_dir, build=True) / "port_echo.elf"
     return elves
 
 
@@ -287,8 +276,8 @@ def test_generated_config_and_linker_script_are_honoured(tmp_path):
         "#define EK_ARENA_SIZE 0x00100000u\n")
     script = write_linker_script(tmp_path / "fw.ld", board, {"arena": "isram"}, stack_bytes=8192)
     build_dir = tmp_path / "build"
-    _build(FIRMWARE / "tests" / "port_echo", build_dir,
-           [*board.cmake_args(FIRMWARE), f"-DEK_CONFIG_DIR={config_dir}", f"-DEK_LINKER_SCRIPT={script}"])
+    cmake_build(FIRMWARE / "tests" / "port_echo", build_dir, *board.cmake_args(FIRMWARE),
+                f"-DEK_CONFIG_DIR={config_dir}", f"-DEK_LINKER_SCRIPT={script}")
     parts = [_pattern(4096, seed=1), _pattern(4096, seed=2)]
     for i, data in enumerate(parts):
         (tmp_path / f"part{i}.ekm").write_bytes(data)
@@ -317,7 +306,7 @@ needs_aarch64 = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def user_echo_binary(tmp_path_factory) -> Path:
     build_dir = tmp_path_factory.mktemp("build-user-echo")
-    _build(FIRMWARE / "tests" / "port_user_echo", build_dir, load_board("qemu-rpi5").cmake_args(FIRMWARE))
+    cmake_build(FIRMWARE / "tests" / "port_user_echo", build_dir, *load_board("qemu-rpi5").cmake_args(FIRMWARE))
     return build_dir / "port_user_echo"
 
 

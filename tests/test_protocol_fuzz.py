@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from edgekit.link import messages as M
 from edgekit.link.framing import MAX_BODY, FrameDecoder, cobs_decode, cobs_encode, crc32, encode_frame
+from helpers import cmake_build
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNTIME = ROOT / "firmware" / "runtime"
@@ -165,10 +166,8 @@ def test_python_and_c_frame_decoders_agree(c_vectors, seed):
 def sanitized_device(tmp_path_factory) -> Path:
     build = tmp_path_factory.mktemp("devasan")
     flags = " ".join(SANITIZE)
-    subprocess.run(["cmake", "-S", str(ROOT / "firmware"), "-B", str(build), "-G", "Ninja", "-DEK_PORT=posix",
-                    "-DEK_BUILD_EVAL=OFF", "-DCMAKE_BUILD_TYPE=Debug", f"-DCMAKE_C_FLAGS={flags}",
-                    f"-DCMAKE_EXE_LINKER_FLAGS={flags}"], check=True, capture_output=True)
-    subprocess.run(["cmake", "--build", str(build), "-j2"], check=True, capture_output=True)
+    cmake_build(ROOT / "firmware", build, "-DEK_PORT=posix", "-DEK_BUILD_EVAL=OFF", "-DCMAKE_BUILD_TYPE=Debug",
+                f"-DCMAKE_C_FLAGS={flags}", f"-DCMAKE_EXE_LINKER_FLAGS={flags}")
     return build / "edgekit-device"
 
 

@@ -29,7 +29,7 @@ def firmware_dir() -> Path:
     raise EdgekitError("cannot find the firmware/ directory", fix="reinstall edgekit")
 
 
-def _memory_attributes(region: MemoryRegion) -> str:
+def memory_attributes(region: MemoryRegion) -> str:
     if not region.writable:
         return "rx"
     return "rwx"
@@ -50,7 +50,7 @@ def memory_lines(board: Board, limits: Mapping[str, tuple[int, int]] | None = No
                                    f"(size {r.size_bytes:#x})", path=board.source,
                                    fix="give an offset and length inside the region")
             origin, length = r.base + offset, size
-        lines.append(f"    {r.name.upper():<12} ({_memory_attributes(r)}) : ORIGIN = {origin:#010x}, "
+        lines.append(f"    {r.name.upper():<12} ({memory_attributes(r)}) : ORIGIN = {origin:#010x}, "
                      f"LENGTH = {length:#x}")
     if limits:
         raise EdgekitError(f"linker limits name unknown regions: {', '.join(sorted(limits))}", path=board.source,

@@ -389,17 +389,10 @@ def _port_config(data: Any, path: Path | None) -> dict[str, int]:
     return out
 
 
-def board_from_dict(data: Mapping[str, Any], *, path: Path | None = None, expect_name: str | None = None) -> Board:
-    """Validate a parsed profile and build the Board. Raises EdgekitError naming file and field."""
-    top = _Fields(dict(data), "", path)
-    name = top.pattern("name", "board_name")
-    if expect_name is not None and name != expect_name:
-        top.fail("name", f"is {name!r} but the file is {expect_name}.toml", f"set name = \"{expect_name}\"")
-    description = top.pattern("description", "text")
-    verification = top.choice("verification", VERIFICATION_LEVELS)
-    os_kind = top.choice("os", OS_KINDS)
-    port = top.pattern("port", "port")
+# One reader per TOML table, in the order a profile is checked (so the first problem reported is stable). Each
+# takes the top-level fields and what the tables before it produced.
 
+def _cpu(top: _Fields, path: Path | None) -> Cpu:
     c = _Fields(top.get("cpu", dict), "cpu", path)
     cpu = Cpu(core=c.pattern("core", "cpu_name"), arch=c.pattern("arch", "cpu_name"),
               features=frozenset(c.str_list("features", choices=ISA_FEATURES)),
@@ -410,7 +403,10 @@ def board_from_dict(data: Mapping[str, Any], *, path: Path | None = None, expect
         if arches is not None and cpu.arch not in arches:
             c.fail("cpu.features", f"has {feat!r} but arch {cpu.arch!r} cannot have it",
                    f"remove {feat!r} or fix cpu.arch (it needs one of {', '.join(arches)})")
+    return cpu
 
+
+def _memory(top: _Fields, path: Path | None) -> tuple[MemoryRegion, ...]:
     raw_regions = top.get("memory", list, fix="add [[memory]] tables (name, kind, base, size_bytes, ...)")
     if not raw_regions:
         top.fail("memory", "is empty", "add at least one [[memory]] region")
@@ -428,7 +424,10 @@ def board_from_dict(data: Mapping[str, Any], *, path: Path | None = None, expect
                      f"overlaps memory[{a}] ({ra.name}): {rb.name} starts at {rb.base:#x}, "
                      f"{ra.name} ends at {ra.end:#x}",
                      "fix base/size_bytes so regions do not overlap")
+    return regions
 
+
+def _toolchain(top: _Fields, path: Path | None) -> Toolchain:
     t = _Fields(top.get("toolchain", dict), "toolchain", path)
     toolchain = Toolchain(compiler=t.choice("compiler", TOOLCHAINS),
                           cpu_flags=t.str_list("cpu_flags"),
@@ -441,11 +440,15 @@ def board_from_dict(data: Mapping[str, Any], *, path: Path | None = None, expect
             t.fail("toolchain.cpu_flags", f"has {flag!r}, which is not allowed", f"use {FIELD_PATTERNS['cpu_flag'][1]}")
     if toolchain.build_system == "platformio" and not toolchain.platformio_env:
         t.fail("toolchain.platformio_env", "is missing for a platformio build", "name the platformio.ini env")
+    return toolchain
 
+
+def _flasher(top: _Fields, path: Path | None) -> Flasher:
+    """[flasher]: kind, then the options that kind accepts (FLASHER_OPTIONS rows)."""
     fl = _Fields(top.get("flasher", dict), "flasher", path)
-    flasher_kind = fl.choice("kind", FLASHERS)
+    kind = fl.choice("kind", FLASHERS)
     options: dict[str, Any] = {}
-    for key, pattern in FLASHER_OPTIONS[flasher_kind].items():
+    for key, pattern in FLASHER_OPTIONS[kind].items():
         if pattern == PORT_NUMBER:
             value = fl.positive_int(key, required=False)
             if value is not None and value > 65535:
@@ -454,9 +457,11 @@ def board_from_dict(data: Mapping[str, Any], *, path: Path | None = None, expect
             value = fl.pattern(key, pattern, required=False)
         if value is not None:
             options[key] = value
-    flasher = Flasher(kind=flasher_kind, options=options)
     fl.done()
+    return Flasher(kind=kind, options=options)
 
+
+def _link(top: _Fields, path: Path | None, os_kind: str) -> Link:
     lk = _Fields(top.get("link", dict), "link", path)
     link = Link(kind=lk.choice("kind", LINK_KINDS), baud=lk.positive_int("baud", required=False),
                 uart=lk.pattern("uart", "uart_name", required=False),
@@ -468,49 +473,62 @@ def board_from_dict(data: Mapping[str, Any], *, path: Path | None = None, expect
                 "give the UART's name and baud rate")
     if os_kind == "none" and link.kind == "uart" and link.uart_base is None:
         lk.fail("link.uart_base", "is missing for a bare-metal UART link", "give the UART's register base address")
+    return link
 
+
+def _power(top: _Fields, path: Path | None) -> tuple[str, ...]:
     pw = _Fields(top.get("power", dict), "power", path)
     meters = pw.str_list("meters", choices=POWER_METERS)
     pw.done()
+    return meters
 
-    qemu = None
-    if "qemu" in top.data:
-        q = _Fields(top.get("qemu", dict), "qemu", path)
-        mode = q.choice("mode", QEMU_MODES)
-        qemu = Qemu(mode=mode, binary=q.choice("binary", (QEMU_BINARIES[mode],)), cpu=q.pattern("cpu", "qemu_name"),
-                    machine=q.pattern("machine", "qemu_name", required=False),
-                    options=q.str_list("options", required=False),
-                    icount_shift=q.positive_int("icount_shift", required=False, allow_zero=True))
-        q.done()
-        _check_qemu_options(q, qemu.options)
-        if qemu.mode == "system" and not qemu.machine:
-            q.fail("qemu.machine", "is missing for a system-mode emulator", "add machine = \"<qemu -machine name>\"")
-    layout = None
-    if "layout" in top.data:
-        lay = _Fields(top.get("layout", dict), "layout", path)
-        layout = Layout(text=lay.get("text", str), data=lay.get("data", str), stack=lay.get("stack", str),
-                        arena=lay.get("arena", str), stack_bytes=lay.positive_int("stack_bytes"),
-                        arena_bytes=lay.positive_int("arena_bytes"))
-        lay.done()
-        for key in ("text", "data", "stack", "arena"):
-            rname = getattr(layout, key)
-            region = next((r for r in regions if r.name == rname), None)
-            if region is None:
-                lay.fail(f"layout.{key}", f"names region {rname!r}, which the board does not have",
-                         f"use one of {', '.join(r.name for r in regions)}")
-            if key != "text" and not region.writable:
-                lay.fail(f"layout.{key}", f"puts {key} in {rname!r}, which is not writable", "choose a RAM region")
-            if key == "text" and region.programmed_by not in ("elf", "flasher", "qemu-loader"):
-                lay.fail("layout.text", f"puts code in {rname!r}, which nothing programs before boot",
-                         "choose the region the program is flashed or loaded into")
-        if layout.arena_bytes > next(r for r in regions if r.name == layout.arena).size_bytes:
-            lay.fail("layout.arena_bytes", "is larger than its region", "shrink it or choose a bigger region")
-    port_config = _port_config(top.get("port_config", dict, required=False, default={}), path)
-    top.done()
-    if os_kind == "none" and toolchain.build_system == "cmake" and layout is None:
+
+def _qemu(top: _Fields, path: Path | None) -> Qemu | None:
+    if "qemu" not in top.data:
+        return None
+    q = _Fields(top.get("qemu", dict), "qemu", path)
+    mode = q.choice("mode", QEMU_MODES)
+    qemu = Qemu(mode=mode, binary=q.choice("binary", (QEMU_BINARIES[mode],)), cpu=q.pattern("cpu", "qemu_name"),
+                machine=q.pattern("machine", "qemu_name", required=False),
+                options=q.str_list("options", required=False),
+                icount_shift=q.positive_int("icount_shift", required=False, allow_zero=True))
+    q.done()
+    _check_qemu_options(q, qemu.options)
+    if qemu.mode == "system" and not qemu.machine:
+        q.fail("qemu.machine", "is missing for a system-mode emulator", "add machine = \"<qemu -machine name>\"")
+    return qemu
+
+
+def _layout(top: _Fields, path: Path | None, regions: tuple[MemoryRegion, ...]) -> Layout | None:
+    if "layout" not in top.data:
+        return None
+    lay = _Fields(top.get("layout", dict), "layout", path)
+    layout = Layout(text=lay.get("text", str), data=lay.get("data", str), stack=lay.get("stack", str),
+                    arena=lay.get("arena", str), stack_bytes=lay.positive_int("stack_bytes"),
+                    arena_bytes=lay.positive_int("arena_bytes"))
+    lay.done()
+    for key in ("text", "data", "stack", "arena"):
+        rname = getattr(layout, key)
+        region = next((r for r in regions if r.name == rname), None)
+        if region is None:
+            lay.fail(f"layout.{key}", f"names region {rname!r}, which the board does not have",
+                     f"use one of {', '.join(r.name for r in regions)}")
+        if key != "text" and not region.writable:
+            lay.fail(f"layout.{key}", f"puts {key} in {rname!r}, which is not writable", "choose a RAM region")
+        if key == "text" and region.programmed_by not in ("elf", "flasher", "qemu-loader"):
+            lay.fail("layout.text", f"puts code in {rname!r}, which nothing programs before boot",
+                     "choose the region the program is flashed or loaded into")
+    if layout.arena_bytes > next(r for r in regions if r.name == layout.arena).size_bytes:
+        lay.fail("layout.arena_bytes", "is larger than its region", "shrink it or choose a bigger region")
+    return layout
+
+
+def _check_combination(top: _Fields, board: Board) -> None:
+    """What no single table can check: the tables against each other."""
+    qemu, flasher = board.qemu, board.flasher
+    if board.os == "none" and board.toolchain.build_system == "cmake" and board.layout is None:
         top.fail("layout", "is missing for a bare-metal CMake board",
                  "add a [layout] table (text, data, stack, arena, stack_bytes, arena_bytes)")
-
     if flasher.kind in ("qemu", "qemu-user") and qemu is None:
         top.fail("qemu", f"is missing but flasher.kind is {flasher.kind!r}", "add a [qemu] table")
     if qemu is not None and flasher.kind not in ("qemu", "qemu-user"):
@@ -518,12 +536,35 @@ def board_from_dict(data: Mapping[str, Any], *, path: Path | None = None, expect
     if qemu is not None and (qemu.mode == "user") != (flasher.kind == "qemu-user"):
         top.fail("qemu.mode", f"is {qemu.mode!r} but flasher.kind is {flasher.kind!r}",
                  "user mode goes with qemu-user, system mode with qemu")
-    if os_kind != "none" and any(r.programmed_by in ("flasher", "qemu-loader", "elf") for r in regions):
+    if board.os != "none" and any(r.programmed_by in ("flasher", "qemu-loader", "elf") for r in board.memory):
         top.fail("memory", "has a flashed region on an OS board", "OS boards hold image parts as files (programmed_by = \"file\")")
-    if (verification == "emulated-and-tested") != (qemu is not None):
-        top.fail("verification", f"is {verification!r}",
+    if (board.verification == "emulated-and-tested") != (qemu is not None):
+        top.fail("verification", f"is {board.verification!r}",
                  "only boards with a [qemu] table are emulated-and-tested; real boards are build-tested or profile-only")
 
-    return Board(name=name, description=description, verification=verification, os=os_kind, port=port, cpu=cpu,
-                 memory=regions, toolchain=toolchain, flasher=flasher, link=link, power_meters=meters, qemu=qemu,
-                 layout=layout, source=path, port_config=port_config)
+
+def board_from_dict(data: Mapping[str, Any], *, path: Path | None = None, expect_name: str | None = None) -> Board:
+    """Validate a parsed profile and build the Board. Raises EdgekitError naming file and field."""
+    top = _Fields(dict(data), "", path)
+    name = top.pattern("name", "board_name")
+    if expect_name is not None and name != expect_name:
+        top.fail("name", f"is {name!r} but the file is {expect_name}.toml", f"set name = \"{expect_name}\"")
+    description = top.pattern("description", "text")
+    verification = top.choice("verification", VERIFICATION_LEVELS)
+    os_kind = top.choice("os", OS_KINDS)
+    port = top.pattern("port", "port")
+    cpu = _cpu(top, path)
+    regions = _memory(top, path)
+    toolchain = _toolchain(top, path)
+    flasher = _flasher(top, path)
+    link = _link(top, path, os_kind)
+    meters = _power(top, path)
+    qemu = _qemu(top, path)
+    layout = _layout(top, path, regions)
+    port_config = _port_config(top.get("port_config", dict, required=False, default={}), path)
+    top.done()
+    board = Board(name=name, description=description, verification=verification, os=os_kind, port=port, cpu=cpu,
+                  memory=regions, toolchain=toolchain, flasher=flasher, link=link, power_meters=meters, qemu=qemu,
+                  layout=layout, source=path, port_config=port_config)
+    _check_combination(top, board)
+    return board

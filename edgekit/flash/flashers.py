@@ -356,34 +356,10 @@ def dry_run_commands(project: str | Path, *, link: str = "pty", icount_shift: in
         binary = device._binary(project, manifest)
     except EdgekitError:
         binary = firmware_binary(project, "cmake", manifest)  # not built yet: where `edgekit build` puts it
-    kind = board.flasher.kind
-    if kind == "qemu":
-        from edgekit.flash.qemu import ImagePart, qemu_system_command
-
-        serial = "pty" if link == "pty" else f"tcp:127.0.0.1:{QEMU_RUNTIME_PORT},server=on,wait=off,nodelay=on"
-        marker_socket = None
-        if marker is not None:
-            if not marker.startswith("unix:") or len(marker) == 5:
-                raise EdgekitError(f"marker {marker!r}: an emulated board's marker wire goes to a Unix socket",
-                                   fix="pass --marker unix:PATH")
-            marker_socket = marker[5:]
-        return [qemu_system_command(board, binary, [ImagePart(p, a) for p, a in parts], serial_arg=serial,
-                                    qmp_path=f"{QEMU_RUNTIME_TMP}/qmp.sock", icount_shift=icount_shift,
-                                    marker_socket=marker_socket)]
-    if kind in ("qemu-user", "none"):
-        wrapper: list[str] = []
-        if kind == "qemu-user":
-            from edgekit.flash.qemu import qemu_user_command
-
-            wrapper = qemu_user_command(board, binary)[:-1]
-        # As DeviceProcess.start builds it (edgekit/link/device_process.py).
-        link_arg = ["--pty"] if link == "pty" else ["--tcp", "0"]
-        return [[*wrapper, str(binary), *link_arg, *device._posix_args(board, manifest, threads, marker),
-                 *[str(p) for p, _ in parts]]]
-    if kind == "scp-ssh":
-        from edgekit.flash.ssh import planned_commands
-
-        return planned_commands(board, binary, parts, device._posix_args(board, manifest, threads, marker))
+    launcher = device.LAUNCHERS.get(board.flasher.kind)
+    if launcher is not None:
+        return launcher.commands(device.Launch(board, project, manifest, binary, parts, link=link,
+                                               icount_shift=icount_shift, threads=threads, marker=marker))
     return [step.argv for step in flash_steps(board, project, binary, parts)]
 
 

@@ -11,7 +11,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-DELIMITER = 0x00
+DELIMITER = b"\x00"  # ends every frame; COBS keeps it out of the frame itself
 # Largest body either side accepts. Both sides enforce it: a sender never builds a longer frame, a
 # receiver drops (and counts) anything longer. 1024 keeps the device's two frame buffers small enough
 # for a Cortex-M with 64 KB of SRAM while a logits chunk still carries 252 float32 values.
@@ -82,7 +82,7 @@ def encode_frame(msg_type: int, seq: int, body: bytes) -> bytes:
         raise ValueError(f"message body of {len(body)} bytes exceeds the {MAX_BODY}-byte frame limit")
     raw = bytes((msg_type & 0xFF, seq & 0xFF)) + body
     raw += struct.pack("<I", crc32(raw))
-    return cobs_encode(raw) + b"\x00"
+    return cobs_encode(raw) + DELIMITER
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ class FrameDecoder:
         start, n = 0, len(data)
         limit = MAX_ENCODED_FRAME - 1
         while start < n:
-            end = data.find(b"\x00", start)
+            end = data.find(DELIMITER, start)
             chunk = data[start:] if end < 0 else data[start:end]
             if not self._skipping:
                 self._buf += chunk

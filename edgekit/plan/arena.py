@@ -1,60 +1,132 @@
-"""The device's working arena (KV cache + activations + scratch): the Python mirror of firmware/runtime/ek_arena.c.
+"""The device's working arena (KV cache + activations + scratch): the table the planner and the firmware share.
 
 The firmware allocates nothing: every buffer the forward pass and the sampler use lives in one arena whose layout
-is a pure function of (config, context length, ternary formats used). The planner sizes the arena with this
-module before anything is flashed; tests/test_c_arena.py checks it against the C layout byte for byte, so change
-both files together.
+is a pure function of (config, context length, ternary formats used). The planner sizes the arena from BUFFERS
+before anything is flashed; edgekit.gen.arena_header turns the same rows into firmware/runtime/ek_arena_layout.h,
+which ek_arena.c lays the arena out with (tests/test_c_arena.py checks the committed header is fresh and that
+both sides agree byte for byte).
 
-Buffers are placed in table order, each at the next multiple of its alignment; the total is rounded up to 64 and
-the arena itself must start 64-byte aligned.
+Buffers are placed in table order, each at the next multiple of its alignment; the total is rounded up to
+ARENA_ALIGN and the arena itself must start ARENA_ALIGN-aligned.
+
+Sizes are expressions over named quantities, written once and read two ways: evaluated here, rendered to C by
+the generator. The grammar is small on purpose: integers, names, `+`, `*`, and the calls in FUNCTIONS.
 """
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
 from edgekit.errors import EdgekitError
-from edgekit.model import ModelConfig
-from edgekit.pack.formats import TERNARY_FORMATS
+from edgekit.model import GLOBAL_HEAD_ROLES, GLOBAL_TAIL_ROLES, LAYER_ROLES, ModelConfig
+from edgekit.pack.formats import I2_BLOCK, TERNARY_FORMATS
 
 ARENA_ALIGN = 64
-I2_BLOCK = 128  # x_q buffers are padded to whole i2 blocks so SIMD kernels need no tail path
+
+# ModelConfig fields the sizes use; ek_config (firmware/runtime/ek_image.h) has them under the same names.
+CONFIG_FIELDS = ("vocab_size", "hidden_size", "intermediate_size", "num_layers", "num_heads", "num_kv_heads",
+                 "head_dim")
+# Besides the config: max_ctx (the context length) and uses_<format> (1 if a ternary format is used, else 0).
+CONSTANTS = {"I2_BLOCK": I2_BLOCK}  # x_q is padded to whole i2 blocks so SIMD kernels need no tail path
 
 
-def _tensor_slots(c: ModelConfig) -> int:
-    """Tensors the runtime's directory indexes: embedding, 11 per layer, norm, lm_head (even when tied)."""
-    return 11 * c.num_layers + 3
+class Function(NamedTuple):
+    """A call the size expressions may use, in both languages (C: uint64_t operands and result)."""
+    python: Callable[..., int]
+    c_params: str
+    c_body: str
 
 
-def _max_in(c: ModelConfig) -> int:
-    """Longest input of a ternary linear layer (q/k/v/gate/up read dim, o reads q_dim, down reads hidden)."""
-    return max(c.hidden_size, c.q_dim, c.intermediate_size)
+FUNCTIONS: dict[str, Function] = {
+    "max": Function(max, "uint64_t a, uint64_t b", "return a > b ? a : b;"),  # C: nested for more operands
+    "div": Function(lambda a, b: a // b, "uint64_t a, uint64_t b", "return a / b;"),
+    "round_up": Function(lambda a, b: -(-a // b) * b, "uint64_t a, uint64_t b", "return (a + b - 1u) / b * b;"),
+    # tensors the directory indexes: every role of edgekit/model.py's tables, lm_head even when tied
+    "tensor_slots": Function(
+        lambda layers: len(GLOBAL_HEAD_ROLES) + layers * len(LAYER_ROLES) + len(GLOBAL_TAIL_ROLES),
+        "uint64_t layers", "return (uint64_t)EK_TENSOR_SLOTS(layers);"),
+}
 
-
-def _max_out(c: ModelConfig) -> int:
-    return max(c.q_dim, c.kv_dim, c.intermediate_size, c.hidden_size)
-
-
-# (name, alignment, size in bytes as a function of (config, max_ctx, ternary formats)), in C enum order.
-BUFFERS: tuple[tuple[str, int, Callable[[ModelConfig, int, frozenset], int]], ...] = (
-    ("directory", 16, lambda c, n, f: 4 * _tensor_slots(c)),  # uint32: tensor slot -> image ref
-    ("key_cache", 64, lambda c, n, f: 4 * c.num_layers * n * c.kv_dim),  # f32 (layers, ctx, kv_dim)
-    ("value_cache", 64, lambda c, n, f: 4 * c.num_layers * n * c.kv_dim),  # f32 (layers, ctx, kv_dim)
-    ("x", 16, lambda c, n, f: 4 * c.hidden_size),  # f32 residual stream
-    ("xb", 16, lambda c, n, f: 4 * max(c.hidden_size, c.q_dim)),  # f32 normed input / attention output
-    ("q", 16, lambda c, n, f: 4 * c.q_dim),  # f32 query
-    ("hb", 16, lambda c, n, f: 4 * c.intermediate_size),  # f32 gate, then relu(gate)^2 * up
-    ("hb2", 16, lambda c, n, f: 4 * c.intermediate_size),  # f32 up
-    ("att", 16, lambda c, n, f: 4 * n),  # f32 attention scores of one head
-    ("rope", 16, lambda c, n, f: 4 * (c.head_dim // 2)),  # f32 RoPE inverse frequencies
-    ("xq", 64, lambda c, n, f: -(-_max_in(c) // I2_BLOCK) * I2_BLOCK),  # int8 quantised input, padded
-    ("acc", 64, lambda c, n, f: 4 * _max_out(c)),  # int32 ternary accumulators
-    ("tl_lut", 64, lambda c, n, f: 2 * 9 * ((_max_in(c) + 1) // 2) if "tl" in f else 0),  # int16 pair sums
-    ("logits", 16, lambda c, n, f: 4 * c.vocab_size),  # f32
-    ("sampler_idx", 16, lambda c, n, f: 4 * c.vocab_size),  # uint32 candidate order
-    ("sampler_p", 16, lambda c, n, f: 4 * c.vocab_size),  # f32 probabilities
+# Quantities derived from the inputs, in order (each may use the ones before it).
+DERIVED: tuple[tuple[str, str], ...] = (
+    ("q_dim", "num_heads * head_dim"),
+    ("kv_dim", "num_kv_heads * head_dim"),
+    ("max_in", "max(hidden_size, q_dim, intermediate_size)"),  # longest input of a ternary linear layer
+    ("max_out", "max(q_dim, kv_dim, intermediate_size, hidden_size)"),  # longest output of one
 )
-ALIGNMENT = {name: align for name, align, _ in BUFFERS}
+
+
+class Buffer(NamedTuple):
+    name: str
+    align: int  # bytes
+    size: str  # bytes, an expression (module docstring)
+    doc: str  # element type and shape
+
+
+BUFFERS: tuple[Buffer, ...] = (
+    Buffer("directory", 16, "4 * tensor_slots(num_layers)", "uint32 (tensor slots): slot -> image ref"),
+    Buffer("key_cache", 64, "4 * num_layers * max_ctx * kv_dim", "f32 (layers, max_ctx, kv_dim)"),
+    Buffer("value_cache", 64, "4 * num_layers * max_ctx * kv_dim", "f32 (layers, max_ctx, kv_dim)"),
+    Buffer("x", 16, "4 * hidden_size", "f32 (dim) residual stream"),
+    Buffer("xb", 16, "4 * max(hidden_size, q_dim)", "f32 (max(dim, q_dim)) normed input, then attention output"),
+    Buffer("q", 16, "4 * q_dim", "f32 (q_dim) query"),
+    Buffer("hb", 16, "4 * intermediate_size", "f32 (hidden_dim) gate, then relu(gate)^2 * up"),
+    Buffer("hb2", 16, "4 * intermediate_size", "f32 (hidden_dim) up"),
+    Buffer("att", 16, "4 * max_ctx", "f32 (max_ctx) scores of one head"),
+    Buffer("rope", 16, "4 * div(head_dim, 2)", "f32 (head_dim / 2) RoPE inverse frequencies"),
+    Buffer("xq", 64, "round_up(max_in, I2_BLOCK)", "int8 (max_in padded to i2 blocks) quantised input"),
+    Buffer("acc", 64, "4 * max_out", "int32 (max_out) ternary accumulators"),
+    Buffer("tl_lut", 64, "uses_tl * 2 * 9 * div(max_in + 1, 2)", "int16 (9 per column pair) tl pair sums; 0 if no tl"),
+    Buffer("logits", 16, "4 * vocab_size", "f32 (vocab)"),
+    Buffer("sampler_idx", 16, "4 * vocab_size", "uint32 (vocab) sampler candidate order"),
+    Buffer("sampler_p", 16, "4 * vocab_size", "f32 (vocab) sampler probabilities"),
+)
+ALIGNMENT = {b.name: b.align for b in BUFFERS}
+
+
+def format_flag(name: str) -> str:
+    """The input that is 1 when ternary format `name` is used."""
+    return f"uses_{name}"
+
+
+INPUTS = (*CONFIG_FIELDS, "max_ctx", *(format_flag(f) for f in TERNARY_FORMATS))
+_OPS = (ast.Add, ast.Mult)
+
+
+def parse(expr: str) -> ast.expr:
+    """The expression's syntax tree, refused unless it keeps to the grammar (so C renders it alike)."""
+    tree = ast.parse(expr, mode="eval").body
+    known = set(INPUTS) | set(CONSTANTS) | {name for name, _ in DERIVED}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.BinOp) and type(node.op) not in _OPS:
+            raise ValueError(f"{expr!r}: only + and * are allowed")
+        if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and node.func.id in FUNCTIONS
+                                               and not node.keywords):
+            raise ValueError(f"{expr!r}: calls are limited to {', '.join(FUNCTIONS)}")
+        if isinstance(node, ast.Name) and node.id not in known | set(FUNCTIONS):
+            raise ValueError(f"{expr!r}: unknown name {node.id!r}")
+        if isinstance(node, ast.Constant) and not (type(node.value) is int and node.value >= 0):
+            raise ValueError(f"{expr!r}: constants are non-negative integers")
+        if not isinstance(node, (ast.BinOp, ast.Call, ast.Name, ast.Constant, ast.Load, *_OPS)):
+            raise ValueError(f"{expr!r}: {type(node).__name__} is not allowed")
+    return tree
+
+
+def evaluate(tree: ast.expr, values: dict[str, int]) -> int:
+    if isinstance(tree, ast.Constant):
+        return tree.value
+    if isinstance(tree, ast.Name):
+        return CONSTANTS[tree.id] if tree.id in CONSTANTS else values[tree.id]
+    if isinstance(tree, ast.BinOp):
+        a, b = evaluate(tree.left, values), evaluate(tree.right, values)
+        return a + b if isinstance(tree.op, ast.Add) else a * b
+    assert isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name)
+    return FUNCTIONS[tree.func.id].python(*(evaluate(arg, values) for arg in tree.args))
+
+
+DERIVED_TREES = tuple((name, parse(expr)) for name, expr in DERIVED)
+SIZE_TREES = tuple(parse(b.size) for b in BUFFERS)
 
 
 class ArenaBuffer(NamedTuple):
@@ -82,11 +154,16 @@ def arena_layout(config: ModelConfig, max_ctx: int, ternary_formats: set[str] | 
                            fix=f"choose from {', '.join(TERNARY_FORMATS)}")
     if not isinstance(max_ctx, int) or max_ctx <= 0:
         raise EdgekitError(f"context length must be a positive integer, got {max_ctx!r}")
+    values = {name: getattr(config, name) for name in CONFIG_FIELDS}
+    values["max_ctx"] = max_ctx
+    values.update({format_flag(f): int(f in formats) for f in TERNARY_FORMATS})
+    for name, tree in DERIVED_TREES:
+        values[name] = evaluate(tree, values)
     cursor = 0
     buffers: dict[str, ArenaBuffer] = {}
-    for name, align, size_fn in BUFFERS:
-        cursor = -(-cursor // align) * align
-        size = size_fn(config, max_ctx, formats)
-        buffers[name] = ArenaBuffer(cursor, size)
+    for buf, tree in zip(BUFFERS, SIZE_TREES):
+        cursor = -(-cursor // buf.align) * buf.align
+        size = evaluate(tree, values)
+        buffers[buf.name] = ArenaBuffer(cursor, size)
         cursor += size
     return ArenaLayout(max_ctx, buffers, -(-cursor // ARENA_ALIGN) * ARENA_ALIGN)

@@ -16,6 +16,7 @@
  *
  * Errors print "error: <STATUS_NAME>: <message>" on stderr and exit with status 2.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@
 #include "ek_kernels.h"
 #include "ek_model.h"
 #include "ek_sampler.h"
+#include "../ports/posix/ek_options.h" /* shared with edgekit-device */
 
 /* Names as edgekit/status.py spells them; tests/test_c_runtime.py checks this table against it. */
 static const struct {
@@ -188,9 +190,40 @@ static uint8_t *alloc_arena(size_t size, void **raw)
     return p + ((EK_ARENA_ALIGN - ((uintptr_t)p % EK_ARENA_ALIGN)) % EK_ARENA_ALIGN);
 }
 
+/* --tokens / --tokens-file: the prompt (the last one given wins). */
+typedef struct {
+    uint32_t *ids;
+    size_t n;
+} token_list_t;
+
+static int tokens_from_text(const char *text, void *target)
+{
+    token_list_t *list = (token_list_t *)target;
+    free(list->ids);
+    list->ids = parse_tokens(text, &list->n);
+    return list->ids != NULL ? 0 : -1;
+}
+
+static int tokens_from_file(const char *path, void *target)
+{
+    size_t size;
+    uint8_t *file = read_file(path, &size);
+    char *text = file != NULL ? (char *)realloc(file, size + 1u) : NULL;
+    int rc;
+    if (text == NULL) {
+        free(file);
+        return -1;
+    }
+    text[size] = '\0';
+    rc = tokens_from_text(text, target);
+    free(text);
+    return rc;
+}
+
 static int cmd_run(int argc, char **argv)
 {
-    unsigned long ctx = 0, generate = 0, arena_bytes = 0, chunk = 1;
+    unsigned long ctx = 0, generate = 0, arena_bytes = 0, chunk = 1, top_k = 0;
+    token_list_t token_list = {NULL, 0};
     uint8_t *scratch = NULL;
     int verify = EK_VERIFY_PAYLOAD_CRC, i, rc;
     const char *logits_path = NULL;
@@ -206,51 +239,29 @@ static int cmd_run(int argc, char **argv)
     ek_status st;
     ek_rng rng;
 
-    for (i = 0; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
-        const char *opt = argv[i], *val = (i + 1 < argc) ? argv[i + 1] : NULL;
-        if (strcmp(opt, "--no-verify-crc") == 0) {
-            verify = 0;
-            continue;
-        }
-        if (val == NULL)
-            return fail("option needs a value", opt);
-        i++;
-        if (strcmp(opt, "--ctx") == 0)
-            ctx = strtoul(val, NULL, 10);
-        else if (strcmp(opt, "--arena-bytes") == 0) /* smaller than needed: tests ARENA_TOO_SMALL */
-            arena_bytes = strtoul(val, NULL, 10);
-        else if (strcmp(opt, "--tokens") == 0) {
-            tokens = parse_tokens(val, &n_tokens);
-            if (tokens == NULL)
-                return fail("bad token list", val);
-        } else if (strcmp(opt, "--tokens-file") == 0) {
-            size_t size;
-            uint8_t *file = read_file(val, &size);
-            char *text = file != NULL ? (char *)realloc(file, size + 1u) : NULL;
-            if (text == NULL)
-                return fail("cannot read tokens file", val);
-            text[size] = '\0';
-            tokens = parse_tokens(text, &n_tokens);
-            free(text);
-            if (tokens == NULL)
-                return fail("bad token list", val);
-        } else if (strcmp(opt, "--logits") == 0)
-            logits_path = val;
-        else if (strcmp(opt, "--generate") == 0)
-            generate = strtoul(val, NULL, 10);
-        else if (strcmp(opt, "--prefill-chunk") == 0)
-            chunk = strtoul(val, NULL, 10);
-        else if (strcmp(opt, "--temperature") == 0)
-            sp.temperature = strtof(val, NULL);
-        else if (strcmp(opt, "--top-k") == 0)
-            sp.top_k = (uint32_t)strtoul(val, NULL, 10);
-        else if (strcmp(opt, "--top-p") == 0)
-            sp.top_p = strtof(val, NULL);
-        else if (strcmp(opt, "--seed") == 0)
-            seed = strtoull(val, NULL, 10);
-        else
-            return fail("unknown option", opt);
+    {
+        const ek_option options[] = {
+            {"--ctx", EK_OPT_ULONG, &ctx, 0, 0xFFFFFFFFul, NULL, 0, NULL},
+            {"--no-verify-crc", EK_OPT_SET, &verify, 0, 0, NULL, 0, NULL},
+            /* smaller than needed: tests ARENA_TOO_SMALL */
+            {"--arena-bytes", EK_OPT_ULONG, &arena_bytes, 0, ULONG_MAX, NULL, 0, NULL},
+            {"--tokens", EK_OPT_CALL, &token_list, 0, 0, NULL, 0, tokens_from_text},
+            {"--tokens-file", EK_OPT_CALL, &token_list, 0, 0, NULL, 0, tokens_from_file},
+            {"--logits", EK_OPT_STRING, &logits_path, 0, 0, NULL, 0, NULL},
+            {"--generate", EK_OPT_ULONG, &generate, 0, 0xFFFFFFFFul, NULL, 0, NULL},
+            {"--prefill-chunk", EK_OPT_ULONG, &chunk, 0, 0xFFFFFFFFul, NULL, 0, NULL},
+            {"--temperature", EK_OPT_FLOAT, &sp.temperature, 0, 0, NULL, 0, NULL},
+            {"--top-k", EK_OPT_ULONG, &top_k, 0, 0xFFFFFFFFul, NULL, 0, NULL},
+            {"--top-p", EK_OPT_FLOAT, &sp.top_p, 0, 0, NULL, 0, NULL},
+            {"--seed", EK_OPT_U64, &seed, 0, 0, NULL, 0, NULL},
+        };
+        i = ek_options_parse("error", options, (int)(sizeof options / sizeof options[0]), argc, argv, NULL, NULL, 1);
+        if (i < 0)
+            return 2;
     }
+    sp.top_k = (uint32_t)top_k;
+    tokens = token_list.ids;
+    n_tokens = token_list.n;
     if ((rc = load_parts(&parts, argc - i, argv + i)) != 0)
         return rc;
     if (n_tokens == 0)
@@ -456,17 +467,9 @@ static int cmd_matvec(int argc, char **argv)
     switch (w.format) {
     case EK_FMT_I2:
         names[n_bodies] = "c", bodies[n_bodies++] = ek_matvec_i2_c;
-#if defined(EK_KERNEL_NEON) || defined(EK_KERNEL_DOTPROD)
-        names[n_bodies] = "neon", bodies[n_bodies++] = ek_matvec_i2_neon;
-#endif
-#if defined(EK_KERNEL_MVE)
-        names[n_bodies] = "mve", bodies[n_bodies++] = ek_matvec_i2_mve;
-#endif
-#if defined(EK_KERNEL_DSP)
-        names[n_bodies] = "dsp", bodies[n_bodies++] = ek_matvec_i2_dsp;
-#endif
-#if defined(EK_KERNEL_AVX2)
-        names[n_bodies] = "avx2", bodies[n_bodies++] = ek_matvec_i2_avx2;
+#if EK_ISA_TERNARY != EK_ISA_C /* the ISA body ek_isa.h chose, under its body name (dotprod is the NEON body) */
+        names[n_bodies] = EK_ISA_NAME(EK_ISA_TERNARY);
+        bodies[n_bodies++] = EK_ISA_BODY(ek_matvec_i2, EK_ISA_TERNARY);
 #endif
         break;
     case EK_FMT_T158:

@@ -1,9 +1,11 @@
 # cortex-m.cmake — shared build rules for the bare-metal Cortex-M ports (included by each port.cmake).
 #
-# A port sets EK_PORT_DIR, EK_PORT_SOURCES (its board files), optional EK_PORT_DEFINES and EK_LD_MEMORY_LINES,
-# then calls
-#   ek_cortex_m_firmware(BOARD name STACK_SIZE n TEXT r DATA r STACK r ARENA r)   its default layout (the board
-#                                                   profile's [layout]) and the edgekit_fw executable
+# A port sets EK_PORT_DIR and EK_PORT_SOURCES (its board files), includes its generated ek_board_profile.cmake
+# (one ek_board_profile() call per board profile, below: the selected board's EK_PORT_DEFINES, EK_LD_MEMORY_LINES
+# and EK_BOARD_LAYOUT), then calls
+#   ek_cortex_m_firmware(${EK_BOARD_LAYOUT})      BOARD name STACK_SIZE n TEXT r DATA r STACK r ARENA r: its
+#                                                   default layout (the profile's [layout]) and the edgekit_fw
+#                                                   executable
 # which uses
 #   ek_cortex_m_linker_script(<out.ld>)             render firmware/ports/common/cortex-m.ld.in
 #   ek_cortex_m_configure(<target>)                 add port + common sources, flags, linker script
@@ -78,9 +80,26 @@ function(ek_cortex_m_configure target)
   set_target_properties(${target} PROPERTIES SUFFIX ".elf" LINK_DEPENDS ${_ld})
 endfunction()
 
+# ek_board_profile(<board> [DEFAULT] DEFINE <macro> MEMORY "<NAME ATTR ORIGIN LENGTH>"... LAYOUT <layout args>)
+# One board as boards/<board>.toml states it (written by edgekit.gen.board_profile). When <board> is EK_BOARD (or
+# EK_BOARD is empty and the row is the port's DEFAULT), sets EK_PORT_DEFINES, EK_LD_MEMORY_LINES and
+# EK_BOARD_LAYOUT for the port. A macro, so they land in the port's scope.
+macro(ek_board_profile board)
+  cmake_parse_arguments(_ekb "DEFAULT" "DEFINE" "MEMORY;LAYOUT" ${ARGN})
+  list(APPEND EK_PROFILE_BOARDS ${board})
+  if(EK_BOARD STREQUAL "${board}" OR (NOT EK_BOARD AND _ekb_DEFAULT))
+    set(EK_PORT_DEFINES ${_ekb_DEFINE})
+    set(EK_LD_MEMORY_LINES ${_ekb_MEMORY})
+    set(EK_BOARD_LAYOUT BOARD ${board} ${_ekb_LAYOUT})
+  endif()
+endmacro()
+
 # The port's default linker layout and the firmware executable. A macro, so the layout lands in the port's scope
 # (where ek_cortex_m_linker_script reads it) and stays overridable from the cmake command line (cache values).
 macro(ek_cortex_m_firmware)
+  if("${ARGN}" STREQUAL "")
+    message(FATAL_ERROR "port ${EK_PORT}: unknown EK_BOARD '${EK_BOARD}' (its profiles: ${EK_PROFILE_BOARDS})")
+  endif()
   cmake_parse_arguments(_ekp "" "BOARD;STACK_SIZE;TEXT;DATA;STACK;ARENA" "" ${ARGN})
   set(EK_LD_BOARD "${_ekp_BOARD}")
   set(EK_LD_STACK_SIZE ${_ekp_STACK_SIZE} CACHE STRING "main stack bytes")

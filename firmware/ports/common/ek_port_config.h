@@ -1,7 +1,8 @@
 /* ek_port_config.h — the values a bare-metal port takes from the generated ek_config.h, with port defaults.
  *
  * `edgekit gen` writes ek_config.h (and the build defines EK_HAVE_CONFIG_H). Every macro below is optional
- * there; a port's ek_port_board.h supplies the default for a build without a plan (bring-up, tests):
+ * there; a port's ek_port_board.h supplies the default for a build without a plan (bring-up, tests), most of
+ * them from its ek_board_profile.h (generated from the board profile by edgekit.gen.board_profile):
  *
  *   EK_BOARD_NAME      "qemu-mps3-an547"          board identity for the hello message
  *   EK_CLOCK_HZ        32000000u                  core clock (cycle counter rate)
@@ -37,7 +38,11 @@
 #define EK_UART_BASE EK_PORT_DEFAULT_UART_BASE
 #endif
 #ifndef EK_UART_BAUD
+#ifdef EK_PORT_DEFAULT_UART_BAUD
+#define EK_UART_BAUD EK_PORT_DEFAULT_UART_BAUD
+#else
 #define EK_UART_BAUD 115200u
+#endif
 #endif
 #ifndef EK_IMAGE_COUNT
 #define EK_IMAGE_COUNT 1

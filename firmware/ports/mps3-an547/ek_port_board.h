@@ -3,17 +3,14 @@
 #ifndef EK_PORT_BOARD_H
 #define EK_PORT_BOARD_H
 
-#define EK_PORT_DEFAULT_BOARD_NAME "qemu-mps3-an547"
-#define EK_PORT_DEFAULT_CLOCK_HZ 32000000u  /* SYSCLK: the core and SysTick */
+#include "ek_board_profile.h" /* generated from the board profile: name, clock, link UART, memory map, arena */
 #define EK_UART_CLOCK_HZ 25000000u          /* APB peripheral clock feeding the UARTs */
-#define EK_PORT_DEFAULT_UART_BASE 0x49303000u /* UART0 */
 #define EK_PORT_DEFAULT_MARKER_UART_BASE 0x49304000u /* UART1: the emulated marker wire (QEMU -serial #2) */
 #define EK_UART_IRQN 43u                     /* UART0 combined interrupt (TX 33, RX 34, combined 43) */
 #define EK_PORT_IRQ_COUNT 96u                /* SSE-300 expansion interrupts */
 
-/* Without a plan: one image part at the start of the 8 MB QSPI flash (XIP), arena in DDR ("PSRAM"). */
-#define EK_PORT_DEFAULT_IMAGE_ADDR 0x28000000u
-#define EK_PORT_DEFAULT_IMAGE_SIZE 0x00800000u
-#define EK_PORT_DEFAULT_ARENA_SIZE 0x00400000u
+/* Without a plan: one image part filling the QSPI flash (XIP), arena in DDR ("PSRAM"). */
+#define EK_PORT_DEFAULT_IMAGE_ADDR EK_MEM_QSPI_BASE
+#define EK_PORT_DEFAULT_IMAGE_SIZE EK_MEM_QSPI_SIZE
 
 #endif

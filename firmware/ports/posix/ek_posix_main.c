@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "ek_model.h"
+#include "ek_options.h"
 #include "ek_port.h"
 #include "ek_posix_link.h"
 #include "ek_posix_marker.h"
@@ -130,37 +131,9 @@ static void usage(FILE *f)
             "  --version           print the firmware version\n");
 }
 
-static int parse_long(const char *text, long lo, long hi, long *out, const char *opt)
+static int map_image(const char *path, void *unused)
 {
-    char *end;
-    long v;
-    errno = 0;
-    v = strtol(text, &end, 10);
-    if (errno || *end || end == text || v < lo || v > hi) {
-        fprintf(stderr, "edgekit-device: %s expects an integer in %ld..%ld, got '%s'\n", opt, lo, hi, text);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-/* Clocks of real boards pass 2^31 (a Raspberry Pi 5 runs at 2.4 GHz): parse the full uint32 range. */
-static int parse_u32(const char *text, unsigned long lo, unsigned long *out, const char *opt)
-{
-    char *end;
-    unsigned long v;
-    errno = 0;
-    v = strtoul(text, &end, 10);
-    if (errno || *end || end == text || text[0] == '-' || v < lo || v > 0xFFFFFFFFul) {
-        fprintf(stderr, "edgekit-device: %s expects an integer in %lu..4294967295, got '%s'\n", opt, lo, text);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static int map_image(const char *path)
-{
+    (void)unused;
     struct stat st;
     void *p;
     int fd;
@@ -216,73 +189,58 @@ int main(int argc, char **argv)
 {
     ek_posix_link link;
     ek_server_config cfg;
-    const char *tty_path = NULL, *marker = NULL;
+    const char *tty_path = NULL, *marker = NULL, *board = NULL;
     long baud = 115200, tcp_port = -1, ctx = 0, arena_bytes = -1, threads = 1, prefill_chunk = EK_PREFILL_MAX_CHUNK;
     uint8_t *prefill_scratch = NULL;
     unsigned long clock_hz = 1000000000ul;
-    int mode = -1, i, code;
+    int mode = -1, show = 0, verify_crc = EK_VERIFY_PAYLOAD_CRC, i, code;
     struct utsname u;
 
     memset(&cfg, 0, sizeof cfg);
-    cfg.verify_crc = EK_VERIFY_PAYLOAD_CRC;
     port.clock_hz = 1000000000u;
     if (uname(&u) == 0)
         snprintf(port.board, sizeof port.board, "posix-%.40s-%.40s", u.sysname, u.machine);
     else
         strcpy(port.board, "posix");
 
-    for (i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const int has_value = i + 1 < argc;
-        if (!strcmp(a, "--stdio")) {
-            mode = EK_LINK_STDIO;
-        } else if (!strcmp(a, "--pty")) {
-            mode = EK_LINK_PTY;
-        } else if (!strcmp(a, "--tty") && has_value) {
-            mode = EK_LINK_TTY;
-            tty_path = argv[++i];
-        } else if (!strcmp(a, "--baud") && has_value) {
-            if (parse_long(argv[++i], 50, 4000000, &baud, a))
-                return 2;
-        } else if (!strcmp(a, "--tcp") && has_value) {
-            mode = EK_LINK_TCP;
-            if (parse_long(argv[++i], 0, 65535, &tcp_port, a))
-                return 2;
-        } else if (!strcmp(a, "--ctx") && has_value) {
-            if (parse_long(argv[++i], 1, 0x7FFFFFFFL, &ctx, a))
-                return 2;
-        } else if (!strcmp(a, "--arena-bytes") && has_value) {
-            if (parse_long(argv[++i], 0, 0x7FFFFFFFL, &arena_bytes, a))
-                return 2;
-        } else if (!strcmp(a, "--threads") && has_value) {
-            if (parse_long(argv[++i], 1, EK_POSIX_MAX_THREADS, &threads, a))
-                return 2;
-        } else if (!strcmp(a, "--prefill-chunk") && has_value) {
-            if (parse_long(argv[++i], 1, EK_PREFILL_MAX_CHUNK, &prefill_chunk, a))
-                return 2;
-        } else if (!strcmp(a, "--clock-hz") && has_value) {
-            if (parse_u32(argv[++i], 1, &clock_hz, a))
-                return 2;
-        } else if (!strcmp(a, "--board") && has_value) {
-            snprintf(port.board, sizeof port.board, "%s", argv[++i]);
-        } else if (!strcmp(a, "--marker") && has_value) {
-            marker = argv[++i];
-        } else if (!strcmp(a, "--no-verify-crc")) {
-            cfg.verify_crc = 0;
-        } else if (!strcmp(a, "--version")) {
-            printf("%s\n", EK_FIRMWARE_VERSION);
-            return 0;
-        } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        } else if (a[0] == '-' && a[1] == '-') {
-            fprintf(stderr, "edgekit-device: unknown option or missing value: %s\n", a);
+    {
+        const ek_option options[] = {
+            {"--stdio", EK_OPT_SET, &mode, 0, 0, NULL, EK_LINK_STDIO, NULL},
+            {"--pty", EK_OPT_SET, &mode, 0, 0, NULL, EK_LINK_PTY, NULL},
+            {"--tty", EK_OPT_STRING, &tty_path, 0, 0, &mode, EK_LINK_TTY, NULL},
+            {"--tcp", EK_OPT_LONG, &tcp_port, 0, 65535, &mode, EK_LINK_TCP, NULL},
+            {"--baud", EK_OPT_LONG, &baud, 50, 4000000, NULL, 0, NULL},
+            {"--ctx", EK_OPT_LONG, &ctx, 1, 0x7FFFFFFFL, NULL, 0, NULL},
+            {"--arena-bytes", EK_OPT_LONG, &arena_bytes, 0, 0x7FFFFFFFL, NULL, 0, NULL},
+            {"--threads", EK_OPT_LONG, &threads, 1, EK_POSIX_MAX_THREADS, NULL, 0, NULL},
+            {"--prefill-chunk", EK_OPT_LONG, &prefill_chunk, 1, EK_PREFILL_MAX_CHUNK, NULL, 0, NULL},
+            /* clocks of real boards pass 2^31 (a Raspberry Pi 5 runs at 2.4 GHz): the full uint32 range */
+            {"--clock-hz", EK_OPT_ULONG, &clock_hz, 1, 0xFFFFFFFFul, NULL, 0, NULL},
+            {"--board", EK_OPT_STRING, &board, 0, 0, NULL, 0, NULL},
+            {"--marker", EK_OPT_STRING, &marker, 0, 0, NULL, 0, NULL},
+            {"--no-verify-crc", EK_OPT_SET, &verify_crc, 0, 0, NULL, 0, NULL},
+            {"--version", EK_OPT_SET, &show, 0, 0, NULL, 1, NULL},
+            {"--help", EK_OPT_SET, &show, 0, 0, NULL, 2, NULL},
+            {"-h", EK_OPT_SET, &show, 0, 0, NULL, 2, NULL},
+        };
+        const int parsed = ek_options_parse("edgekit-device", options, (int)(sizeof options / sizeof options[0]),
+                                            argc - 1, argv + 1, map_image, NULL, 0);
+        if (parsed == -1) /* an option: show them all; an image names its own problem */
             usage(stderr);
+        if (parsed < 0)
             return 2;
-        } else if (map_image(a) != 0) {
-            return 2;
-        }
     }
+    if (show == 1) {
+        printf("%s\n", EK_FIRMWARE_VERSION);
+        return 0;
+    }
+    if (show == 2) {
+        usage(stdout);
+        return 0;
+    }
+    cfg.verify_crc = verify_crc;
+    if (board != NULL)
+        snprintf(port.board, sizeof port.board, "%s", board);
     if (mode < 0 || port.n_images == 0) {
         fprintf(stderr, "edgekit-device: need a link (--stdio, --pty, --tty PATH or --tcp PORT) and at least "
                         "one image file\n");

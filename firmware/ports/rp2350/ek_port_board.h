@@ -5,17 +5,14 @@
 #ifndef EK_PORT_BOARD_H
 #define EK_PORT_BOARD_H
 
-#define EK_PORT_DEFAULT_BOARD_NAME "rp2350-psram"
-#define EK_PORT_DEFAULT_CLOCK_HZ 150000000u   /* clk_sys from PLL_SYS (ek_board_rp2350.c checks the PLL gives it) */
+#include "ek_board_profile.h" /* generated from the board profile: name, clock, link UART, memory map, arena */
+/* EK_CLOCK_HZ is clk_sys from PLL_SYS (ek_board_rp2350.c checks the PLL gives it). */
 #define EK_UART_CLOCK_HZ EK_CLOCK_HZ          /* clk_peri runs from clk_sys, undivided */
-#define EK_PORT_DEFAULT_UART_BASE 0x40070000u /* UART0 (datasheet 2.2): GP0 = TX, GP1 = RX */
 #define EK_UART_IRQN 33u                      /* UART0_IRQ (datasheet 3.2, Table "Interrupts") */
 #define EK_PORT_IRQ_COUNT 52u                 /* IRQ 0..51 (the last six are SPARE_IRQ_0..5) */
 
-/* Board facts that differ between RP2350 boards come from the profile's [port_config] (ek_config.h). */
-#ifndef EK_PORT_CFG_PSRAM_CS_GPIO
-#define EK_PORT_CFG_PSRAM_CS_GPIO 47u /* Pico Plus 2: GP47 = XIP_CS1n */
-#endif
+/* Board facts that differ between RP2350 boards come from the profile's [port_config] (ek_config.h, and
+ * ek_board_profile.h for builds without a plan), e.g. EK_PORT_CFG_PSRAM_CS_GPIO. */
 #ifndef EK_RP2350_XOSC_HZ
 #define EK_RP2350_XOSC_HZ 12000000u /* the crystal every RP2350 reference design and the Pico Plus 2 use */
 #endif
@@ -25,8 +22,7 @@
 
 /* Without a plan: one image part 2 MB into the XIP flash window (the program stays below it); flash it
  * with `picotool load -v -t bin model.ekm -o 0x10200000`. The arena goes in PSRAM ([layout] arena). */
-#define EK_PORT_DEFAULT_IMAGE_ADDR 0x10200000u
-#define EK_PORT_DEFAULT_IMAGE_SIZE (14u * 1024u * 1024u)
-#define EK_PORT_DEFAULT_ARENA_SIZE (4u * 1024u * 1024u)
+#define EK_PORT_DEFAULT_IMAGE_ADDR (EK_MEM_FLASH_BASE + 0x00200000u)
+#define EK_PORT_DEFAULT_IMAGE_SIZE (EK_MEM_FLASH_SIZE - 0x00200000u)
 
 #endif

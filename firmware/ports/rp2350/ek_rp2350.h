@@ -153,7 +153,7 @@
 /* uncached, non-allocating alias of the XIP windows (datasheet 2.2): CS1 at +16 MB */
 #define XIP_NOCACHE_NOALLOC_BASE 0x14000000u
 #define XIP_WINDOW_BYTES 0x01000000u
-#define PSRAM_WINDOW_BASE 0x11000000u
+#define PSRAM_WINDOW_BASE EK_MEM_PSRAM_BASE /* QMI CS1's XIP window: the profile's psram region */
 
 /* APS6404L commands (AP Memory APS6404L-3SQR datasheet, command table). The device powers up in SPI mode with
  * linear bursts; 1 KB pages; linear bursts run up to 84 MHz; CE# may stay low at most tCEM = 8 us (-40..85 C)

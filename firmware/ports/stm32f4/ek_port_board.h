@@ -5,19 +5,16 @@
 #ifndef EK_PORT_BOARD_H
 #define EK_PORT_BOARD_H
 
-#define EK_PORT_DEFAULT_BOARD_NAME "qemu-netduinoplus2"
-#define EK_PORT_DEFAULT_CLOCK_HZ 168000000u
-#define EK_PORT_DEFAULT_UART_BASE 0x40011000u /* USART1 on APB2 */
+#include "ek_board_profile.h" /* generated from the board profile: name, clock, link UART, memory map, arena */
 #define EK_UART_CLOCK_HZ 84000000u            /* APB2 = HCLK / 2 once the PLL runs at 168 MHz */
 #define EK_PORT_DEFAULT_MARKER_UART_BASE 0x40004400u /* USART2: the emulated marker wire (QEMU -serial #2) */
 #define EK_MARKER_UART_CLOCK_HZ 42000000u     /* APB1 = HCLK / 4 */
 #define EK_UART_IRQN 37u
 #define EK_PORT_IRQ_COUNT 82u
 
-/* Without a plan: the firmware uses the first 512 KB of flash, one image part the upper 512 KB; the arena
- * takes 64 KB of the 128 KB SRAM. Nothing goes in CCM: QEMU 7.2 does not model it. */
-#define EK_PORT_DEFAULT_IMAGE_ADDR 0x08080000u
-#define EK_PORT_DEFAULT_IMAGE_SIZE 0x00080000u
-#define EK_PORT_DEFAULT_ARENA_SIZE 0x00010000u
+/* Without a plan: the firmware uses the first 512 KB of flash, one image part the rest; the arena takes
+ * [layout] arena_bytes of the SRAM. Nothing goes in CCM: QEMU 7.2 does not model it. */
+#define EK_PORT_DEFAULT_IMAGE_ADDR (EK_MEM_FLASH_BASE + 0x00080000u)
+#define EK_PORT_DEFAULT_IMAGE_SIZE (EK_MEM_FLASH_SIZE - 0x00080000u)
 
 #endif

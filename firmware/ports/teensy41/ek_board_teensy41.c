@@ -105,11 +105,11 @@ typedef struct {
 
 static const ek_t41_mpu_region ek_t41_mpu_map[] = {
     {0x00000000u, 32u, MPU_RASR_AP_NONE | MPU_RASR_XN},                      /* background: nothing */
-    {0x20000000u, 19u, MPU_NORMAL_UNCACHED | MPU_RASR_AP_RW | MPU_RASR_XN}, /* DTCM 512 KB (never cached) */
-    {0x20200000u, 19u, MPU_NORMAL_WBWA | MPU_RASR_AP_RW | MPU_RASR_XN},     /* OCRAM 512 KB */
+    {EK_MEM_DTCM_BASE, 19u, MPU_NORMAL_UNCACHED | MPU_RASR_AP_RW | MPU_RASR_XN}, /* DTCM 512 KB (never cached) */
+    {EK_MEM_OCRAM_BASE, 19u, MPU_NORMAL_WBWA | MPU_RASR_AP_RW | MPU_RASR_XN},     /* OCRAM 512 KB */
     {0x40000000u, 26u, MPU_DEVICE | MPU_RASR_AP_RW | MPU_RASR_XN},          /* peripherals (AIPS, GPIO6-9) */
-    {0x60000000u, 23u, MPU_NORMAL_WBWA | MPU_RASR_AP_RO},                   /* QSPI flash 8 MB: code, images */
-    {0x70000000u, 24u, MPU_NORMAL_WBWA | MPU_RASR_AP_RW | MPU_RASR_XN},     /* PSRAM: 2 chip selects x 8 MB */
+    {EK_MEM_FLASH_BASE, 23u, MPU_NORMAL_WBWA | MPU_RASR_AP_RO},                   /* QSPI flash 8 MB: code, images */
+    {EK_MEM_PSRAM_BASE, 24u, MPU_NORMAL_WBWA | MPU_RASR_AP_RW | MPU_RASR_XN},     /* PSRAM: 2 chip selects x 8 MB */
 };
 
 static void ek_t41_mpu_init(void)

@@ -17,10 +17,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ek_board_profile.h" /* EK_MEM_FLASH_BASE */
 #include "ek_imxrt1062.h"
 #include "ek_spec.h" /* EK_STATIC_ASSERT */
 
-#define EK_T41_FLASH_BASE 0x60000000u /* FlexSPI AHB window: IMXRT1060RM ch. "Memory Maps" */
+#define EK_T41_FLASH_BASE EK_MEM_FLASH_BASE /* FlexSPI AHB window (IMXRT1060RM ch. "Memory Maps") */
 #define EK_T41_FLASH_BYTES (8u * 1024u * 1024u) /* W25Q64JV: 64 Mbit */
 #define EK_T41_IVT_OFFSET 0x1000u
 

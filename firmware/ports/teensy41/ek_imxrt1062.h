@@ -6,6 +6,7 @@
 #ifndef EK_IMXRT1062_H
 #define EK_IMXRT1062_H
 
+#include "ek_board_profile.h" /* EK_MEM_PSRAM_BASE */
 #include "ek_cortex_m.h"
 
 /* ---- IOMUXC_GPR (IMXRT1060RM ch. "IOMUX Controller (IOMUXC)", IOMUXC_GPR_GPR14/16/17; FlexRAM banks also in
@@ -108,7 +109,8 @@
 
 /* ---- FlexSPI2 (IMXRT1060RM ch. "Flexible Serial Peripheral Interface (FlexSPI)": memory map) ---------------- */
 #define FLEXSPI2_BASE 0x402A4000u
-#define FLEXSPI2_AHB_BASE 0x70000000u /* its AHB window (IMXRT1060RM ch. "Memory Maps", system memory map) */
+/* its AHB window (IMXRT1060RM ch. "Memory Maps", system memory map): the profile's psram region */
+#define FLEXSPI2_AHB_BASE EK_MEM_PSRAM_BASE
 #define FLEXSPI2(off) EK_REG32(FLEXSPI2_BASE + (off))
 #define FLEXSPI_MCR0 0x000u /* SWRESET [0], MDIS [1], RXCLKSRC [5:4], IPGRANTWAIT [23:16], AHBGRANTWAIT [31:24] */
 #define FLEXSPI_MCR1 0x004u /* AHBBUSWAIT [15:0], SEQWAIT [31:16] (timeouts) */

@@ -6,33 +6,19 @@
 #ifndef EK_PORT_BOARD_H
 #define EK_PORT_BOARD_H
 
-#define EK_PORT_DEFAULT_BOARD_NAME "teensy41"
-#define EK_PORT_DEFAULT_CLOCK_HZ 600000000u
-#define EK_PORT_DEFAULT_UART_BASE 0x40198000u /* LPUART6 */
+#include "ek_board_profile.h" /* generated from the board profile: name, clock, link UART, memory map, arena */
 #define EK_UART_CLOCK_HZ 24000000u            /* UART clock root = 24 MHz oscillator (CSCDR1.UART_CLK_SEL) */
 #define EK_UART_IRQN 25u                      /* LPUART6 */
 #define EK_PORT_IRQ_COUNT 160u
 
 /* Without a plan: one image part in the upper half of the flash (below the 256 KB PJRC keep for EEPROM
  * emulation and the restore program), the arena in the first PSRAM chip. */
-#define EK_PORT_DEFAULT_IMAGE_ADDR 0x60400000u
-#define EK_PORT_DEFAULT_IMAGE_SIZE 0x003C0000u
-#define EK_PORT_DEFAULT_ARENA_SIZE 0x00400000u
+#define EK_PORT_DEFAULT_IMAGE_ADDR (EK_MEM_FLASH_BASE + 0x00400000u)
+#define EK_PORT_DEFAULT_IMAGE_SIZE (EK_MEM_FLASH_SIZE - 0x00400000u)
 
-/* Clock tree (boards/teensy41.toml [port_config]; these defaults are for builds without a plan):
- * PLL1 = 24 MHz * DIV_SELECT / 2 = 1200 MHz, core = AHB = PLL1 / ARM_PODF / AHB_PODF = 600 MHz,
- * IPG = AHB / IPG_PODF = 150 MHz (IMXRT1060RM CCM clock tree; PLL_ARM DIV_SELECT range 54..108). */
-#ifndef EK_PORT_CFG_ARM_PLL_DIV_SELECT
-#define EK_PORT_CFG_ARM_PLL_DIV_SELECT 100u
-#endif
-#ifndef EK_PORT_CFG_ARM_PODF
-#define EK_PORT_CFG_ARM_PODF 2u
-#endif
-#ifndef EK_PORT_CFG_AHB_PODF
-#define EK_PORT_CFG_AHB_PODF 1u
-#endif
-#ifndef EK_PORT_CFG_IPG_PODF
-#define EK_PORT_CFG_IPG_PODF 4u
-#endif
+/* Clock tree: EK_PORT_CFG_ARM_PLL_DIV_SELECT, _ARM_PODF, _AHB_PODF, _IPG_PODF from boards/teensy41.toml
+ * [port_config] (ek_config.h, or ek_board_profile.h without a plan): PLL1 = 24 MHz * DIV_SELECT / 2,
+ * core = AHB = PLL1 / ARM_PODF / AHB_PODF, IPG = AHB / IPG_PODF (IMXRT1060RM CCM clock tree; PLL_ARM
+ * DIV_SELECT range 54..108). */
 
 #endif

@@ -1,7 +1,7 @@
-# port.cmake — PJRC Teensy 4.1 (NXP i.MX RT1062), bare metal at register level, link on LPUART6 (pins 0/1).
-# Defaults mirror boards/teensy41.toml [layout] (tests/test_boards.py and tests/test_board_teensy41.py check
-# that they render the same linker script as the generator). The boot ROM reads the FCB/IVT in
-# ek_boot_teensy41.c from the start of flash; flash the ELF (as Intel HEX) with teensy_loader_cli.
+# port.cmake — PJRC Teensy 4.1 (NXP i.MX RT1062), bare metal at register level, link on LPUART6 (pins 0/1). Defaults
+# come from boards/teensy41.toml (memory map, [layout]) through ek_board_profile.cmake (tests/test_boards.py and
+# tests/test_board_teensy41.py check that they render the same linker script as the generator). The boot ROM reads
+# the FCB/IVT in ek_boot_teensy41.c from the start of flash; flash the ELF (as Intel HEX) with teensy_loader_cli.
 # The Arduino/PlatformIO option (USB CDC link, Teensyduino core) lives in arduino/ and is not built here.
 set(EK_PORT_DIR ${CMAKE_CURRENT_LIST_DIR})
 # Real hardware: no debugger catches a semihosting BKPT (it would hard fault); exit means a system reset.
@@ -12,9 +12,6 @@ set(EK_PORT_SOURCES
   ${EK_PORT_DIR}/ek_boot_teensy41.c
   ${EK_PORT_DIR}/ek_board_teensy41.c
   ${EK_PORT_DIR}/ek_psram_teensy41.c)
-set(EK_LD_MEMORY_LINES
-  "DTCM rwx 0x20000000 0x80000"
-  "OCRAM rwx 0x20200000 0x80000"
-  "FLASH rx 0x60000000 0x7c0000"
-  "PSRAM rwx 0x70000000 0x1000000")
-ek_cortex_m_firmware(BOARD "teensy41" STACK_SIZE 0x4000 TEXT FLASH DATA DTCM STACK DTCM ARENA PSRAM)
+# memory map and [layout] of EK_BOARD: generated from boards/*.toml (edgekit.gen.board_profile)
+include(${EK_PORT_DIR}/ek_board_profile.cmake)
+ek_cortex_m_firmware(${EK_BOARD_LAYOUT})

@@ -1,0 +1,73 @@
+"""Building firmware and running the host evaluator, for every test module that needs either (one copy).
+
+    cmake_build(source, build_dir, *args)     configure with CMake (Ninja when present) and build (everything, or
+                                              one target); a failure fails the test with the tail of the output
+    build_firmware(tmp_path_factory, name)    firmware/ with the runtime, the harness ek_eval and the C unit tests
+                                              (EK_PORT=none), once per session per name
+    run_eval(build, *args)                    run that build's ek_eval
+    c_logits(build, parts, ids, tmp_path)     ek_eval's logits of every prompt position
+    port_defaults_build(board, build_dir)     firmware/tests/port_echo for a bare-metal board without a plan: the
+                                              port's defaults (ek_board_profile.cmake), as a user's bring-up build
+    normalise_linker_script(text)             a rendered linker script without the name of its renderer
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIRMWARE = ROOT / "firmware"
+
+_BUILDS: dict[str, Path] = {}
+
+
+def cmake_build(source: Path, build_dir: Path, *cmake_args: str, build: bool = True, target: str | None = None) -> Path:
+    if shutil.which("cmake") is None:
+        pytest.skip("cmake is not installed")
+    gen = ["-G", "Ninja"] if shutil.which("ninja") else []
+    steps = [["cmake", "-S", str(source), "-B", str(build_dir), *gen, *cmake_args]]
+    if build:
+        steps.append(["cmake", "--build", str(build_dir), "-j2", *(["--target", target] if target else [])])
+    for cmd in steps:
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode:
+            pytest.fail(f"{' '.join(cmd)} failed:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}")
+    return build_dir
+
+
+def build_firmware(tmp_path_factory, name: str = "host", cmake_args: tuple[str, ...] = ()) -> Path:
+    """Configure and build firmware/ once per session per `name`; returns the build directory."""
+    if name not in _BUILDS:
+        _BUILDS[name] = cmake_build(FIRMWARE, tmp_path_factory.mktemp(f"firmware-{name}"), "-DEK_PORT=none",
+                                    "-DEK_BUILD_TESTS=ON", *cmake_args)
+    return _BUILDS[name]
+
+
+def run_eval(build: Path, *args, check: bool = True, wrapper: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    # The harness (not the device path) exits on errors without freeing its buffers: no leak reports.
+    env = {**os.environ, "ASAN_OPTIONS": "detect_leaks=0"}
+    r = subprocess.run([*wrapper, str(build / "ek_eval"), *map(str, args)], capture_output=True, text=True,
+                       timeout=300, env=env)
+    if check and r.returncode:
+        pytest.fail(f"ek_eval {' '.join(map(str, args))} failed ({r.returncode}):\n{r.stderr}")
+    return r
+
+
+def c_logits(build: Path, parts, ids, tmp_path: Path, *extra) -> np.ndarray:
+    out = tmp_path / "logits.bin"
+    run_eval(build, "run", "--tokens", ",".join(map(str, ids)), "--logits", out, *extra, *parts)
+    return np.fromfile(out, dtype="<f4")
+
+
+def port_defaults_build(board, build_dir: Path, *, build: bool = False) -> Path:
+    return cmake_build(FIRMWARE / "tests" / "port_echo", build_dir, *board.cmake_args(FIRMWARE), build=build)
+
+
+def normalise_linker_script(text: str) -> str:
+    return re.sub(r"by \S+ for board", "by RENDERER for board", text)
