@@ -13,12 +13,21 @@ import re
 import tempfile
 from pathlib import Path
 
+from edgekit.errors import EdgekitError
+
 
 def user_file_mode() -> int:
     """0o666 less the process umask (mkstemp makes 0600 files whatever the umask)."""
     mask = os.umask(0)
     os.umask(mask)
     return 0o666 & ~mask
+
+
+def user_dir_mode() -> int:
+    """0o777 less the process umask: what mkdir gives (mkdtemp makes 0700 folders whatever the umask)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o777 & ~mask
 
 
 def _pid_running(pid: int) -> bool:
@@ -54,6 +63,35 @@ def temp_beside(dest: str | os.PathLike) -> tuple[int, Path]:
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.{os.getpid()}.", suffix=".tmp")
     os.fchmod(fd, user_file_mode())
     return fd, Path(tmp)
+
+
+def check_output_path(path: str | os.PathLike, *, directory: bool = False) -> Path:
+    """Refuse, before any work is done, an output that cannot be written: its folder missing (never created
+    silently), a file where a folder should be, a folder where the file should be, or a folder that refuses new
+    files (read-only, permissions, /proc). Probed by creating and removing a temp file there, which is what the
+    writers do first, so root's permission bypass or a read-only mount cannot fool the check.
+
+    directory: the output is a folder the command creates or replaces (a project, a profile run)."""
+    path = Path(path)
+    parent = path.parent
+    if path.is_dir() and not directory:
+        raise EdgekitError("is a folder, not a file", path=path, fix="give a file name, e.g. DIR/name")
+    if (path.exists() or path.is_symlink()) and directory and not path.is_dir():
+        raise EdgekitError("exists and is not a folder", path=path, fix="choose a folder path")
+    if not parent.exists():
+        raise EdgekitError("folder does not exist", path=parent,
+                           fix="create it first, or choose another path: edgekit never creates folders for an output")
+    if not parent.is_dir():
+        raise EdgekitError("is not a folder, so nothing can be written inside it", path=parent,
+                           fix="choose an output path inside a folder")
+    try:
+        fd, probe = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
+    except OSError as exc:
+        raise EdgekitError(f"cannot create files in this folder ({exc.strerror or exc})", path=parent,
+                           fix="choose a folder you can write to") from None
+    os.close(fd)
+    os.unlink(probe)
+    return path
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:

@@ -250,7 +250,8 @@ class Model:
         """Token ids of `text`; the tokenizer's own post-processor decides whether a BOS is prepended."""
         if self.tokenizer is None:
             raise EdgekitError("this model has no tokenizer", path=self.source,
-                               fix="pass token ids, or add tokenizer.json beside the checkpoint")
+                               fix="put the model's tokenizer.json beside it, or re-pack it with `edgekit pack` (an "
+                                   ".ekm then carries its tokenizer)")
         return list(self.tokenizer.encode(text, add_special_tokens=add_special_tokens).ids)
 
     def decode(self, ids) -> str:

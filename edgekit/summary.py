@@ -40,5 +40,8 @@ def model_summary(model: Model, image=None) -> dict:
                         "tokenizer_hash": h.tokenizer_hash.hex(),
                         "sections": [{"name": s.name, "format": s.format_name, "offset": s.offset,
                                       "size": s.size, "crc32": f"{s.crc:08x}", "region": s.region}
-                                     for s in image.sections]}
+                                     for s in image.tensor_sections],
+                        # the tokenizer / chat template the image carries for the host (docs/image-format.md)
+                        "host_sections": [{"name": s.name, "offset": s.offset, "size": s.size,
+                                           "crc32": f"{s.crc:08x}"} for s in image.sections if s.host_only]}
     return out

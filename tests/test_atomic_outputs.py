@@ -93,3 +93,75 @@ def test_pack_refuses_an_output_folder_that_is_not_there_before_loading(tmp_path
     res = CliRunner().invoke(cli, ["pack", "-o", str(tmp_path / output)])
     assert res.exit_code == 2 and "folder" in res.output and "Traceback" not in res.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]  # nothing created
+
+
+# --- every output path is checked before any work: one line, exit 2, nothing created -----------------------
+
+BAD_OUTPUTS = {
+    "missing folder": ("missing/dir/out", "folder does not exist"),
+    "inside a file": ("file.txt/out", "is not a folder"),
+    "in /proc": ("/proc/edgekit-out", "cannot create files in this folder"),
+    "in /sys": ("/sys/edgekit-out", "cannot create files in this folder"),
+}
+# (command line with OUT for the output, whether the output is a folder); every one would load a model first
+WRITING_COMMANDS = {
+    "pack": (["pack", "-o", "OUT"], False),
+    "gen": (["gen", "--board", "host", "-o", "OUT"], True),
+    "build --board": (["build", "--board", "host", "-o", "OUT"], True),
+    "profile": (["profile", "--board", "host", "-o", "OUT"], True),
+    "chat --transcript": (["chat", "--board", "host", "--transcript", "OUT"], False),
+}
+
+
+def _invoke(args):
+    from click.testing import CliRunner
+
+    from edgekit.cli import cli
+
+    return CliRunner().invoke(cli, args)
+
+
+@pytest.mark.parametrize("command", list(WRITING_COMMANDS))
+@pytest.mark.parametrize("bad", list(BAD_OUTPUTS))
+def test_a_bad_output_path_is_one_line_before_any_work(tmp_path, monkeypatch, command, bad):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "file.txt").write_text("x")
+    output, message = BAD_OUTPUTS[bad]
+    argv, _ = WRITING_COMMANDS[command]
+    res = _invoke([output if a == "OUT" else a for a in argv])
+    assert res.exit_code == 2, res.output
+    (line,) = res.output.strip().splitlines()
+    assert line.startswith("edgekit: error: ") and message in line and "(" in line  # the fix is given
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]  # no folder made, no temp file left
+
+
+@pytest.mark.parametrize("command", list(WRITING_COMMANDS))
+def test_an_output_of_the_wrong_kind_is_refused(tmp_path, monkeypatch, command):
+    """A file where a folder is written, or a folder where a file is."""
+    monkeypatch.chdir(tmp_path)
+    argv, is_folder = WRITING_COMMANDS[command]
+    if is_folder:
+        (tmp_path / "out").write_text("x")
+        expected = "exists and is not a folder"
+    else:
+        (tmp_path / "out").mkdir()
+        expected = "is a folder, not a file"
+    res = _invoke(["out" if a == "OUT" else a for a in argv])
+    assert res.exit_code == 2 and expected in res.output, res.output
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_a_generated_project_follows_the_umask(tmp_path, umask):
+    from edgekit.boards import load_board
+    from edgekit.gen.project import generate_project
+
+    old = os.umask(umask)
+    try:
+        project = generate_project(random_model(tiny_config()), load_board("host"), tmp_path / "p").path
+    finally:
+        os.umask(old)
+    file_mode = 0o666 & ~umask
+    dir_mode = 0o777 & ~umask
+    modes = {p.relative_to(tmp_path): p.stat().st_mode & 0o777 for p in [project, *project.rglob("*")]}
+    wrong = {p: oct(m) for p, m in modes.items() if m != (dir_mode if (tmp_path / p).is_dir() else file_mode)}
+    assert not wrong, wrong

@@ -92,3 +92,67 @@ def test_cli_gen_and_build_errors(tmp_path):
     assert res.exit_code == 2 and "not a generated project" in res.output
     res = runner.invoke(cli, ["gen", str(FIXTURE), "--board", "qemu-netduinoplus2", "-o", str(tmp_path / "x")])
     assert res.exit_code == 2 and "short by" in res.output and "--ctx" in res.output
+
+
+# --- gen needs no toolchain; build names the missing one -----------------------------------------------------
+
+def _path_with(tmp_path: Path, *programs: str) -> str:
+    """A PATH holding only these programs (links to the real ones): no compiler, CMake or Ninja otherwise."""
+    import shutil
+
+    d = tmp_path / ("bin-" + "-".join(programs))
+    d.mkdir()
+    for name in programs:
+        real = shutil.which(name)
+        if real is None:
+            pytest.skip(f"{name} is not installed")
+        (d / name).symlink_to(real)
+    return str(d)
+
+
+@pytest.mark.parametrize("board_name", ["qemu-mps3-an547", "qemu-rpi4", "host"])
+def test_gen_writes_the_project_without_any_toolchain(model, tmp_path, monkeypatch, board_name):
+    monkeypatch.setenv("PATH", _path_with(tmp_path))
+    res = CliRunner().invoke(cli, ["gen", str(FIXTURE), "--board", board_name, "-o", str(tmp_path / "p")])
+    assert res.exit_code == 0, res.output
+    manifest = read_manifest(tmp_path / "p")
+    assert (tmp_path / "p" / "CMakeLists.txt").is_file() and (tmp_path / "p" / "ek_config.h").is_file()
+    # the PlatformIO build is derived from CMake when it is asked for (`build --system platformio`), not here
+    assert not (tmp_path / "p" / "platformio.ini").exists()
+    assert manifest["platformio"] == (board_name == "qemu-mps3-an547")
+
+
+def test_build_names_the_missing_tool_and_its_install_command(model, tmp_path, monkeypatch):
+    project = generate_project(model, load_board("qemu-mps3-an547"), tmp_path / "p").path
+    runner = CliRunner()
+    nothing, cmake_only = _path_with(tmp_path), _path_with(tmp_path, "cmake")
+    monkeypatch.setenv("PATH", nothing)
+    res = runner.invoke(cli, ["build", str(project)])
+    assert res.exit_code == 2
+    assert res.output.strip().splitlines() == [
+        "edgekit: error: cmake is not on PATH; edgekit builds firmware with CMake (install it with "
+        "`sudo apt-get install cmake` or run `make deps`)"]
+    monkeypatch.setenv("PATH", cmake_only)
+    for system in ("cmake", "platformio"):
+        res = runner.invoke(cli, ["build", str(project), "--system", system])
+        assert res.exit_code == 2
+        (line,) = res.output.strip().splitlines()
+        assert "arm-none-eabi-gcc is not on PATH" in line and "sudo apt-get install gcc-arm-none-eabi" in line
+    assert not (project / "build").exists() and not (project / "platformio.ini").exists()
+    res = runner.invoke(cli, ["build", str(generate_project(model, load_board("host"), tmp_path / "h").path),
+                              "--system", "platformio"])
+    assert res.exit_code == 2 and "has no PlatformIO build" in res.output
+
+
+def test_build_reports_its_steps(model, tmp_path):
+    from edgekit.build import build_project
+
+    project = generate_project(model, load_board("host"), tmp_path / "p").path
+    steps: list[str] = []
+    result = build_project(project, progress=steps.append)
+    assert result.binary.is_file()
+    assert steps[:3] == ["checking the build tools", "configuring", "compiling"]
+    counts = [tuple(map(int, m.groups())) for m in map(re.compile(r"compiling (\d+)/(\d+)$").match, steps) if m]
+    assert counts, steps
+    assert [c[0] for c in counts] == sorted(c[0] for c in counts) and counts[-1][0] == counts[-1][1]
+    assert steps[-1] == "writing the flash file"

@@ -5,8 +5,8 @@
 
 Seeds are small valid inputs the fuzzers mutate: link frames and damaged streams from
 tests/vectors/link_vectors.json (fuzz_frame), request records for the device loop (fuzz_message: the
-record layout is documented in fuzz_message.c), and tiny .ekm images in each ternary format, untied, and
-split into two parts (fuzz_image). Everything is deterministic, so tests/test_fuzz_coverage.py checks that
+record layout is documented in fuzz_message.c), and tiny .ekm images in each ternary format, untied, with host-only
+sections and split into two parts (fuzz_image). Everything is deterministic, so tests/test_fuzz_coverage.py checks that
 the committed files are what this script writes. Inputs the fuzzers found later (files named by their
 SHA-1) sit beside the seeds and are not touched.
 """
@@ -62,6 +62,14 @@ def _images() -> dict[str, bytes]:
         out["seed-t158-tied-q8row"] = pack("t158", tied, PackChoice("t158", "q8row", "q8row"))
         untied = random_model(_server_config(tie_word_embeddings=False), seed=2)
         out["seed-tl-untied-f16"] = pack("tl", untied, PackChoice("tl", "f16", "f16"))
+        # host-only sections (tokenizer, chat template) after the tensors: the reader checks and skips them
+        from tokenizers import Tokenizer
+        from tokenizers.models import WordLevel
+
+        hosted = random_model(cfg, seed=3)
+        hosted.tokenizer_json = Tokenizer(WordLevel({"a": 0, "b": 1}, unk_token="a")).to_str()
+        hosted.chat_template = "{% for m in messages %}{{ m.content }}{% endfor %}"
+        out["seed-i2-tied-host-sections"] = pack("hosted", hosted, PackChoice("i2", "f16", "f16"))
         layer_names = [n for n in untied.tensors if n.startswith("L0.")]
         out["seed-i2-untied-two-parts"] = pack("split", untied, PackChoice("i2", "f16", "f16"), parts=2,
                                               placement={n: (1, 0) for n in layer_names})

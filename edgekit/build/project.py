@@ -2,11 +2,16 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import signal
 import subprocess
+import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from edgekit.errors import EdgekitError
 from edgekit.gen.project import read_manifest
@@ -27,13 +32,54 @@ class BuildResult:
     log: str
 
 
-def _run(cmd: list[str], cwd: Path, what: str, verbose: bool) -> str:
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=not verbose, text=True, timeout=BUILD_TIMEOUT_S)
-    out = (proc.stdout or "") + (proc.stderr or "")
+# Lines by which the build tools report how far they are: Ninja "[12/40] ...", Make "[ 30%] ...".
+_NINJA_STEP = re.compile(r"^\[(\d+)/(\d+)\]")
+_MAKE_PERCENT = re.compile(r"^\[\s*(\d+)%\]")
+
+Progress = Callable[[str], None]
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # the build tool and every compiler it started
+    except ProcessLookupError:
+        pass
+
+
+def _run(cmd: list[str], cwd: Path, what: str, verbose: bool, progress: Progress | None = None) -> str:
+    """Run a build step, streaming its output: echoed under verbose, turned into "compiling 12/40" progress
+    otherwise, and quoted (the tail) in the error when it fails."""
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            errors="replace", stdin=subprocess.DEVNULL, start_new_session=True)
+    timer = threading.Timer(BUILD_TIMEOUT_S, _kill_group, (proc,))
+    timer.start()
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if verbose:
+                sys.stderr.write(line)
+                sys.stderr.flush()
+            if progress:
+                ninja, make = _NINJA_STEP.match(line), _MAKE_PERCENT.match(line)
+                if ninja:
+                    progress(f"{what} {ninja.group(1)}/{ninja.group(2)}")
+                elif make:
+                    progress(f"{what} {make.group(1)}%")
+        proc.wait()
+    except BaseException:
+        _kill_group(proc)  # Ctrl-C: no compiler left running behind us
+        proc.wait()
+        raise
+    finally:
+        timer.cancel()
+    out = "".join(lines)
     if proc.returncode != 0:
         tail = "\n".join(out.strip().splitlines()[-ERROR_TAIL_LINES:])
-        raise EdgekitError(f"{what} failed (exit {proc.returncode}):\n{tail}", path=cwd,
-                           fix="run with --verbose for the whole log")
+        timed_out = proc.returncode == -signal.SIGKILL
+        raise EdgekitError(f"{what} {'timed out' if timed_out else 'failed'} (exit {proc.returncode}):\n{tail}",
+                           path=cwd, fix="run with --verbose for the whole log")
     return out
 
 
@@ -70,40 +116,63 @@ def _check_host_can_build(project: Path, manifest: dict) -> None:
                                "installed), or check the same POSIX port here with `edgekit build --board rpi5`")
 
 
-def build_project(project: str | Path, *, system: str = "cmake", jobs: int = 2, verbose: bool = False) -> BuildResult:
-    """Configure (once) and build; incremental afterwards. Returns the path of the firmware binary."""
+def build_project(project: str | Path, *, system: str = "cmake", jobs: int = 2, verbose: bool = False,
+                  progress: Progress | None = None) -> BuildResult:
+    """Configure (once) and build; incremental afterwards. Returns the path of the firmware binary.
+
+    progress: called with a short description of each step ("configuring", "compiling 12/40", ...).
+    """
     project = Path(project).resolve()
     manifest = read_manifest(project)
     start = time.perf_counter()
+    if system not in ("cmake", "platformio"):
+        raise EdgekitError(f"unknown build system {system!r}", fix="use cmake or platformio")
+    from edgekit.boards import load_board
+    from edgekit.build.toolchains import check_build_tools
+
+    board = load_board(manifest["board"])
+    _check_host_can_build(project, manifest)
+    if system == "platformio" and not manifest.get("platformio", (project / "platformio.ini").is_file()):
+        raise EdgekitError(f"board {manifest['board']} has no PlatformIO build", path=project,
+                           fix="build it with --system cmake")
+    if progress:
+        progress("checking the build tools")
+    check_build_tools(board)
     if system == "platformio":
-        if not (project / "platformio.ini").is_file():
-            raise EdgekitError(f"board {manifest['board']} has no PlatformIO build in this project", path=project,
-                               fix="build it with --system cmake")
         from edgekit.build.platformio import build_with_platformio
 
+        if not (project / "platformio.ini").is_file():
+            from edgekit.gen.platformio_project import write_platformio_for
+
+            if progress:
+                progress("deriving platformio.ini from the CMake project")
+            write_platformio_for(project, board, list(manifest.get("kernels", ["c"])))
+        if progress:
+            progress("compiling with PlatformIO")
         binary = build_with_platformio(project, manifest["board"], verbose=verbose)
         _write_flash_file(project, manifest, Path(binary))
         return BuildResult(project, system, Path(binary), time.perf_counter() - start, "")
-    if system != "cmake":
-        raise EdgekitError(f"unknown build system {system!r}", fix="use cmake or platformio")
     cmake = shutil.which("cmake")
-    if cmake is None:
-        raise EdgekitError("cmake not found", fix="install it with `sudo apt-get install cmake` or run `make deps`")
     build = project / BUILD_DIR
-    _check_host_can_build(project, manifest)
     log = ""
     configured = any((build / name).is_file() for name in ("build.ninja", "Makefile"))
     if not configured:
+        if progress:
+            progress("configuring")
         generator = ["-G", "Ninja"] if shutil.which("ninja") else []
         try:
             log += _run([cmake, "-S", str(project), "-B", str(build), *generator, "-DCMAKE_BUILD_TYPE=Release"],
                         project, "cmake configure", verbose)
-        except EdgekitError:
+        except BaseException:
             shutil.rmtree(build, ignore_errors=True)  # a half-configured cache would make the next try fail oddly
             raise
-    log += _run([cmake, "--build", str(build), "-j", str(jobs)], project, "cmake build", verbose)
+    if progress:
+        progress("compiling")
+    log += _run([cmake, "--build", str(build), "-j", str(jobs)], project, "compiling", verbose, progress)
     binary = firmware_binary(project, "cmake", manifest)
     if not binary.is_file():
         raise EdgekitError(f"the build finished but produced no {binary.name}", path=build)
+    if progress:
+        progress("writing the flash file")
     _write_flash_file(project, manifest, binary)
     return BuildResult(project, system, binary, time.perf_counter() - start, log)

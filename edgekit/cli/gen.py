@@ -8,9 +8,10 @@ import click
 from edgekit.cli.common import (
     human_bytes,
     model_argument,
-    resolve_model_arg,
     stderr_console,
 )
+from edgekit.cli.loading import load_model
+from edgekit.cli.output_path import OutputPath
 from edgekit.pack.formats import FLOAT_FORMATS, TERNARY_FORMATS
 from edgekit.plan.planner import PLACEMENT_HELP, PLACEMENTS
 
@@ -31,11 +32,10 @@ def plan_options(f):
 
 def generate_with_progress(model_arg, board_name, out_dir, ctx, ternary, embedding, placement="persistent",
                            quiet=False):
-    import edgekit
     from edgekit.boards import load_board
     from edgekit.gen.project import generate_project
 
-    model = edgekit.load(resolve_model_arg(model_arg))
+    model = load_model(model_arg)
     board = load_board(board_name)
     con = stderr_console()
     if quiet:
@@ -60,8 +60,9 @@ def generate_with_progress(model_arg, board_name, out_dir, ctx, ternary, embeddi
 @click.command("gen")
 @model_argument()
 @click.option("--board", "-b", required=True, help="Board profile (see `edgekit boards`).")
-@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Project directory to write (replaced atomically if it is an edgekit project).")
+@click.option("-o", "--output", type=OutputPath(directory=True), required=True,
+              help="Project directory to write (replaced atomically if it is an edgekit project; its parent "
+                   "folder must exist). Needs no compiler: `edgekit build` is where toolchains come in.")
 @plan_options
 def gen(model, board, output, ctx, ternary, embedding, placement):
     """Generate a self-contained firmware project for MODEL on a board (plan, images, config, build files)."""
@@ -71,7 +72,7 @@ def gen(model, board, output, ctx, ternary, embedding, placement):
 @click.command("build")
 @click.argument("target", required=False, default=None, metavar="[DIR | MODEL]")
 @click.option("--board", "-b", default=None, help="With MODEL: generate for this board first.")
-@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("-o", "--output", type=OutputPath(directory=True), default=None,
               help="With MODEL: project directory to generate into.")
 @plan_options
 @click.option("--system", type=click.Choice(["cmake", "platformio"]), default="cmake", show_default=True,
@@ -79,7 +80,6 @@ def gen(model, board, output, ctx, ternary, embedding, placement):
 @click.option("--verbose", "-v", is_flag=True, help="Show the compiler output.")
 def build(target, board, output, ctx, ternary, embedding, placement, system, verbose):
     """Build a generated project DIR, or generate MODEL for --board into -o DIR and build it."""
-    from edgekit.build import build_project
     from edgekit.errors import EdgekitError
 
     if board is not None:
@@ -92,6 +92,18 @@ def build(target, board, output, ctx, ternary, embedding, placement, system, ver
             raise EdgekitError(f"{target or 'no directory'} is not a generated project",
                                fix="give a directory from `edgekit gen`, or MODEL --board B -o DIR")
         project = Path(target)
-    result = build_project(project, system=system, verbose=verbose)
+    result = build_with_progress(project, system=system, verbose=verbose)
     stderr_console().print(f"built {result.binary} ({human_bytes(result.binary.stat().st_size)}) with {system} "
                            f"in {result.seconds:.1f} s")
+
+
+def build_with_progress(project, *, system: str = "cmake", verbose: bool = False):
+    """build_project with its steps ("configuring", "compiling 12/40") on one spinner line; plain under -v, where
+    the compiler's own output is shown, and nothing under -q."""
+    from edgekit.build import build_project
+    from edgekit.cli.common import StepStatus, is_verbose
+
+    if verbose or is_verbose():
+        return build_project(project, system=system, verbose=True)
+    with StepStatus() as status:
+        return build_project(project, system=system, progress=lambda step: status.step(f"building: {step}"))

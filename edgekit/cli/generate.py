@@ -7,12 +7,14 @@ import time
 import click
 
 from edgekit.cli.common import (
+    StepStatus,
     echo_json,
     model_argument,
-    resolve_model_arg,
     stderr_console,
 )
+from edgekit.cli.loading import load_model
 from edgekit.errors import EdgekitError
+from edgekit.profile.clocks import host_clock
 
 
 def sampling_options(f):
@@ -46,14 +48,17 @@ def sampling_options(f):
 @click.option("--json", "json_out", is_flag=True, help='Print {"tokens": [...], "text": "..."} instead of streaming.')
 def generate(model, prompt, max_new, temperature, top_k, top_p, seed, engine, board, port, host, json_out):
     """Generate text from MODEL, streamed as it is produced."""
-    import edgekit
     from edgekit.textstream import IncrementalDecoder
 
-    m = edgekit.load(resolve_model_arg(model))
+    m = load_model(model)
     if engine is None:
         engine = "device" if (board or port) else "reference"
     if engine == "reference" and (board or port):
         raise EdgekitError("--engine reference runs on this machine; drop --board/--port or use --engine device")
+    if m.tokenizer is None:  # the prompt is text: without a tokenizer there is nothing to run
+        raise EdgekitError("this model has no tokenizer, so a text prompt cannot be encoded", path=m.source,
+                           fix="re-pack it with `edgekit pack` (the .ekm then carries its tokenizer), or put the "
+                               "model's tokenizer.json beside it")
     prompt_ids = m.encode(prompt)
     sampling = dict(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
     if engine == "reference":
@@ -65,10 +70,10 @@ def generate(model, prompt, max_new, temperature, top_k, top_p, seed, engine, bo
     else:
         from edgekit.link.run import device_token_stream
 
-        con = stderr_console()
-        session, tokens_iter = device_token_stream(m, board=board, port=port, host=host, prompt_ids=prompt_ids,
-                                                   max_new=max_new, log=lambda msg: con.print(f"[dim]{msg}[/dim]"),
-                                                   **sampling)
+        with StepStatus() as status:  # the first --board run builds firmware for a while: show each step
+            session, tokens_iter = device_token_stream(m, board=board, port=port, host=host, prompt_ids=prompt_ids,
+                                                       max_new=max_new, log=status.log, progress=status.step,
+                                                       **sampling)
     stream = IncrementalDecoder(m.tokenizer)
     tokens: list[int] = []
     start = time.perf_counter()
@@ -90,5 +95,8 @@ def generate(model, prompt, max_new, temperature, top_k, top_p, seed, engine, bo
         echo_json({"tokens": tokens, "text": m.decode(tokens), "prompt_tokens": len(prompt_ids), "engine": engine})
     else:
         sys.stdout.write(stream.flush() + "\n")
+        sys.stdout.flush()  # the text's end before the stats line on stderr, when both go to one terminal or file
         rate = len(tokens) / elapsed if elapsed > 0 else 0.0
-        stderr_console().print(f"[dim]{len(tokens)} tokens in {elapsed:.2f} s ({rate:.1f} tok/s, {engine})[/dim]")
+        # Timed here, so the host's clock, link included for a device (its own clock: `edgekit profile`)
+        stderr_console().print(f"[dim]{len(tokens)} tokens in {elapsed:.2f} s ({rate:.1f} tok/s, {engine}; "
+                               f"{host_clock().label})[/dim]")

@@ -62,6 +62,10 @@ def inspect(model, json_out, tensors):
         im = info["image"]
         con.print(f"  image: format {im['version']}, part {im['part'] + 1}/{im['parts']}, "
                   f"{human_bytes(im['size_bytes'])}, model hash {im['model_hash'][:16]}…  [green]valid[/green]")
+        hosted = im["host_sections"]
+        con.print("  carries for the host (never sent to a device): "
+                  + (", ".join(f"{s['name']} ({human_bytes(s['size'])})" for s in hosted) if hosted else
+                     "nothing; the tokenizer comes from a tokenizer.json beside it"))
     if tensors:
         table = Table(show_edge=False, pad_edge=False)
         for col in ("tensor", "shape", "format", "bytes", "bits/w"):

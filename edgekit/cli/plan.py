@@ -7,9 +7,9 @@ from edgekit.cli.common import (
     echo_json,
     human_bytes,
     model_argument,
-    resolve_model_arg,
     stdout_console,
 )
+from edgekit.cli.loading import load_model
 from edgekit.errors import EdgekitError
 from edgekit.pack.formats import FLOAT_FORMATS, TERNARY_FORMATS
 from edgekit.plan.planner import PLACEMENT_HELP, PLACEMENTS
@@ -36,6 +36,8 @@ def print_plan(plan, console=None) -> None:
                       human_bytes(r.free_bytes) if r.free_bytes >= 0 else f"[red]{human_bytes(r.free_bytes)}[/red]",
                       human_bytes(r.read_per_token_bytes) if r.read_per_token_bytes else "-")
     con.print(table)
+    for note in plan.lossy:  # a float tensor stored lossily: say so, and why, beside the plan
+        con.print(f"  [yellow]note:[/yellow] {note}", highlight=False)
     for p in plan.parts:
         con.print(f"  image part {p.index}: {p.file_name} in {p.region} at 0x{p.address:08x}, "
                   f"{human_bytes(p.size_bytes)}, {len(p.sections)} sections")
@@ -65,14 +67,25 @@ def plan(model, board, ctx, ternary, embedding, placement, json_out):
 
     Exit status 2 when it does not fit, with the shortfall and what would fit.
     """
-    import edgekit
     from edgekit.boards import load_board
     from edgekit.plan.planner import plan_model
 
-    m = edgekit.load(resolve_model_arg(model))
-    p = plan_model(m.config, load_board(board), ctx=ctx, ternary=ternary, embedding=embedding, placement=placement)
+    m = load_model(model)
+    the_board = load_board(board)
+    p = plan_model(m, the_board, ctx=ctx, ternary=ternary, embedding=embedding, placement=placement,
+                   suggest_boards=False)
+    alternatives = None
+    if not p.fits:
+        from edgekit.plan.suggest import suggest
+
+        alternatives = suggest(m, the_board, ctx=ctx, ternary=ternary, embedding=embedding,
+                               placement=placement)
+        p.suggestions = alternatives.lines()
     if json_out:
-        echo_json(p.to_dict())
+        d = p.to_dict()
+        if alternatives is not None:
+            d["alternatives"] = alternatives.to_dict()
+        echo_json(d)
     else:
         print_plan(p)
     if not p.fits:

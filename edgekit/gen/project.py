@@ -5,14 +5,17 @@
       ek_config.h          generated: board identity, clock, link, image part addresses/sizes, arena, context
       firmware.ld          generated linker script (bare-metal boards): MEMORY ends where image parts begin
       CMakeLists.txt       wraps firmware/ with the board's port, kernels and cross toolchain file
-      platformio.ini       bare-metal boards: an offline PlatformIO build of the same sources (pio run)
+      platformio.ini       written by `edgekit build --system platformio` (bare-metal boards with the GNU Arm
+                           toolchain): an offline PlatformIO build of the same sources, derived from CMake
       firmware/            the runtime, kernels, the board's port and the CMake toolchain files
       model.partN.ekm      the image part(s), placed by the plan
       tokenizer.json       (+ tokenizer_config.json when the model has a chat template)
 
 Everything is computed on the host; nothing in the project depends on the time or the machine it was made on,
-so generating twice gives identical bytes. The whole project is written to a temporary directory beside the
-destination and renamed into place: an interrupted or failed `gen` leaves the previous project intact.
+so generating twice gives identical bytes. Nothing here runs a compiler, CMake or PlatformIO: a project can be
+generated on a machine without any toolchain and built elsewhere (`edgekit build` is where toolchains are
+needed). The whole project is written to a temporary directory beside the destination and renamed into place:
+an interrupted or failed `gen` leaves the previous project intact.
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ from pathlib import Path
 from typing import Callable
 
 from edgekit import __version__
+from edgekit.atomic_file import user_dir_mode, user_file_mode
 from edgekit.boards import Board
 from edgekit.boards.schema import matches
 from edgekit.boards.linker import firmware_dir, render_linker_script
@@ -172,6 +176,11 @@ def render_cmakelists(board: Board, families: list[str]) -> str:
     ] if line != "")
 
 
+def supports_platformio(board: Board) -> bool:
+    """Bare-metal boards built with the GNU Arm toolchain also build with PlatformIO (edgekit/build/platformio.py)."""
+    return board.os == "none" and board.toolchain.compiler == "arm-none-eabi-gcc"
+
+
 def _copy_firmware(dest: Path, board: Board) -> None:
     src = firmware_dir()
     # port and cmake_toolchain are plain names (schema patterns); they must also name what the firmware ships
@@ -204,10 +213,18 @@ def _sha256(path: Path) -> str:
 
 
 def _normalise_tree(root: Path) -> None:
-    """Fixed permissions (mkstemp makes 0600 files) so two generations match in bytes and modes."""
+    """The modes the user's umask gives new files and folders (mkstemp/mkdtemp make private ones, copies keep
+    the source's), so two generations match in bytes and modes and the project is as shareable as the user's
+    other files."""
+    file_mode, dir_mode = user_file_mode(), user_dir_mode()
     for p in sorted(root.rglob("*")):
-        if p.is_file() and not p.is_symlink():
-            os.chmod(p, 0o644)
+        if p.is_symlink():
+            continue
+        if p.is_file():
+            os.chmod(p, file_mode)
+        elif p.is_dir():
+            os.chmod(p, dir_mode)
+    os.chmod(root, dir_mode)
 
 
 def generate_project(model: Model, board: Board, out_dir: str | Path, *, ctx: int | None = None,
@@ -218,15 +235,20 @@ def generate_project(model: Model, board: Board, out_dir: str | Path, *, ctx: in
     if out_dir.exists() and not out_dir.is_dir():
         raise EdgekitError("output path exists and is not a directory", path=out_dir, fix="choose a directory path")
     carried = _files_to_keep(out_dir)  # refuses a folder it cannot prove is a project it wrote
-    plan = plan_model(model.config, board, ctx=ctx, ternary=ternary, embedding=embedding, placement=placement)
+    plan = plan_model(model, board, ctx=ctx, ternary=ternary, embedding=embedding, placement=placement,
+                      suggest_boards=False)
     if not plan.fits:
+        from edgekit.plan.suggest import suggest
+
+        advice = suggest(model, board, ctx=ctx, ternary=ternary, embedding=embedding, placement=placement)
         raise EdgekitError(f"model does not fit board {board.name}: short by {plan.shortfall_bytes:,} bytes "
-                           f"({plan.problem})", fix="; ".join(plan.suggestions) or "choose a bigger board")
+                           f"({plan.problem})", fix="; ".join(advice.lines()) or "choose a bigger board")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
     try:
+        # device images: no host-only sections (the tokenizer travels as tokenizer.json beside them)
         paths = pack_model(model, [staging / p.file_name for p in plan.parts], plan.choice,
-                           placement=plan.placement(), progress=progress)
+                           placement=plan.placement(), progress=progress, host_sections=False)
         from edgekit.pack.image import read_image
 
         header = read_image(paths[0], check_payload_crc=False).header
@@ -247,11 +269,7 @@ def generate_project(model: Model, board: Board, out_dir: str | Path, *, ctx: in
         if model.chat_template:
             (staging / "tokenizer_config.json").write_text(
                 json.dumps({"chat_template": model.chat_template}, indent=2) + "\n", encoding="utf-8")
-        (staging / ".gitignore").write_text("build/\n.pio/\n.pio-local/\n")
-        if board.os == "none" and board.toolchain.compiler == "arm-none-eabi-gcc":
-            from edgekit.gen.platformio_project import write_platformio_for
-
-            write_platformio_for(staging, board, families)
+        (staging / ".gitignore").write_text("build/\n.pio/\n.pio-local/\nplatformio.ini\n")
         _normalise_tree(staging)
         files = {str(p.relative_to(staging)): _sha256(p) for p in sorted(staging.rglob("*"))
                  if p.is_file() and ".pio-local" not in p.parts}
@@ -260,6 +278,7 @@ def generate_project(model: Model, board: Board, out_dir: str | Path, *, ctx: in
             "board": board.name,
             "port": board.port,
             "kernels": families,
+            "platformio": supports_platformio(board),
             "model": {"hash": model_hash, "source": str(model.source), "config": model.config.to_dict()},
             "plan": plan.to_dict(),
             "images": [{"file": p.file_name, "region": p.region, "address": p.address, "size_bytes": p.size_bytes}
@@ -268,7 +287,6 @@ def generate_project(model: Model, board: Board, out_dir: str | Path, *, ctx: in
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         _copy_kept_files(out_dir, staging, carried)
-        os.chmod(staging, 0o755)
         if out_dir.exists():
             trash = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=out_dir.parent))
             os.replace(out_dir, trash / "old")
@@ -282,9 +300,10 @@ def generate_project(model: Model, board: Board, out_dir: str | Path, *, ctx: in
     return GeneratedProject(out_dir, board, plan, model_hash, manifest)
 
 
-# What `gen` may replace in an existing project besides the files its manifest lists: its own local PlatformIO
-# packages. Build trees (build/, .pio/) and every file the user added are carried into the new project.
-REGENERATED_UNLISTED = (".pio-local",)
+# What `gen` may replace in an existing project besides the files its manifest lists: what `edgekit build
+# --system platformio` derives from the project (platformio.ini and its local packages), made again by the next
+# such build. Build trees (build/, .pio/) and every file the user added are carried into the new project.
+REGENERATED_UNLISTED = (".pio-local", "platformio.ini")
 _IMAGE_FILE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\.ekm")
 
 

@@ -88,12 +88,22 @@ for _fields, _struct in ((HEADER_FIELDS, HEADER_STRUCT), (ENTRY_FIELDS, ENTRY_ST
         _off += struct.calcsize("<" + _code)
 
 # Role codes of sections; the C runtime finds tensors by (kind, layer).
+# Kinds from HOST_KIND_MIN up are host-only: what the host needs beside the weights (the tokenizer, the chat
+# template) so that an .ekm works alone. The planner never places them, `gen` never writes them into a device
+# image, the firmware's reader checks their bounds and CRC and skips them, and the model hash leaves them out,
+# so an image with them and one without name the same model. Payload: the raw bytes (format FORMAT_BYTES),
+# rows = byte count, cols = 1, layer GLOBAL_LAYER, name = the kind's name.
+HOST_KIND_MIN = 0x100
 SECTION_KINDS = {
     "tok_embeddings": 1, "norm": 2, "lm_head": 3,
     "attn_norm": 10, "q": 11, "k": 12, "v": 13, "attn_sub_norm": 14, "o": 15,
     "ffn_norm": 16, "gate": 17, "up": 18, "ffn_sub_norm": 19, "down": 20,
+    "tokenizer": HOST_KIND_MIN,       # tokenizer.json (UTF-8); its sha256 is the header's tokenizer_hash
+    "chat_template": HOST_KIND_MIN + 1,  # the Jinja chat template of tokenizer_config.json (UTF-8)
 }
 KIND_NAMES = {v: k for k, v in SECTION_KINDS.items()}
+HOST_KINDS = {name for name, code in SECTION_KINDS.items() if code >= HOST_KIND_MIN}
+FORMAT_BYTES = 0  # format code of host-only sections: opaque bytes, not a tensor format
 GLOBAL_LAYER = 0xFFFF
 FLAG_TIED = 1
 
@@ -128,7 +138,13 @@ class Section:
         return KIND_NAMES.get(self.kind, f"kind{self.kind}")
 
     @property
+    def host_only(self) -> bool:
+        return self.kind >= HOST_KIND_MIN
+
+    @property
     def format_name(self) -> str:
+        if self.host_only and self.format == FORMAT_BYTES:
+            return "bytes"
         f = FORMAT_BY_CODE.get(self.format)
         return f.name if f else f"format{self.format}"
 
@@ -185,9 +201,11 @@ def section_identity(s: Section) -> bytes:
 
 
 def model_hash(config: ModelConfig, sections: Iterable[Section]) -> bytes:
+    """Config + every tensor section; host-only sections are not the model (an image for a device has none)."""
     h = hashlib.sha256(pack_config(config) + struct.pack("<I", FLAG_TIED if config.tie_word_embeddings else 0))
     for s in sections:
-        h.update(section_identity(s))
+        if not s.host_only:
+            h.update(section_identity(s))
     return h.digest()
 
 
@@ -243,9 +261,13 @@ def write_images(config: ModelConfig, payloads: list[SectionPayload], paths: lis
             offsets.append(_align(HEADER_SIZE + n * ENTRY_SIZE))
         for p in payloads:
             fd, tmp, _ = tmp_files[p.part]
-            fmt = TERNARY_FORMATS.get(p.format_name) or FLOAT_FORMATS.get(p.format_name)
-            if fmt is None:
-                raise EdgekitError(f"section {p.name}: unknown format {p.format_name!r}")
+            if p.role in HOST_KINDS:
+                format_code = FORMAT_BYTES
+            else:
+                fmt = TERNARY_FORMATS.get(p.format_name) or FLOAT_FORMATS.get(p.format_name)
+                if fmt is None:
+                    raise EdgekitError(f"section {p.name}: unknown format {p.format_name!r}")
+                format_code = fmt.code
             off = offsets[p.part]
             produced = p.produce()
             chunks = [produced] if isinstance(produced, (bytes, bytearray, memoryview)) else produced
@@ -257,7 +279,7 @@ def write_images(config: ModelConfig, payloads: list[SectionPayload], paths: lis
             pad = _align(off + size) - (off + size)
             if pad:
                 os.pwrite(fd, bytes(pad), off + size)
-            s = Section(p.name, SECTION_KINDS[p.role], p.layer if p.layer >= 0 else GLOBAL_LAYER, fmt.code,
+            s = Section(p.name, SECTION_KINDS[p.role], p.layer if p.layer >= 0 else GLOBAL_LAYER, format_code,
                         p.region, p.rows, p.cols, off, size, crc & 0xFFFFFFFF, float(np.float32(p.scale)))
             offsets[p.part] = off + size + pad
             by_part[p.part].append(s)
@@ -314,6 +336,17 @@ class Image:
                 return s
         raise EdgekitError(f"image has no section {name!r}", path=self.path)
 
+    @property
+    def tensor_sections(self) -> list[Section]:
+        return [s for s in self.sections if not s.host_only]
+
+    def host_data(self, kind: str) -> bytes | None:
+        """The payload of host-only section `kind` ("tokenizer", "chat_template"), None when absent."""
+        for s in self.sections:
+            if s.host_only and s.role == kind:
+                return bytes(self.payload(s))
+        return None
+
 
 def _fail(path, what: str, fix: str | None = None):
     raise EdgekitError(what, path=path, fix=fix)
@@ -358,6 +391,7 @@ def parse_image(buf: bytes | np.ndarray, path: object = "<image>", *, check_payl
     sections = []
     data_start = _align(HEADER_SIZE + n * ENTRY_SIZE)
     prev_end = data_start
+    host_seen: set[int] = set()
     for i in range(n):
         e = dict(zip((f for f, _, _ in ENTRY_FIELDS), ENTRY_STRUCT.unpack_from(table, i * ENTRY_SIZE)))
         name = e["name"].split(b"\0", 1)[0].decode("ascii", "replace")
@@ -366,6 +400,21 @@ def parse_image(buf: bytes | np.ndarray, path: object = "<image>", *, check_payl
         where = f"section {i} ({name})"
         if s.kind not in KIND_NAMES:
             _fail(path, f"{where}: unknown section kind {s.kind}")
+        if s.host_only:  # same checks and order as the firmware (ek_image.c): identity, format, bounds, size, CRC
+            if s.layer != GLOBAL_LAYER or name != s.role or s.kind in host_seen:
+                _fail(path, f"{where}: a host-only section must be global, named {s.role!r} and appear once")
+            host_seen.add(s.kind)
+            if s.format != FORMAT_BYTES:
+                _fail(path, f"{where}: a host-only section must have format code {FORMAT_BYTES} (bytes)")
+            if s.offset % SECTION_ALIGN or s.offset < prev_end or s.offset + s.size > len(data):
+                _fail(path, f"{where}: offset {s.offset} + size {s.size} is out of bounds or misaligned")
+            prev_end = s.offset + s.size
+            if s.cols != 1 or s.size != s.rows:
+                _fail(path, f"{where}: size {s.size} does not match its byte count {s.rows}x{s.cols}")
+            if check_payload_crc and crc32(mv[s.offset:s.offset + s.size]) != s.crc:
+                _fail(path, f"{where}: payload CRC mismatch: the section data is corrupt")
+            sections.append(s)
+            continue
         fmt = FORMAT_BY_CODE.get(s.format)
         if fmt is None:
             _fail(path, f"{where}: unknown format code {s.format}")
@@ -390,6 +439,8 @@ def _check_sections_against_config(path, config: ModelConfig, sections: list[Sec
 
     expected = {name: (role, layer, shape) for name, role, layer, _, shape in tensor_layout(config)}
     for s in sections:
+        if s.host_only:
+            continue
         if s.name not in expected:
             _fail(path, f"section {s.name} is not part of a model with this config")
         role, layer, shape = expected[s.name]
@@ -398,7 +449,7 @@ def _check_sections_against_config(path, config: ModelConfig, sections: list[Sec
                 or (s.rows, s.cols) != (rows, cols):
             _fail(path, f"section {s.name}: kind/layer/shape disagree with the model config")
     if part_count == 1:
-        have = {s.name for s in sections}
+        have = {s.name for s in sections if not s.host_only}
         missing = [name for name in expected if name not in have]
         if missing:
             _fail(path, f"image is missing {len(missing)} section(s), first {missing[0]}")

@@ -60,30 +60,70 @@ def section_payloads(model: Model, choice: PackChoice, placement: dict[str, tupl
     return payloads
 
 
+def host_payloads(model: Model) -> list[SectionPayload]:
+    """Host-only sections (edgekit/pack/image.py HOST_KINDS): the tokenizer and chat template, so the image
+    works alone on a host. Last in part 0, after every tensor: a device reading forward never meets them."""
+    texts = (("tokenizer", model.tokenizer_json), ("chat_template", model.chat_template))
+    payloads = []
+    for role, text in texts:
+        if text is None:
+            continue
+        data = text.encode("utf-8")
+        payloads.append(SectionPayload(role, role, -1, "bytes", len(data), 1, 0.0, (lambda d=data: d)))
+    return payloads
+
+
 def pack_model(model: Model, outputs: list[Path] | Path, choice: PackChoice = PackChoice(), *,
                placement: dict[str, tuple[int, int]] | None = None,
-               progress: Callable[[str, int], None] | None = None) -> list[Path]:
-    """Write `model` as image part(s). Returns the written paths."""
+               progress: Callable[[str, int], None] | None = None, host_sections: bool | None = None
+               ) -> list[Path]:
+    """Write `model` as image part(s). Returns the written paths.
+
+    host_sections: carry the tokenizer (and chat template) in part 0, so the image works alone on a host
+    (`edgekit pack`). Default: yes, unless a placement is given: a placed image is planned for a device
+    (`edgekit gen`), which never reads them, and the plan's part sizes count tensors only.
+    """
     check_layout(model)
     paths = [Path(outputs)] if isinstance(outputs, (str, Path)) else [Path(p) for p in outputs]
-    return write_images(model.config, section_payloads(model, choice, placement), paths,
-                        tokenizer_hash=model.tokenizer_hash(), progress=progress)
+    payloads = section_payloads(model, choice, placement)
+    if host_sections if host_sections is not None else placement is None:
+        payloads += host_payloads(model)
+    return write_images(model.config, payloads, paths, tokenizer_hash=model.tokenizer_hash(), progress=progress)
 
 
-def _load_tokenizer_beside(path: Path, expected_hash: bytes):
-    """tokenizer.json next to the image, if its hash matches the image's tokenizer identity."""
-    candidate = path.parent / "tokenizer.json"
-    if not candidate.is_file() or expected_hash == bytes(32):
-        return None, None
+def _tokenizer_from_text(text: str, expected_hash: bytes, where: Path, fix: str):
     import hashlib
 
     from tokenizers import Tokenizer
 
-    text = candidate.read_text(encoding="utf-8")
     if hashlib.sha256(text.encode("utf-8")).digest() != expected_hash:
-        raise EdgekitError("tokenizer.json beside the image is not the one the image was packed with",
-                           path=candidate, fix="copy the model's tokenizer.json next to the image")
-    return Tokenizer.from_str(text), text
+        raise EdgekitError("the tokenizer is not the one the image was packed with (tokenizer hash differs)",
+                           path=where, fix=fix)
+    try:
+        return Tokenizer.from_str(text)
+    except Exception as exc:  # tokenizers raises its own Exception type for bad JSON
+        raise EdgekitError(f"the tokenizer does not load ({exc})", path=where, fix=fix) from None
+
+
+def _image_tokenizer(image: Image):
+    """(tokenizer, tokenizer.json text) from the image's own tokenizer section, else from a tokenizer.json beside
+    it (images packed before the section existed, and device images from `gen`); (None, None) when neither."""
+    expected = image.header.tokenizer_hash
+    if expected == bytes(32):
+        return None, None
+    data = image.host_data("tokenizer")
+    if data is not None:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise EdgekitError("the image's tokenizer section is not UTF-8 text", path=image.path,
+                               fix="re-pack the model with `edgekit pack`") from None
+        return _tokenizer_from_text(text, expected, image.path, "re-pack the model with `edgekit pack`"), text
+    candidate = image.path.parent / "tokenizer.json"
+    if not candidate.is_file():
+        return None, None
+    text = candidate.read_text(encoding="utf-8")
+    return _tokenizer_from_text(text, expected, candidate, "copy the model's tokenizer.json next to the image"), text
 
 
 def model_from_images(paths: list[Path] | Path) -> Model:
@@ -105,7 +145,7 @@ def model_from_images(paths: list[Path] | Path) -> Model:
     from edgekit.pack.formats import FORMAT_BY_CODE, TERNARY_FORMATS
 
     for img in images:
-        for s in img.sections:
+        for s in img.tensor_sections:
             fmt = FORMAT_BY_CODE[s.format]
             layer = -1 if s.layer == GLOBAL_LAYER else s.layer
             shape = s.shape
@@ -121,6 +161,7 @@ def model_from_images(paths: list[Path] | Path) -> Model:
         if name not in tensors:
             raise EdgekitError(f"no image part holds tensor {name}", path=first.path)
         ordered[name] = tensors[name]
-    tokenizer, tok_text = _load_tokenizer_beside(first.path, first.header.tokenizer_hash)
-    model = Model(config, ordered, tokenizer, first.path, "ekm", tokenizer_json=tok_text)
-    return model
+    tokenizer, tok_text = _image_tokenizer(first)
+    template = first.host_data("chat_template")
+    return Model(config, ordered, tokenizer, first.path, "ekm", tokenizer_json=tok_text,
+                 chat_template=template.decode("utf-8", "replace") if template is not None else None)

@@ -243,6 +243,7 @@ ek_status ek_image_index(const ek_image_part *parts, unsigned n, int verify_crc,
         const ek_image_part *part = &parts[p];
         uint64_t prev_end = align_up(EK_IMAGE_HEADER_SIZE + (uint64_t)part->section_count * EK_IMAGE_ENTRY_SIZE,
                                      EK_IMAGE_SECTION_ALIGN);
+        uint32_t host_seen = 0; /* host-only kinds met in this part (the host reader checks each part alone) */
         for (i = 0; i < part->section_count; i++) {
             const uint8_t *e = part->base + EK_IMAGE_HEADER_SIZE + (size_t)i * EK_IMAGE_ENTRY_SIZE;
             const uint32_t kind = rd16(e + ENT(kind)), layer = rd16(e + ENT(layer)), format = e[ENT(format)];
@@ -251,6 +252,26 @@ ek_status ek_image_index(const ek_image_part *parts, unsigned n, int verify_crc,
             const float scale = rdf32(e + ENT(scale));
             uint32_t want_rows, want_cols, slot = ek_image_slot(kind, layer, c->num_layers);
 
+            if (kind >= EK_KIND_HOST_ONLY_MIN) {
+                /* Host-only data (the tokenizer): checked like any section, in the host reader's order, then
+                 * skipped. A known kind, global, canonically named, once; raw bytes in bounds, CRC intact. */
+                const uint32_t bit = 1u << ((kind - EK_KIND_HOST_ONLY_MIN) & 31u);
+                if (layer != EK_IMAGE_GLOBAL_LAYER || !name_matches(e + ENT(name), kind, layer) ||
+                    kind - EK_KIND_HOST_ONLY_MIN >= 32u || (host_seen & bit))
+                    return EK_ERR_IMAGE_CONFIG;
+                host_seen |= bit;
+                if (format != EK_FMT_BYTES)
+                    return EK_ERR_IMAGE_FORMAT;
+                if (offset % EK_IMAGE_SECTION_ALIGN != 0 || offset < prev_end || offset > part->size ||
+                    size > part->size - offset)
+                    return EK_ERR_IMAGE_BOUNDS;
+                prev_end = offset + size;
+                if (cols != 1u || size != rows)
+                    return EK_ERR_IMAGE_BOUNDS;
+                if (verify_crc && ek_crc32(part->base + offset, (size_t)size) != rd32(e + ENT(crc)))
+                    return EK_ERR_IMAGE_SECTION_CRC;
+                continue;
+            }
             if (slot == EK_NO_REF || (slot == lm_head_slot && c->tied) || directory[slot] != EK_NO_REF)
                 return EK_ERR_IMAGE_CONFIG; /* unknown kind, layer out of range, or a tensor twice */
             if (!name_matches(e + ENT(name), kind, layer))
