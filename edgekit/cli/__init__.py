@@ -17,15 +17,21 @@ COMMANDS = (
     ("boards", "boards"),
     ("plan", "plan"),
     ("pack", "pack"),
+    ("export", "export"),
     ("gen", "gen"),
     ("gen", "build"),
     ("device", "flash"),
-    ("device", "chat"),
+    ("chat", "chat"),
     ("device", "validate"),
     ("profile", "profile"),
     ("demo", "demo"),
     ("bench", "bench"),
+    ("devices", "devices"),
+    ("doctor", "doctor"),
+    ("cache", "cache"),
 )
+# Other names a command answers to (not listed separately in --help; the command's help names them).
+ALIASES = {"ports": "devices"}
 
 
 class EdgekitGroup(click.Group):
@@ -33,6 +39,9 @@ class EdgekitGroup(click.Group):
 
     def list_commands(self, ctx):
         return list(self.commands)  # pipeline order, not alphabetical
+
+    def get_command(self, ctx, cmd_name):
+        return super().get_command(ctx, ALIASES.get(cmd_name, cmd_name))
 
     def invoke(self, ctx):
         _terminate_cleanly()
@@ -69,14 +78,37 @@ def _terminate_cleanly() -> None:
         signal.signal(signal.SIGTERM, on_term)
 
 
-@click.group(cls=EdgekitGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def _epilog() -> str:
+    from edgekit.settings import environment_help
+
+    return environment_help()
+
+
+@click.group(cls=EdgekitGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=_epilog())
 @click.version_option(__version__, prog_name="edgekit")
-def cli():
+@click.option("-v", "--verbose", is_flag=True,
+              help="Also show every external command run (builds, flashers, QEMU, ssh) and step timings.")
+@click.option("-q", "--quiet", is_flag=True, help="Only results and errors: no progress or informational lines.")
+@click.pass_context
+def cli(ctx, verbose, quiet):
     """edgekit: fit a ternary BitNet b1.58 model to a board, build its firmware, flash it, talk to it.
 
     MODEL arguments take a Hugging Face BitNet directory, a .gguf file, an .ekm image or the name of a bundled
     model (see `edgekit models`); most commands default to the bundled model.
     """
+    import time
+
+    from edgekit.cli.common import NORMAL, QUIET, VERBOSE, detail, set_verbosity
+
+    if verbose and quiet:
+        raise click.UsageError("-v and -q contradict each other; give one of them")
+    set_verbosity(QUIET if quiet else VERBOSE if verbose else NORMAL)
+    # back to normal when the command ends (close callbacks run last-registered first, so this one runs last):
+    # library calls made later in the same process (tests, the Python API) print as without -q/-v
+    ctx.call_on_close(lambda: set_verbosity(NORMAL))
+    started = time.monotonic()
+    if ctx.invoked_subcommand is not None:
+        ctx.call_on_close(lambda: detail(f"{ctx.invoked_subcommand}: {time.monotonic() - started:.1f} s"))
 
 
 for _module, _attr in COMMANDS:

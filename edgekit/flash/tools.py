@@ -30,7 +30,8 @@ class Diagnosis:
 def require_tool(tool: str, package: str) -> str:
     path = shutil.which(tool)
     if path is None:
-        raise EdgekitError(f"{tool} not found", fix=f"install {package}")
+        raise EdgekitError(f"{tool} not found", fix=f"install {package}; `edgekit doctor` lists every tool each "
+                                                    "board needs")
     return path
 
 

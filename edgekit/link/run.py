@@ -8,26 +8,24 @@ A Linux board reached over ssh takes the profile's host, or host="pi@192.168.1.2
 
 Builds are cached under $EDGEKIT_CACHE (default ~/.cache/edgekit)/builds/<board>-<key>, where the key covers
 the model's files, the board profile, the firmware sources and the edgekit version, so a changed input builds
-again and an unchanged one starts at once.
+again and an unchanged one starts at once (edgekit/cache.py lists and prunes the entries: `edgekit cache`).
+
+Long steps are reported through two optional callbacks: progress(step) names the step starting now (a CLI shows
+it in a spinner; the first --board run spends a minute building), log(message) is a line worth keeping.
 """
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from edgekit import __version__
+from edgekit.cache import MARKER, builds_dir, touch_marker, write_marker
 from edgekit.errors import EdgekitError
 from edgekit.model import Model
 
-CACHE_ENV = "EDGEKIT_CACHE"
-
-
-def cache_root() -> Path:
-    env = os.environ.get(CACHE_ENV)
-    return Path(env) if env else Path.home() / ".cache" / "edgekit"
+Progress = Callable[[str], None]
 
 
 def _tree_fingerprint(h, root: Path) -> None:
@@ -54,7 +52,7 @@ def build_key(model: Model, board, *, ctx: int | None, ternary: str | None, embe
 
 
 def ensure_built(model: Model, board_name: str, *, ctx: int | None = None, ternary: str | None = None,
-                 embedding: str | None = None, log=None) -> Path:
+                 embedding: str | None = None, log=None, progress: Progress | None = None) -> Path:
     """The built project for (model, board), generating and building it only when the cache has none."""
     from edgekit.boards import load_board
     from edgekit.build import build_project
@@ -62,15 +60,29 @@ def ensure_built(model: Model, board_name: str, *, ctx: int | None = None, terna
     from edgekit.gen.project import generate_project, read_manifest
 
     board = load_board(board_name)
-    project = cache_root() / "builds" / f"{board.name}-{build_key(model, board, ctx=ctx, ternary=ternary, embedding=embedding)}"
+    if progress:
+        progress(f"checking the build cache for {board.name}")
+    key = build_key(model, board, ctx=ctx, ternary=ternary, embedding=embedding)
+    project = builds_dir() / f"{board.name}-{key}"
     if (project / "manifest.json").is_file():
         manifest = read_manifest(project)
         if firmware_binary(project, "cmake", manifest).is_file():
+            if (project / MARKER).is_file():
+                touch_marker(project)
+            else:  # built before entries carried a marker: claim it now, so `edgekit cache` sees it
+                try:
+                    write_marker(project, board=board.name, key=key, model=str(model.source), version=__version__)
+                except OSError:
+                    pass  # a read-only cache still serves its builds; it is only not listed
             return project
+    if progress:
+        progress(f"generating the {board.name} project (plan, pack the model)")
     if log:
         log(f"building firmware for {board.name} in {project} (cached for next time)")
     generate_project(model, board, project, ctx=ctx, ternary=ternary, embedding=embedding)
-    build_project(project)
+    build_project(project, progress=(lambda step: progress(f"building {board.name} firmware: {step}")) if progress
+                  else None)
+    write_marker(project, board=board.name, key=key, model=str(model.source), version=__version__)
     return project
 
 
@@ -100,10 +112,11 @@ class ConnectedDevice:
 
 def connect_device(model: Model | None, *, board: str | None = None, port: str | None = None, trace: bool = False,
                    ctx: int | None = None, icount_shift: int | None = None, marker: str | None = None,
-                   host: str | None = None, log=None) -> ConnectedDevice:
+                   host: str | None = None, log=None, progress: Progress | None = None) -> ConnectedDevice:
     """Connect to --port, or build/flash/start the model on --board; HELLO and check the model matches.
 
     host: for a Linux board reached over ssh (flasher scp-ssh), [USER@]HOST[:PORT] instead of the profile's host.
+    progress: called with the name of each step as it starts (build, flash/start, handshake).
     """
     from edgekit.link.client import DeviceClient
 
@@ -126,11 +139,15 @@ def connect_device(model: Model | None, *, board: str | None = None, port: str |
             raise EdgekitError("--board needs a model to build", fix="pass MODEL or use the bundled default")
         from edgekit.flash.device import open_device
 
-        project = ensure_built(model, board, ctx=ctx, log=log)
+        project = ensure_built(model, board, ctx=ctx, log=log, progress=progress)
+        if progress:
+            progress(f"starting {board} (flash / emulator / device process)")
         session = open_device(project, icount_shift=icount_shift, marker=marker, host=host)
         url, describe = session.url, session.describe
     else:
         url, describe = port, port
+    if progress:
+        progress(f"handshake with {describe}")
     try:
         client = DeviceClient(url, trace=trace)
         identity = client.hello()
@@ -176,11 +193,12 @@ def check_device_model(identity, model: Model, url: str, project: Path | None = 
 
 def device_token_stream(model: Model, *, board: str | None, port: str | None, prompt_ids: list[int],
                         max_new: int, temperature: float, top_k: int, top_p: float, seed: int,
-                        host: str | None = None, log=None) -> tuple[ConnectedDevice, Iterator[int]]:
+                        host: str | None = None, log=None, progress: Progress | None = None
+                        ) -> tuple[ConnectedDevice, Iterator[int]]:
     """For `edgekit generate --board/--port`: the connected device and an iterator of generated token ids."""
     from edgekit.link.client import TokenEvent
 
-    dev = connect_device(model, board=board, port=port, host=host, log=log)
+    dev = connect_device(model, board=board, port=port, host=host, log=log, progress=progress)
     if log:
         log(f"device: {dev.describe}")
 
