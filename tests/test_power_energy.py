@@ -98,6 +98,29 @@ def test_attribute_tokens_matches_hand_sums():
     assert r.marker_bit == 0 and r.estimate is False and r.dropped_samples == 0
 
 
+def test_decode_figures_share_one_time_base():
+    r = attribute_tokens(_generation_trace(), steps=3)
+    uj = 1e-3 * 2.0 / RATE
+    # decode windows: rise 8 -> 13 and 13 -> 17 (meter samples), energies 23 and 22 sample-units
+    assert r.decode_s_per_token == pytest.approx((5 + 4) / 2 / RATE)
+    assert r.decode_power_w == pytest.approx((23 + 22) * uj / ((5 + 4) / RATE))
+    # the identity the report exists for: ms/token x mean power = J/token, on the same (meter) clock
+    assert r.decode_s_per_token * r.decode_power_w == pytest.approx(r.decode_j_per_token, rel=1e-12)
+    assert r.time_base["kind"] == "meter" and r.time_base["estimate"] is False
+    assert "meter clock" in r.time_base["label"] and "1 kHz" in r.time_base["label"]
+    fake = attribute_tokens(trace_from(pulses("..##..##..##.."), np.ones(14)), steps=3)
+    assert fake.time_base["kind"] == "meter"  # the trace helper's traces are real-hardware ones
+    emulated = PowerTrace(meter="ppk2", sample_rate_hz=RATE, current_a=np.ones(14),
+                          logic=pulses("..##..##..##.."), voltage_v=2.0, estimate=True)
+    label = attribute_tokens(emulated, steps=3).time_base
+    assert label["estimate"] is True and "an estimate" in label["label"] and "host's clock" in label["label"]
+
+
+def test_prefill_only_has_no_decode_time_base():
+    r = attribute_tokens(trace_from(pulses("..###...."), np.ones(9)), steps=1)
+    assert r.decode_s_per_token is None and r.decode_power_w is None
+
+
 def test_last_window_is_clipped_at_the_end_of_the_capture():
     logic = pulses("..##.....####.")  # gap 5, the last pulse falls at 13 with 1 sample left
     r = attribute_tokens(trace_from(logic, np.where(logic, 10.0, 1.0)), steps=2)

@@ -52,6 +52,14 @@ def test_energy_per_token_on_the_emulated_cortex_m55(tmp_path):
         assert e["idle_power_w"] == pytest.approx(3.0e-3 * VDD_MV / 1000, rel=0.02)
         assert e["peak_power_w"] == pytest.approx(21.0e-3 * VDD_MV / 1000, rel=0.02)
         assert e["decode_j_per_token"] == pytest.approx(sum(e["energy_j"][1:]) / (TOKENS - 1))
+        # one time base: ms/token x mean power = J/token on the meter's clock; the device's ms/token is on the
+        # instruction-count clock and labelled so, never mixed into the energy
+        assert e["decode_s_per_token"] * e["decode_power_w"] == pytest.approx(e["decode_j_per_token"], rel=1e-9)
+        # decode windows run rise to next rise: all but the last span start_s[1] .. start_s[-1]
+        assert e["decode_s_per_token"] * (TOKENS - 1) > e["start_s"][-1] - e["start_s"][1]
+        assert e["time_base"]["kind"] == "meter" and e["time_base"]["estimate"] is True
+        assert summary["clock"]["kind"] == "instruction-count" and summary["estimate"] is True
+        assert "instruction-count clock at 32 MHz" in summary["clock"]["label"]
 
     rows = list(csv.DictReader((out / "tokens.csv").open()))
     assert len(rows) == TOKENS and rows[0]["energy_uj"] == ""  # token 0's energy is the prefill's

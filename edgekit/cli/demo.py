@@ -5,7 +5,8 @@ import sys
 
 import click
 
-from edgekit.cli.common import resolve_model_arg, stderr_console, stdout_console
+from edgekit.cli.chat import ChatLoop, LineReader, device_clock_of
+from edgekit.cli.common import StepStatus, resolve_model_arg, stderr_console, stdout_console
 
 DEMO_BOARD = "qemu-mps3-an547"
 DEMO_PROMPT = "And God said,"
@@ -33,10 +34,11 @@ def demo(board, model_arg, prompt, max_new, chat):
     model = edgekit.load(resolve_model_arg(model_arg))
     b = load_board(board)
     out.rule(f"1. plan: {model.source.name} on {b.name}")
-    plan = plan_model(model.config, b)
+    plan = plan_model(model, b)
     print_plan(plan, out)
     out.rule("2. generate + build the firmware (cached)")
-    project = ensure_built(model, b.name, log=lambda m: err.print(f"[dim]{m}[/dim]"))
+    with StepStatus(err) as status:  # the first run compiles the firmware for a minute: show each step
+        project = ensure_built(model, b.name, log=status.log, progress=status.step)
     out.print(f"project {project}")
     out.rule("3. flash: start the emulator with the image parts at their planned addresses")
     # -icount: the device clock counts instructions, so its tokens/s is the same deterministic estimate as
@@ -60,14 +62,15 @@ def demo(board, model_arg, prompt, max_new, chat):
                     sys.stdout.flush()
             sys.stdout.write(stream.flush() + "\n")
             done = gen.done
+            clock = device_clock_of(ident, shift)
             if done is not None:
                 rate = done.decode_tokens_per_s
                 out.print(f"{done.generated_tokens} tokens ({done.reason}); prefill {done.prompt_tokens} tokens in "
                           f"{done.prefill_us / 1e3:.1f} ms, decode "
                           + (f"{rate:.2f} tokens/s" if rate else "n/a")
-                          + " by the emulated device's own clock")
+                          + f" [{clock.label}]", markup=False)
                 if shift is not None:
-                    fastest = plan_model(model.config, b, placement="fastest")
+                    fastest = plan_model(model, b, placement="fastest")
                     out.print(f"[dim]An estimate: QEMU -icount counts one instruction per cycle at "
                               f"{ident.clock_hz / 1e6:g} MHz and models no memory wait states. The plan's "
                               f"bandwidth bound is ≥ {plan.est_ms_per_token():.0f} ms/token with the image in "
@@ -78,21 +81,7 @@ def demo(board, model_arg, prompt, max_new, chat):
                 return
             from edgekit.link.session import ChatSession
 
-            out.rule("5. chat (Ctrl-D to quit)")
+            out.rule("5. chat (/help lists the commands, Ctrl-D ends)")
             session_chat = ChatSession(client, model.tokenizer, chat_template=model.chat_template,
                                        max_new_tokens=64, temperature=0.8, top_p=0.95)
-            while True:
-                try:
-                    line = input("you> ")
-                except (EOFError, KeyboardInterrupt):
-                    click.echo()
-                    break
-                if not line.strip():
-                    continue
-                try:
-                    for piece in session_chat.send(line):
-                        sys.stdout.write(piece)
-                        sys.stdout.flush()
-                except KeyboardInterrupt:
-                    client.cancel()
-                sys.stdout.write("\n")
+            ChatLoop(session_chat, clock, console=err).run(LineReader(sys.stdin.isatty()))

@@ -1,4 +1,4 @@
-"""`edgekit flash`, `edgekit chat`, `edgekit validate`: put firmware on a device and talk to it."""
+"""`edgekit flash`, `edgekit validate`: put firmware on a device and check it (`edgekit chat`: chat.py)."""
 from __future__ import annotations
 
 import signal
@@ -15,8 +15,6 @@ from edgekit.cli.common import (
     stderr_console,
     stdout_console,
 )
-from edgekit.cli.generate import sampling_options
-from edgekit.errors import EdgekitError
 
 DEFAULT_VALIDATE_PROMPTS = ("The quick brown fox", "In the beginning", "Once upon a time, there was")
 
@@ -37,17 +35,12 @@ def device_options(f):
 
 
 def _connect(model_arg, port, board, trace, icount_shift=None, marker=None, host=None):
-    """The model (default: bundled) and a connected device, from --port or --board."""
-    import edgekit
-    from edgekit.link.run import connect_device
+    """The model (default: bundled) and a connected device, from --port or --board, with a spinner per step."""
+    from edgekit.cli.common import load_and_connect
 
-    if port is None and board is None:
-        raise EdgekitError("give --port (a running device) or --board (build, flash and start one)")
-    model = edgekit.load(resolve_model_arg(model_arg))
-    con = stderr_console()
-    dev = connect_device(model, board=board, port=port, trace=trace, icount_shift=icount_shift, marker=marker,
-                         host=host, log=lambda msg: con.print(f"[dim]{msg}[/dim]"))
-    return model, dev, con
+    model, dev = load_and_connect(model_arg, port=port, board=board, trace=trace, icount_shift=icount_shift,
+                                  marker=marker, host=host)
+    return model, dev, stderr_console()
 
 
 @click.command("flash")
@@ -98,99 +91,61 @@ def flash(project, port, link, icount_shift, marker, dry_run):
         con.print("[dim]stopped[/dim]")
 
 
-@click.command("chat")
-@model_argument()
-@device_options
-@click.option("--prompt", "-p", default=None, help="One-shot: answer this and exit.")
-@click.option("--system", default=None, help="System message (chat-template models).")
-@click.option("--transcript", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Save the conversation (JSON) here after every turn.")
-@sampling_options
-def chat(model, port, board, trace, host, prompt, system, transcript, max_new, temperature, top_k, top_p, seed):
-    """Chat with a device, streaming its answer. Ctrl-C cancels the answer; Ctrl-D (or /quit) ends the session.
-
-    The tokenizer comes from MODEL (default: the bundled model), or from the build directory. The model's chat
-    template is applied when it has one; otherwise each message is a plain continuation.
-    """
-    from edgekit.link.session import ChatSession
-
-    m, dev, con = _connect(model, port, board, trace, host=host)
-    with dev:
-        ident = dev.identity
-        session = ChatSession(dev.client, m.tokenizer, chat_template=m.chat_template, system=system,
-                              transcript=transcript, max_new_tokens=max_new, temperature=temperature, top_k=top_k,
-                              top_p=top_p, seed=seed)
-        con.print(f"[dim]connected to {ident.board} ({dev.describe}), {ident.firmware_version}; "
-                  f"context {ident.context_len}; {session.mode} mode[/dim]")
-
-        def answer(text: str) -> None:
-            try:
-                for piece in session.send(text):
-                    sys.stdout.write(piece)
-                    sys.stdout.flush()
-            except KeyboardInterrupt:
-                dev.client.cancel()
-                sys.stdout.write(" [cancelled]")
-            sys.stdout.write("\n")
-            stats = session.turns[-1].stats if session.turns and session.turns[-1].role == "assistant" else None
-            if stats and stats.get("decode_us"):
-                rate = stats["generated_tokens"] / (stats["decode_us"] / 1e6)
-                con.print(f"[dim]{stats['generated_tokens']} tokens, {rate:.1f} tok/s on the device[/dim]")
-
-        if prompt is not None:
-            answer(prompt)
-            return
-        interactive = sys.stdin.isatty()
-        while True:
-            try:
-                line = input("you> " if interactive else "")
-            except EOFError:
-                break
-            except KeyboardInterrupt:
-                click.echo()
-                break
-            if line.strip() in ("/quit", "/exit"):
-                break
-            if line.strip() == "/reset":
-                session.reset()
-                con.print("[dim]conversation reset[/dim]")
-                continue
-            if line.strip():
-                answer(line)
-
-
 @click.command("validate")
 @model_argument()
 @device_options
 @click.option("--prompt", "prompts", multiple=True, help="Prompt to compare on (repeatable) [default: three].")
 @click.option("--tokens", "greedy_tokens", type=click.IntRange(1), default=16, show_default=True,
               help="Greedy continuation length compared token for token.")
+@click.option("--ppl", is_flag=True,
+              help="Also the held-out perplexity on the device and on the reference (a bundled model's own "
+                   "held-out text, or --ppl-text).")
+@click.option("--ppl-text", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Text for --ppl: documents separated by blank lines (implies --ppl).")
+@click.option("--ppl-tokens", type=click.IntRange(1), default=512, show_default=True,
+              help="Tokens of the text scored for --ppl.")
 @click.option("--json", "json_out", is_flag=True, help="Print the report as JSON.")
-def validate(model, port, board, trace, host, prompts, greedy_tokens, json_out):
-    """Run prompts on the device and on the reference: max |Δlogit|, cosine, top-1 agreement, greedy match.
+def validate(model, port, board, trace, host, prompts, greedy_tokens, ppl, ppl_text, ppl_tokens, json_out):
+    """Run prompts on the device and on the reference: max |Δlogit|, cosine, top-1 agreement per prompt and
+    per position (the worst one shown), greedy match; with --ppl the held-out perplexity of both.
 
     Exit status 1 when the greedy continuations differ (the device does not compute what the model says).
     """
+    from edgekit.link.validate import bundled_held_out_text
     from edgekit.link.validate import validate as run_validate
 
+    text = None
+    if ppl_text is not None:
+        text = ppl_text.read_text(encoding="utf-8", errors="replace")
+    elif ppl:  # checked before a board is built and started
+        text = bundled_held_out_text(resolve_model_arg(model))
     m, dev, _ = _connect(model, port, board, trace, host=host)
     with dev:
-        report = run_validate(dev.client, m, list(prompts or DEFAULT_VALIDATE_PROMPTS), greedy_tokens=greedy_tokens)
+        report = run_validate(dev.client, m, list(prompts or DEFAULT_VALIDATE_PROMPTS), greedy_tokens=greedy_tokens,
+                              ppl_text=text, ppl_tokens=ppl_tokens)
     if json_out:
         echo_json(report)
     else:
         from rich.table import Table
 
         table = Table(show_edge=False, pad_edge=False, title=f"device {report['device'].get('board')} vs reference")
-        for col in ("prompt", "positions", "max |Δlogit|", "cosine", "top-1", "greedy match"):
+        for col in ("prompt", "positions", "max |Δlogit|", "worst position", "cosine", "top-1", "greedy match"):
             table.add_column(col)
         for p in report["prompts"]:
+            w = p["worst"]
             table.add_row(str(p.get("prompt"))[:40], str(p.get("positions")), f"{p['max_abs_diff']:.3g}",
-                          f"{p['min_cosine']:.6f}", f"{100 * p['top1_agreement']:.1f}%",
-                          "yes" if p["greedy_match"] else "[red]no[/red]")
+                          f"{w['position']} ({w['nearest_rounding_ulps']:.0f} ulps)",
+                          "-" if p["min_cosine"] is None else f"{p['min_cosine']:.6f}",
+                          f"{100 * p['top1_agreement']:.1f}%", "yes" if p["greedy_match"] else "[red]no[/red]")
         stdout_console().print(table)
         s = report["summary"]
         stdout_console().print(f"max |Δlogit| {s['max_abs_diff']:.3g}, top-1 agreement "
                                f"{100 * s['top1_agreement']:.1f}%, greedy {'match' if report['passed'] else 'MISMATCH'}")
+        stdout_console().print("worst position: its nearest int8 activation to a rounding boundary k+1/2 up to there "
+                               "(within a few ulps both roundings are right and |Δlogit| ~1e-2 is expected)")
+        if report["perplexity"]:
+            q = report["perplexity"]
+            stdout_console().print(f"held-out perplexity over {q['tokens_scored']} tokens: device "
+                                   f"{q['ppl_device']:.3f}, reference {q['ppl_reference']:.3f}")
     if not report["passed"]:
         sys.exit(1)

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import click
 
-from edgekit.cli.common import echo_json, model_argument, stdout_console
-from edgekit.cli.device import _connect, device_options
+from edgekit.cli.common import StepStatus, echo_json, load_and_connect, model_argument, stdout_console
+from edgekit.cli.device import device_options
+from edgekit.cli.output_path import OutputPath
 from edgekit.errors import EdgekitError
 
 # Idle capture around the generation: the meter sees the board at rest on both sides of the marker windows
@@ -53,7 +54,7 @@ def _open_meter(spec: str, mode: str, voltage_mv: int, board):
 @click.option("--prompt", "-p", default="And God said,", show_default=True, help="Prompt to continue.")
 @click.option("--tokens", "max_new", type=click.IntRange(1), default=32, show_default=True,
               help="Tokens to generate and time.")
-@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("profile"),
+@click.option("-o", "--output", type=OutputPath(directory=True), default=Path("profile"),
               show_default=True, help="Directory for tokens.csv, summary.json, tokens.png (and power.csv).")
 @click.option("--meter", default=None, metavar="ppk2[:PORT] | os",
               help="Measure energy per token: a Nordic PPK2 whose D0 sees the board's marker, or os: this "
@@ -73,7 +74,7 @@ def profile(model, port, board, trace, host, prompt, max_new, output, meter, met
     """Time every generated token on the device (its own cycle counter), optionally measure its energy, and
     write CSV, JSON and a plot."""
     from edgekit.boards import load_board
-    from edgekit.profile import profile_generation, write_profile
+    from edgekit.profile import profile_generation, profile_lines, write_profile
 
     board_profile = load_board(board) if board else None
     qemu = board_profile.qemu if board_profile else None
@@ -88,21 +89,27 @@ def profile(model, port, board, trace, host, prompt, max_new, output, meter, met
     shift = qemu.icount_shift if qemu is not None and qemu.mode == "system" else None
     power_meter = _open_meter(meter, meter_mode, voltage_mv, board_profile) if meter else None
     try:
-        m, dev, _ = _connect(model, port, board, trace, icount_shift=shift, marker=marker, host=host)
-        with dev:
-            estimate = qemu is not None
-            prompt_ids = m.encode(prompt)
-            if power_meter is not None:
-                power_meter.start()
-                time.sleep(METER_LEAD_S)
-            try:
-                result = profile_generation(dev.client, prompt_ids, max_new, estimate=estimate)
-            finally:
+        with StepStatus() as status:
+            m, dev = load_and_connect(model, status, port=port, board=board, trace=trace, icount_shift=shift,
+                                      marker=marker, host=host)
+            with dev:
+                # emulated when the board profile edgekit started says so, or (--port) the board the HELLO names
+                estimate = True if qemu is not None else None
+                prompt_ids = m.encode(prompt)
+                status.step(f"generating {max_new} tokens on {dev.describe}, each timed by the device")
                 if power_meter is not None:
-                    time.sleep(METER_TAIL_S)
-                    captured = power_meter.stop()
-        if power_meter is not None:
-            result.attach_energy(captured, marker_bit=marker_bit)
+                    power_meter.start()
+                    time.sleep(METER_LEAD_S)
+                try:
+                    result = profile_generation(dev.client, prompt_ids, max_new, estimate=estimate,
+                                                icount_shift=shift)
+                finally:
+                    if power_meter is not None:
+                        time.sleep(METER_TAIL_S)
+                        captured = power_meter.stop()
+            if power_meter is not None:
+                status.step("decoding the meter capture and attributing energy to tokens")
+                result.attach_energy(captured, marker_bit=marker_bit)
     finally:
         if power_meter is not None:
             power_meter.close()
@@ -112,19 +119,6 @@ def profile(model, port, board, trace, host, prompt, max_new, output, meter, met
         echo_json(summary)
         return
     con = stdout_console()
-    t = summary["token_ms"]
-    con.print(f"{summary['board']} ({summary['kernel']}): {summary['generated_tokens']} tokens, "
-              f"{summary['decode_tokens_per_s']:.2f} tokens/s, per token mean {t['mean']:.2f} ms / median "
-              f"{t['median']:.2f} / p95 {t['p95']:.2f}; prefill {summary['prefill_ms']:.1f} ms"
-              + (" [QEMU estimate]" if summary["estimate"] else ""))
-    e = result.energy
-    if e is None:
-        con.print(f"energy: not measured ({summary['energy_note']})")
-    else:
-        decode = f"{e.decode_j_per_token * 1e3:.4f} mJ/token decode, " if e.decode_j_per_token is not None else ""
-        idle = f", idle {e.idle_power_w * 1e3:.2f} mW" if e.idle_power_w is not None else ""
-        con.print(f"energy ({e.meter}{', estimate: emulated meter' if e.estimate else ''}): {decode}"
-                  f"prefill {e.prefill_j * 1e3:.4f} mJ, total {e.total_j * 1e3:.4f} mJ; mean "
-                  f"{e.mean_power_w * 1e3:.2f} mW, peak {e.peak_power_w * 1e3:.2f} mW{idle}"
-                  + (f"; {e.dropped_samples} samples lost" if e.dropped_samples else ""))
+    for line in profile_lines(result):
+        con.print(line, markup=False, soft_wrap=True)
     con.print("wrote " + ", ".join(str(p) for p in paths.values()))

@@ -64,10 +64,20 @@ class TextStream:
         self.done: DoneEvent | None = None
         self.stopped_by: int | None = None  # the stop id that ended the answer, if any
         self.text = ""
+        self.generation = None  # the link's GenerateStream: its .done survives a cancel
 
     def __iter__(self) -> Iterator[str]:
-        stream = self.client.generate(self._prompt, **self._args)
+        self.generation = stream = self.client.generate(self._prompt, **self._args)
         eos = self.client.identity.eos_id if self.client.identity else None
+        events = iter(stream)
+        try:
+            yield from self._pieces(events, eos)
+        finally:
+            # an answer left early (Ctrl-C, the caller closing us): close the link stream now, which cancels
+            # the device and waits for its DONE, instead of whenever the generator is collected
+            events.close()
+
+    def _pieces(self, stream, eos) -> Iterator[str]:
         for event in stream:
             if isinstance(event, DoneEvent):
                 self.done = event
@@ -131,11 +141,33 @@ def parse_chat_template(template: str | None) -> RoleColonTemplate | None:
     return None
 
 
+# Why an answer ended, as the chat shows it: the device's DONE reasons, plus the host's own.
+STOP_REASONS = {
+    "eos": "eos",  # the model's end token (or the chat template's end of turn)
+    "max_tokens": "max tokens",  # --max-new reached
+    "context_full": "context full",  # the conversation filled the device's context
+    "cancelled": "cancelled",  # Ctrl-C
+    "device_limit": "device limit",  # --max-new is more than the device's context holds: stopped at its end
+    "error": "error",
+}
+
+
 @dataclass
 class ChatTurn:
     role: str
     content: str
     stats: dict | None = None
+    stop_reason: str | None = None  # assistant turns: a key of STOP_REASONS
+
+    def to_dict(self) -> dict:
+        d = {"role": self.role, "content": self.content}
+        if self.stop_reason:
+            d["stop_reason"] = self.stop_reason
+        if self.stop_reason == "cancelled":
+            d["cancelled"] = True  # the answer is cut short: it is not what the model would have said
+        if self.stats:
+            d["stats"] = self.stats
+        return d
 
 
 class ChatSession:
@@ -167,6 +199,17 @@ class ChatSession:
             if eot is not None:
                 self.stop_ids.add(eot)
         self._started = time.time()
+
+    @property
+    def device_limit(self) -> int:
+        """The longest answer the device's context allows after a prompt of one token (less one, so the limit is
+        the same with or without a BOS); max_new_tokens above it is clamped, and the answer that reaches the
+        context's end says "device limit"."""
+        return self.identity.context_len - 1
+
+    @property
+    def clamped(self) -> bool:
+        return self.sampling["max_new_tokens"] > self.device_limit
 
     @property
     def mode(self) -> str:
@@ -210,33 +253,49 @@ class ChatSession:
     def send(self, user: str) -> Iterator[str]:
         """Send one user message; yields the answer's text pieces. Turn stats land in self.turns."""
         ctx = self.identity.context_len
-        budget = self.sampling["max_new_tokens"]
+        clamped = self.clamped
+        # room kept for the answer when deciding what history fits; over the device limit, half the context
+        budget = ctx // 2 if clamped else self.sampling["max_new_tokens"]
         wanted = self.conversation + self._render_next(user)
         self.turns.append(ChatTurn("user", user))
-        continue_seq = bool(self.device_tokens) and wanted[:len(self.device_tokens)] == self.device_tokens
-        if len(wanted) + budget > ctx or not continue_seq:
-            continue_seq = False
-            turns = list(self.turns)
-            wanted = self._render_full(turns)
-            while len(wanted) + budget > ctx and len(turns) > 1:
-                turns = turns[1:]  # drop the oldest turns until the rest fits
-                wanted = self._render_full(turns)
-            if len(wanted) + budget > ctx:
-                raise EdgekitError(f"the message needs {len(wanted)} tokens plus {budget} for the answer; the "
-                                   f"device context holds {ctx}", fix="send a shorter message or lower max tokens")
-            self.device_tokens = []
-        prompt = wanted[len(self.device_tokens):]
-        stream = stream_generate(self.client, self.tokenizer, prompt, stop_at_eos=True, stop_ids=self.stop_ids,
-                                 continue_sequence=continue_seq, seed=self.seed + len(self.turns),
-                                 **self.sampling)
+        stream = None
         try:
+            continue_seq = bool(self.device_tokens) and wanted[:len(self.device_tokens)] == self.device_tokens
+            if len(wanted) + budget > ctx or not continue_seq:
+                continue_seq = False
+                turns = list(self.turns)
+                wanted = self._render_full(turns)
+                while len(wanted) + budget > ctx and len(turns) > 1:
+                    turns = turns[1:]  # drop the oldest turns until the rest fits
+                    wanted = self._render_full(turns)
+                if len(wanted) + budget > ctx:
+                    raise EdgekitError(f"the message needs {len(wanted)} tokens plus {budget} for the answer; the "
+                                       f"device context holds {ctx}",
+                                       fix="send a shorter message or lower max tokens")
+                self.device_tokens = []
+            prompt = wanted[len(self.device_tokens):]
+            # a clamped answer gets all the room left: the device stops at the context's end (pos reaches ctx
+            # after ctx - len(wanted) + 1 tokens, the last sampled token never being run)
+            max_new = min(self.sampling["max_new_tokens"], ctx - len(wanted) + 1) if clamped \
+                else self.sampling["max_new_tokens"]
+            stream = stream_generate(self.client, self.tokenizer, prompt, stop_at_eos=True, stop_ids=self.stop_ids,
+                                     continue_sequence=continue_seq, seed=self.seed + len(self.turns),
+                                     **{**self.sampling, "max_new_tokens": max_new})
             yield from stream
-        except BaseException:
+        except BaseException as exc:
+            if stream is None and isinstance(exc, EdgekitError):
+                self.turns.pop()  # refused before anything was sent: not part of the conversation
+                raise
             # Ctrl-C, a link error or the caller closing us mid-answer: the generation was cancelled (or the
             # device is gone) and what its KV cache holds is unknown, so the next turn starts fresh
             self.device_tokens = []
-            self.conversation = wanted + stream.token_ids
-            self.turns.append(ChatTurn("assistant", stream.text.strip(), None))
+            done = None
+            if stream is not None:
+                self.conversation = wanted + stream.token_ids
+                done = stream.generation.done if stream.generation is not None else None
+            reason = "cancelled" if isinstance(exc, (KeyboardInterrupt, GeneratorExit)) else "error"
+            self.turns.append(ChatTurn("assistant", stream.text.strip() if stream is not None else "",
+                                       done.to_dict() if done else None, reason))
             self.save()
             raise
         done = stream.done
@@ -247,8 +306,25 @@ class ChatSession:
         if stream.stopped_by is not None:
             answer = answer[:answer.index(stream.stopped_by) + 1]
         self.conversation = wanted + answer
-        self.turns.append(ChatTurn("assistant", stream.text.strip(), done.to_dict() if done else None))
+        if stream.stopped_by is not None:
+            reason = "eos"  # the template's end of turn: the host stopped the device there
+        elif done is None:
+            reason = "error"
+        elif clamped and done.reason in ("max_tokens", "context_full"):
+            reason = "device_limit"
+        else:
+            reason = done.reason
+        self.turns.append(ChatTurn("assistant", stream.text.strip(), done.to_dict() if done else None, reason))
         self.save()
+
+    def totals(self) -> dict:
+        """The session's device work so far: tokens and device time over every answer (cancelled ones too)."""
+        answers = [t.stats for t in self.turns if t.role == "assistant" and t.stats]
+        keys = ("prompt_tokens", "generated_tokens", "prefill_us", "decode_us", "prefill_cycles", "decode_cycles")
+        out = {k: sum(int(a.get(k, 0)) for a in answers) for k in keys}
+        out["answers"] = sum(1 for t in self.turns if t.role == "assistant")
+        out["cancelled"] = sum(1 for t in self.turns if t.stop_reason == "cancelled")
+        return out
 
     def reset(self) -> None:
         self.turns.clear()
@@ -256,18 +332,19 @@ class ChatSession:
         self.device_tokens = []
         self.client.reset()
 
-    def save(self) -> None:
-        """Write the transcript (JSON) atomically, if a path was given."""
-        if self.transcript is None:
-            return
+    def save(self, path: str | Path | None = None) -> Path | None:
+        """Write the transcript (JSON) atomically to path, or to the session's transcript path if it has one."""
+        path = Path(path) if path is not None else self.transcript
+        if path is None:
+            return None
         data = {
             "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(self._started)),
             "device": self.identity.to_dict(),
             "mode": self.mode,
             "system": self.system,
             "sampling": {**self.sampling, "seed": self.seed},
-            "turns": [{"role": t.role, "content": t.content, **({"stats": t.stats} if t.stats else {})}
-                      for t in self.turns],
+            "device_limit": self.device_limit,
+            "turns": [t.to_dict() for t in self.turns],
         }
-        self.transcript.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(self.transcript, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        return path

@@ -43,10 +43,31 @@ class EnergyReport:
     capture_s: float  # length of the whole capture
     capture_j: float  # energy of the whole capture, windows or not
     dropped_samples: int  # samples the meter reported lost; energies are low by about that share if > 0
+    # Decode per token on ONE time base, the meter's (time_base says which clock that is): the mean decode window
+    # and the mean power over the decode windows, so decode_s_per_token * decode_power_w == decode_j_per_token.
+    # The device's own ms/token can differ (an emulated board's instruction-count clock is not the host's).
+    decode_s_per_token: float | None = None
+    decode_power_w: float | None = None
+    time_base: dict | None = None  # edgekit.profile.clocks.Clock.to_dict() of the clock the windows were timed on
 
     def to_dict(self) -> dict:
         """Plain JSON-serialisable dict (floats, ints, bools, lists, None)."""
         return asdict(self)
+
+
+def decode_time_base(window_s: list[float], energy_j: list[float]) -> tuple[float | None, float | None]:
+    """(mean decode window in s, mean power over the decode windows in W) from the attributed windows, index 0
+    being the prefill: their product is the mean decode energy per token, exactly."""
+    spans, energies = window_s[1:], energy_j[1:]
+    if not spans or sum(spans) <= 0:
+        return None, None
+    return float(sum(spans) / len(spans)), float(sum(energies) / sum(spans))
+
+
+def _time_base(meter: str, sample_rate_hz: float, estimate: bool, marker_bit: int | None) -> dict:
+    from edgekit.profile.clocks import meter_clock  # lazy: edgekit.profile imports this package
+
+    return meter_clock(meter, sample_rate_hz, estimate=estimate, marker_bit=marker_bit).to_dict()
 
 
 def attribute_tokens(trace: PowerTrace, *, steps: int, bit: int = 0) -> EnergyReport:
@@ -74,6 +95,7 @@ def attribute_tokens(trace: PowerTrace, *, steps: int, bit: int = 0) -> EnergyRe
     generation_s = float((ends[-1] - rises[0]) / rate)
     power = trace.power_w
     idle = ((trace.logic >> bit) & 1) == 0
+    per_token_s, decode_power = decode_time_base([float((b - a) / rate) for a, b in zip(rises, ends)], energy)
     return EnergyReport(
         meter=trace.meter, estimate=trace.estimate, marker_bit=bit, voltage_v=float(trace.voltage_v),
         sample_rate_hz=float(rate),
@@ -88,6 +110,8 @@ def attribute_tokens(trace: PowerTrace, *, steps: int, bit: int = 0) -> EnergyRe
         idle_power_w=float(power[idle].mean()) if idle.any() else None,
         capture_s=trace.duration_s, capture_j=trace.energy_j(0, n),
         dropped_samples=int(trace.dropped_samples),
+        decode_s_per_token=per_token_s, decode_power_w=decode_power,
+        time_base=_time_base(trace.meter, float(rate), trace.estimate, bit),
     )
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.errors import EdgekitError
-from edgekit.power.energy import EnergyReport
+from edgekit.power.energy import EnergyReport, _time_base, decode_time_base
 
 DEFAULT_PERIOD_S = 0.005
 VCGENCMD_TIMEOUT_S = 2.0
@@ -243,6 +243,7 @@ def attribute_token_times(trace: OSEnergyTrace, start_s: float, token_times_s: l
     t0 = float(trace.times_s[0])
     idle = power[trace.times_s[1:] <= start_s]
     rate = 1.0 / float(np.median(np.diff(trace.times_s))) if len(trace.times_s) > 1 else 0.0
+    per_token_s, decode_power = decode_time_base(spans, energy)
     return EnergyReport(
         meter=trace.meter, estimate=False, marker_bit=None, voltage_v=None, sample_rate_hz=rate,
         start_s=[b - t0 for b in bounds[:-1]], busy_s=spans, energy_j=energy, busy_energy_j=list(energy),
@@ -252,4 +253,5 @@ def attribute_token_times(trace: OSEnergyTrace, start_s: float, token_times_s: l
         peak_power_w=float(power.max()) if power.size else 0.0,
         idle_power_w=float(idle.mean()) if idle.size else None,
         capture_s=float(trace.times_s[-1] - t0), capture_j=float(trace.energy_j[-1] - trace.energy_j[0]),
-        dropped_samples=0)
+        dropped_samples=0, decode_s_per_token=per_token_s, decode_power_w=decode_power,
+        time_base=_time_base(trace.meter, rate, False, None))

@@ -33,6 +33,8 @@ class TokenProfile:
     # From a power meter (edgekit.power): window 0 is the prefill, window k the decode step of token k.
     energy: EnergyReport | None = None
     trace: PowerTrace | OSEnergyTrace | None = None
+    # the clock behind time_us/cycles (edgekit.profile.clocks.Clock.to_dict()); the energy has its own time_base
+    clock: dict | None = None
 
     def attach_energy(self, trace: PowerTrace | OSEnergyTrace, *, marker_bit: int = 0) -> None:
         """Charge the meter's capture to this generation, one share per generated token: by the device's marker
@@ -49,6 +51,7 @@ class TokenProfile:
         decode_s = t.sum() / 1e6
         return {
             "board": self.board, "kernel": self.kernel, "clock_hz": self.clock_hz, "estimate": self.estimate,
+            "clock": self.clock,
             "prompt_tokens": self.prompt_tokens, "generated_tokens": len(self.tokens),
             "prefill_ms": self.prefill_us / 1e3,
             "prefill_tokens_per_s": self.prompt_tokens / (self.prefill_us / 1e6) if self.prefill_us else None,
@@ -62,11 +65,15 @@ class TokenProfile:
         }
 
 
-def profile_generation(client, prompt_ids: list[int], max_new_tokens: int, *, estimate: bool) -> TokenProfile:
-    """Greedy generation with per-token stats; every token's device time and cycles."""
+def profile_generation(client, prompt_ids: list[int], max_new_tokens: int, *, estimate: bool | None = None,
+                       icount_shift: int | None = None) -> TokenProfile:
+    """Greedy generation with per-token stats; every token's device time and cycles. estimate: whether the
+    board is emulated (None: as its board profile says); icount_shift: the -icount QEMU was started with."""
     from edgekit.link.client import TokenEvent
+    from edgekit.profile.clocks import device_clock
 
     ident = client.identity or client.hello()
+    clock = device_clock(ident.board, ident.clock_hz, icount_shift=icount_shift, emulated=estimate)
     start = time.monotonic()
     stream = client.generate(prompt_ids, max_new_tokens=max_new_tokens, temperature=0.0, stop_at_eos=False,
                              stats=True)
@@ -80,9 +87,10 @@ def profile_generation(client, prompt_ids: list[int], max_new_tokens: int, *, es
         raise EdgekitError("the device stopped before the profile finished")
     if events and all(e.time_us == 0 for e in events):
         raise EdgekitError("the device reported no per-token times", fix="update the firmware")
-    return TokenProfile(ident.board, ident.kernel, ident.clock_hz, estimate, done.prompt_tokens, done.prefill_us,
-                        done.prefill_cycles, [e.token_id for e in events], [e.time_us for e in events],
-                        [e.cycles for e in events], host_start_s=start, host_token_s=arrivals)
+    return TokenProfile(ident.board, ident.kernel, ident.clock_hz, clock.estimate, done.prompt_tokens,
+                        done.prefill_us, done.prefill_cycles, [e.token_id for e in events],
+                        [e.time_us for e in events], [e.cycles for e in events], host_start_s=start,
+                        host_token_s=arrivals, clock=clock.to_dict())
 
 
 POWER_CSV_EVERY = 10  # power.csv rows average 10 meter samples (10 kHz from a 100 kHz PPK2)
@@ -108,31 +116,88 @@ def write_profile(profile: TokenProfile, out_dir: str | Path) -> dict[str, Path]
     elif profile.trace is not None:
         profile.trace.write_csv(out / "power.csv", every=POWER_CSV_EVERY)
         paths["power_csv"] = out / "power.csv"
+    fig = plot_profile(profile)
+    png = out / "tokens.png"
+    tmp = out / ".tokens.png.tmp"
+    fig.savefig(tmp, format="png")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    tmp.replace(png)
+    paths["png"] = png
+    return paths
+
+
+ESTIMATE_LABEL = "estimate (emulated)"
+
+
+def profile_lines(profile: TokenProfile) -> list[str]:
+    """What `edgekit profile` prints: speed on the device's clock, energy on the meter's, each clock named."""
+    s = profile.summary()
+    t = s["token_ms"]
+    clock = (profile.clock or {}).get("label", "device clock")
+    rate = f"{s['decode_tokens_per_s']:.2f} tokens/s" if s["decode_tokens_per_s"] else "no decode steps"
+    per_token = (f", per token mean {t['mean']:.2f} ms / median {t['median']:.2f} / p95 {t['p95']:.2f}"
+                 if t else "")
+    lines = [f"{s['board']} ({s['kernel']}): {s['generated_tokens']} tokens, {rate}{per_token}; prefill "
+             f"{s['prefill_ms']:.1f} ms [{clock}]"]
+    e = profile.energy
+    if e is None:
+        lines.append(f"energy: not measured ({s['energy_note']})")
+        return lines
+    base = (e.time_base or {}).get("label", "meter clock")
+    idle = f", idle {e.idle_power_w * 1e3:.2f} mW" if e.idle_power_w is not None else ""
+    lines.append(f"energy ({e.meter}): {energy_line(e)}; total {e.total_j * 1e3:.4f} mJ, peak "
+                 f"{e.peak_power_w * 1e3:.2f} mW{idle} [{base}]"
+                 + (f"; {e.dropped_samples} samples lost" if e.dropped_samples else ""))
+    if (profile.clock or {}).get("kind") != "device-timer" and e.decode_s_per_token is not None and t:
+        # two clocks, two ms/token: say why they differ rather than leave the reader to multiply across them
+        lines.append(f"note: the energy is on the meter's time base ({e.decode_s_per_token * 1e3:.2f} ms/token); "
+                     f"the {t['mean']:.2f} ms/token above is the device's {profile.clock['kind']} clock, not the "
+                     "meter's, so the two are not multiplied together")
+    return lines
+
+
+def plot_profile(profile: TokenProfile):
+    """The profile's figure (matplotlib, Agg): ms per token from zero with its mean and the prefill marked, and
+    the power trace below it when a meter was used. Emulated runs carry ESTIMATE_LABEL."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = 2 if e else 1
+    e = profile.energy
+    rows = 2 if e and profile.trace is not None else 1
     fig, axes = plt.subplots(rows, 1, figsize=(7, 3.2 * rows), dpi=110, squeeze=False)
     ax = axes[0][0]
-    # token 0 comes from the prefill's logits (its cost is the prefill), so the plot starts at token 1
-    ax.plot(range(1, len(profile.time_us)), np.asarray(profile.time_us[1:]) / 1e3, marker=".", linewidth=1)
+    # token 0 comes from the prefill's logits (its cost is the prefill), so the decode line starts at token 1
+    decode_ms = np.asarray(profile.time_us[1:], dtype=np.float64) / 1e3
+    ax.plot(range(1, len(profile.time_us)), decode_ms, marker=".", linewidth=1, label="decode step")
+    if decode_ms.size:
+        mean = float(decode_ms.mean())
+        ax.axhline(mean, color="tab:red", linestyle="--", linewidth=1, label=f"mean {mean:.2f} ms")
+    # the prefill sits at token 0: a marker line there, its time in the legend (on the same scale it would
+    # dwarf the decode steps)
+    ax.axvline(0, color="tab:green", linestyle=":", linewidth=1.5,
+               label=f"prefill {profile.prefill_us / 1e3:.1f} ms ({profile.prompt_tokens} tokens)")
+    ax.set_xlim(left=-0.5)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # tokens are whole
+    ax.set_ylim(bottom=0, top=max(float(decode_ms.max()) if decode_ms.size else 1.0, 1e-3) * 1.15)
     ax.set_xlabel("generated token")
+    clock = (profile.clock or {}).get("label")
     ax.set_ylabel("ms per token")
-    label = " (QEMU estimate)" if profile.estimate else ""
-    ax.set_title(f"{profile.board}, kernels {profile.kernel}{label}")
+    ax.set_title(f"{profile.board}, kernels {profile.kernel}" + (f"\n{clock}" if clock else ""), fontsize=9)
+    if profile.estimate:
+        ax.text(0.99, 0.04, ESTIMATE_LABEL, transform=ax.transAxes, ha="right", va="bottom", color="tab:red",
+                fontsize=9, fontweight="bold")
+    ax.legend(loc="lower left", fontsize=8)
     ax.grid(alpha=0.3)
-    if e and profile.trace is not None:
+    if rows == 2:
         _plot_power(axes[1][0], profile.trace, e)
     fig.tight_layout()
-    png = out / "tokens.png"
-    tmp = out / ".tokens.png.tmp"
-    fig.savefig(tmp, format="png")
-    plt.close(fig)
-    tmp.replace(png)
-    paths["png"] = png
-    return paths
+    return fig
 
 
 def _write_os_csv(trace: OSEnergyTrace, path: Path) -> Path:
@@ -161,7 +226,25 @@ def _plot_power(ax, trace: PowerTrace | OSEnergyTrace, e: EnergyReport) -> None:
                    linewidth=0)
     ax.set_xlabel(f"ms since capture start ({shaded})")
     ax.set_ylabel("mW")
-    decode = f"{e.decode_j_per_token * 1e3:.3f} mJ/token decode, " if e.decode_j_per_token is not None else ""
-    label = " (emulated meter: estimate)" if e.estimate else ""
-    ax.set_title(f"{trace.meter}: {decode}{e.prefill_j * 1e3:.3f} mJ prefill{label}", fontsize=9)
+    ax.set_ylim(bottom=0)
+    if e.decode_power_w is not None:
+        ax.axhline(e.decode_power_w * 1e3, color="tab:red", linestyle="--", linewidth=1,
+                   label=f"decode mean {e.decode_power_w * 1e3:.2f} mW")
+        ax.legend(loc="lower left", fontsize=8)
+    base = (e.time_base or {}).get("label", "")
+    ax.set_title(f"{trace.meter}: {energy_line(e)}" + (f"\non the {base}" if base else ""), fontsize=8)
+    if e.estimate:
+        ax.text(0.99, 0.04, ESTIMATE_LABEL, transform=ax.transAxes, ha="right", va="bottom", color="tab:red",
+                fontsize=9, fontweight="bold")
     ax.grid(alpha=0.3)
+
+
+def energy_line(e: EnergyReport) -> str:
+    """Decode energy per token as the product it is (time per token x mean power, both on the report's time
+    base), then the prefill: the one line `edgekit profile` prints and the plot's title."""
+    parts = []
+    if e.decode_j_per_token is not None and e.decode_s_per_token is not None:
+        parts.append(f"decode {e.decode_s_per_token * 1e3:.2f} ms/token x {e.decode_power_w * 1e3:.2f} mW = "
+                     f"{e.decode_j_per_token * 1e3:.4f} mJ/token")
+    parts.append(f"prefill {e.prefill_j * 1e3:.4f} mJ")
+    return "; ".join(parts)
