@@ -16,6 +16,17 @@ def tiny_config(**overrides) -> ModelConfig:
     return ModelConfig(**base)
 
 
+def bitnet_2b_4t_config(**overrides) -> ModelConfig:
+    """microsoft/bitnet-b1.58-2B-4T's shape as released: 30 layers, hidden 2560, FFN 6912, 20 query / 5 KV heads of
+    128, vocabulary 128256, context 4096, rope_theta 500000, and a tied embedding (its model.safetensors has no
+    lm_head: the output head is the bf16 embedding). Planner tests and benchmarks of the 2B shape start here."""
+    base = dict(vocab_size=128256, hidden_size=2560, intermediate_size=6912, num_layers=30, num_heads=20,
+                num_kv_heads=5, head_dim=128, max_seq_len=4096, rms_norm_eps=1e-5, rope_theta=500000.0,
+                tie_word_embeddings=True, bos_token_id=128000, eos_token_id=128001)
+    base.update(overrides)
+    return ModelConfig(**base)
+
+
 def random_model(config: ModelConfig | None = None, seed: int = 0) -> Model:
     """Random ternary codes (about a third zeros) and float tensors of realistic scale."""
     config = config or tiny_config()

@@ -18,6 +18,7 @@ PROJECTIONS = {"q_proj": "self_attn", "k_proj": "self_attn", "v_proj": "self_att
 REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
                   "generation_config.json", "README.md", "loss.png", "training_summary.json")
 IMAGE_BUDGET_BYTES = 2_500_000  # the whole packed image must fit the emulated M55 board's external flash
+BUNDLED_VS_TRANSFORMERS_BOUND = 3e-5
 KJV_TEXT = ("And God said, Let there be light: and there was light.\n"
             "Jesus wept.\nThe LORD is my shepherd; I shall not want. Amen.")
 
@@ -305,12 +306,9 @@ def test_recorded_export_round_trip_was_exact():
 
 @pytest.fixture(scope="module")
 def edgekit_model():
-    try:
-        from edgekit import load
-        model = load(DEFAULT_MODEL)
-    except ImportError as exc:
-        pytest.skip(f"edgekit.load is not available yet ({exc})")
-    return model
+    from edgekit import load
+
+    return load(DEFAULT_MODEL)
 
 
 def test_edgekit_reference_logits_match_transformers(edgekit_model, hf_model):
@@ -319,7 +317,8 @@ def test_edgekit_reference_logits_match_transformers(edgekit_model, hf_model):
     ours = np.asarray(edgekit_model.logits(ids))
     theirs = _hf_logits(hf_model, ids)
     assert ours.shape == theirs.shape == (len(ids), _config()["vocab_size"])
-    assert np.abs(ours - theirs).max() <= 1e-3
+    # float32 noise: measured 2.0e-5 on logits up to 19.5 (about ten ulps there); README states it
+    assert np.abs(ours - theirs).max() <= BUNDLED_VS_TRANSFORMERS_BOUND
     np.testing.assert_array_equal(ours.argmax(-1), theirs.argmax(-1))
 
 

@@ -7,7 +7,6 @@ status name, the C unit tests, an ASan/UBSan build, and warning-clean cross comp
 """
 from __future__ import annotations
 
-import os
 import platform
 import shutil
 import struct
@@ -25,10 +24,11 @@ from edgekit.pack.packer import PackChoice, pack_model
 from edgekit.reference.generate import generate_tokens
 from edgekit.reference.sampler import Sampler
 from edgekit.status import STATUSES
+from cpu_features import require_tool
+from helpers import FIRMWARE, ROOT, build_firmware, c_logits, run_eval
+from kernel_builds import AARCH64_TARGETS, MCU_TARGETS
 from synthetic import random_model, tiny_config
 
-ROOT = Path(__file__).resolve().parents[1]
-FIRMWARE = ROOT / "firmware"
 BUNDLED = "kjv-bitnet-5m"
 PROMPT = "And God said, Let there be light: and there was"
 TERNARY = ("i2", "t158", "tl")
@@ -38,43 +38,6 @@ FLOATS = ("f32", "f16", "q8row")
 # a wrong kernel are O(1)).
 LOGIT_ATOL = 2e-3
 SANITIZE = "-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
-
-_BUILDS: dict[str, Path] = {}
-
-
-def build_firmware(tmp_path_factory, name: str = "host", cmake_args: tuple[str, ...] = ()) -> Path:
-    """Configure and build firmware/ once per session per `name`; returns the build directory."""
-    if name in _BUILDS:
-        return _BUILDS[name]
-    if shutil.which("cmake") is None:
-        pytest.skip("cmake is not installed")
-    build = tmp_path_factory.mktemp(f"firmware-{name}")
-    gen = ["-G", "Ninja"] if shutil.which("ninja") else []
-    steps = (["cmake", "-S", str(FIRMWARE), "-B", str(build), *gen, "-DEK_PORT=none", "-DEK_BUILD_TESTS=ON",
-              *cmake_args], ["cmake", "--build", str(build), "-j2"])
-    for cmd in steps:
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        if r.returncode:
-            pytest.fail(f"{' '.join(cmd)} failed:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}")
-    _BUILDS[name] = build
-    return build
-
-
-def run_eval(build: Path, *args, check: bool = True, wrapper: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
-    # The harness (not the device path) exits on errors without freeing its buffers: no leak reports.
-    env = {**os.environ, "ASAN_OPTIONS": "detect_leaks=0"}
-    r = subprocess.run([*wrapper, str(build / "ek_eval"), *map(str, args)], capture_output=True, text=True,
-                       timeout=300, env=env)
-    if check and r.returncode:
-        pytest.fail(f"ek_eval {' '.join(map(str, args))} failed ({r.returncode}):\n{r.stderr}")
-    return r
-
-
-def c_logits(build: Path, parts, ids, tmp_path: Path, *extra) -> np.ndarray:
-    out = tmp_path / "logits.bin"
-    run_eval(build, "run", "--tokens", ",".join(map(str, ids)), "--logits", out, *extra, *parts)
-    return np.fromfile(out, dtype="<f4")
-
 
 def compare(name: str, c: np.ndarray, ref: np.ndarray) -> float:
     c = c.reshape(ref.shape)
@@ -102,15 +65,6 @@ def prompt_ids(bundled) -> list[int]:
 
 
 # --- agreement with the reference ------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("ternary", TERNARY)
-@pytest.mark.parametrize("floats", FLOATS)
-def test_bundled_model_logits_match_reference(build, bundled, prompt_ids, tmp_path, ternary, floats):
-    image = tmp_path / "m.ekm"
-    pack_model(bundled, image, PackChoice(ternary, floats, floats))
-    ref = edgekit.load(image).logits(prompt_ids)  # the reference decodes the same packed tensors
-    compare(f"{BUNDLED} {ternary}/{floats}", c_logits(build, [image], prompt_ids, tmp_path), ref)
-
 
 ODD_CONFIGS = {
     # widths that are not multiples of the i2 block (128), the t158 block (80) or the tl tile (16)
@@ -178,37 +132,6 @@ def test_greedy_tokens_identical(build, bundled, prompt_ids, tmp_path):
     ref_tokens = _greedy_reference(edgekit.load(image), prompt_ids, n, Sampler())
     print(f"greedy: {bundled.decode(c_tokens)!r}")
     assert c_tokens == ref_tokens
-
-
-@pytest.mark.parametrize("temperature, top_k, top_p, seed", [(0.8, 0, 1.0, 7), (1.0, 40, 0.0, 123),
-                                                             (0.7, 0, 0.9, 99), (1.2, 20, 0.8, 0)])
-def test_sampled_tokens_identical(build, bundled, prompt_ids, tmp_path, temperature, top_k, top_p, seed):
-    image = tmp_path / "m.ekm"
-    pack_model(bundled, image, PackChoice("t158"))
-    n = 30
-    out = run_eval(build, "run", "--tokens", ",".join(map(str, prompt_ids)), "--generate", n,
-                   "--temperature", temperature, "--top-k", top_k, "--top-p", top_p, "--seed", seed, image).stdout
-    c_tokens = [int(t) for t in out.split("tokens:")[1].split()]
-    # Teacher-forced replay: feed the device's tokens to the reference and draw with the same seeded sampler.
-    # Logits agree to ~1e-6, not bit for bit (the sampler itself is bit-exact: test_sampler_matches_python_mirror),
-    # so a draw may legitimately differ when it sits within float noise of a boundary, or when two candidates of
-    # near-equal weight swap places in the sorted order; any other difference is a bug.
-    engine = edgekit.load(image).engine()
-    sampler = Sampler(temperature, top_k, top_p, seed=seed)
-    logits = engine.step(prompt_ids, all_logits=False)[-1]
-    flips = []
-    for i, token in enumerate(c_tokens):
-        draw = sampler.draw(logits)
-        if draw.token != token:
-            weights = np.diff(draw.running, prepend=np.float32(0))
-            where = {int(t): k for k, t in enumerate(draw.order)}
-            assert token in where, f"token {i}: device picked {token}, not a candidate of the reference draw"
-            near_tie = abs(weights[where[token]] - weights[where[draw.token]]) <= 1e-3 * weights.max()
-            assert draw.margin() < 1e-4 or near_tie, \
-                f"token {i}: device {token}, reference {draw.token}, margin {draw.margin():.2e}"
-            flips.append(i)
-        logits = engine.step([token], all_logits=False)[-1]
-    assert len(flips) <= 2, flips
 
 
 @pytest.mark.parametrize("temperature, top_k, top_p", [(0.0, 0, 0.0), (1.0, 0, 0.0), (0.5, 5, 0.0),
@@ -449,17 +372,10 @@ def test_under_address_and_undefined_sanitizers(tmp_path_factory, bundled, promp
 
 MY_C_FILES = sorted([*(FIRMWARE / "kernels").glob("*.c"),
                      *(FIRMWARE / "runtime" / f"ek_{n}.c" for n in ("image", "model", "sampler", "arena", "crc32"))])
-TARGETS = {  # compiler, target flags, kernel bodies enabled
-    "cortex-m55-mve": ("arm-none-eabi-gcc", "-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard", "-DEK_KERNEL_MVE"),
-    "cortex-m4-dsp": ("arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16",
-                      "-DEK_KERNEL_DSP"),
-    "cortex-m7-dsp": ("arm-none-eabi-gcc", "-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-d16",
-                      "-DEK_KERNEL_DSP"),
-    "cortex-m4-portable": ("arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard",
-                           "-mfpu=fpv4-sp-d16"),
-    "aarch64-neon": ("aarch64-linux-gnu-gcc", "-march=armv8-a", "-DEK_KERNEL_NEON"),
-    "aarch64-dotprod": ("aarch64-linux-gnu-gcc", "-march=armv8.2-a+dotprod", "-DEK_KERNEL_NEON",
-                        "-DEK_KERNEL_DOTPROD"),
+# compiler and flags (kernel bodies enabled) per target: the kernel tests' targets, plus the host compilers
+TARGETS = {
+    **{name: ("arm-none-eabi-gcc", "-mthumb", *flags) for name, (flags, _machine) in MCU_TARGETS.items()},
+    **{f"aarch64-{name}": ("aarch64-linux-gnu-gcc", *flags) for name, (flags, _cpu) in AARCH64_TARGETS.items()},
     "clang": ("clang",),
     "clang-avx2": ("clang", "-mavx2", "-DEK_KERNEL_AVX2"),
     "gcc-avx2": ("gcc", "-mavx2", "-DEK_KERNEL_AVX2"),
@@ -469,8 +385,7 @@ TARGETS = {  # compiler, target flags, kernel bodies enabled
 @pytest.mark.parametrize("target", sorted(TARGETS))
 def test_runtime_compiles_warning_clean(target, tmp_path):
     compiler, *flags = TARGETS[target]
-    if shutil.which(compiler) is None:
-        pytest.skip(f"{compiler} not installed")
+    require_tool(compiler)
     if "-mavx2" in flags and platform.machine() not in ("x86_64", "AMD64"):
         pytest.skip("AVX2 bodies build with the host compiler on x86-64 only")
     for src in MY_C_FILES:

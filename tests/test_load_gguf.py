@@ -248,3 +248,123 @@ def test_add_bos_token_becomes_a_post_processor():
     ids = plain.encode("Hello world").ids
     assert with_bos.encode("Hello world").ids == [bos] + ids
     assert with_bos.encode("Hello world", add_special_tokens=False).ids == ids
+
+
+# --- outside references: gguf-py for the container and the upstream types, bitnet.cpp's spec for I2_S ----------
+# I2_S (ggml type 36) is bitnet.cpp's own type, absent from upstream gguf-py. Its on-disk layout, as bitnet.cpp
+# defines it (read in microsoft/BitNet: utils/convert-hf-to-gguf-bitnet.py `quantize_to_i2_s`, the x86 branch of
+# src/ggml-bitnet-mad.cpp `quantize_i2_s`, and the dequantizer its llama.cpp fork reads files with): the tensor
+# flattened row-major, weight i -> code w + 1 in {0, 1, 2}, in blocks of 128 weights; weight j of a block goes to
+# byte j % 32 of the block's 32 bytes, at bit 6 - 2 * (j // 32); after the n / 4 code bytes a 32-byte tail whose
+# first 4 bytes are the float32 scale (dequantized W = scale * code; the converter zero-fills the other 28).
+# bitnet.cpp's ARM build packs 64-weight / 16-byte groups and a newer x86 "1x4" build interleaves four rows per
+# byte, but the released files and the dequantizer use the 128/32 layout (bitnet.cpp issues #585, #598 report ARM
+# builds misreading those files); edgekit reads that one. The functions below restate it weight by weight, the way
+# the spec reads, independently of edgekit's vectorised codecs in gguf_blocks.py.
+I2_S_TYPE = 36
+
+
+def spec_i2_s_pack(codes: np.ndarray, scale: float) -> np.ndarray:
+    flat = np.asarray(codes, dtype=np.int64).reshape(-1)
+    out = np.zeros(flat.size // 4 + 32, dtype=np.uint8)
+    for i, w in enumerate(flat):
+        block, j = divmod(i, 128)
+        out[block * 32 + j % 32] |= (int(w) + 1) << (6 - 2 * (j // 32))
+    out[flat.size // 4:flat.size // 4 + 4] = np.frombuffer(np.float32(scale).tobytes(), dtype=np.uint8)
+    return out
+
+
+def spec_i2_s_unpack(raw: np.ndarray, numel: int) -> tuple[np.ndarray, np.float32]:
+    codes = np.empty(numel, dtype=np.int8)
+    for i in range(numel):
+        block, j = divmod(i, 128)
+        codes[i] = ((int(raw[block * 32 + j % 32]) >> (6 - 2 * (j // 32))) & 3) - 1
+    return codes, raw[numel // 4:numel // 4 + 4].copy().view("<f4")[0]
+
+
+class RawTensorInfoReader(gguf.GGUFReader):
+    """gguf-py's own parser of the header, metadata and tensor infos, keeping each tensor's type as the number
+    in the file (its table stops before I2_S)."""
+
+    def _build_tensors(self, start_offs, fields):
+        self.raw_tensors = []
+        for field in fields:
+            _, name, _, dims, raw_type, offset = field.parts
+            self.raw_tensors.append((bytes(name).decode(), tuple(int(d) for d in dims), int(raw_type[0]),
+                                     int(start_offs + offset[0])))
+        self.tensors = []
+
+
+def _gguf_py_nbytes(type_id: int, dims: tuple[int, ...]) -> int:
+    numel = int(np.prod(dims))
+    if type_id == I2_S_TYPE:
+        return numel // 4 + 32  # bitnet.cpp: n / 4 code bytes + the 32-byte tail
+    block, size = gguf.GGML_QUANT_SIZES[QT(type_id)]
+    return numel * size // block
+
+
+@pytest.mark.parametrize("name", sorted(MANIFEST))
+def test_every_fixture_container_agrees_with_gguf_py(name):
+    """Tensor names, ggml types, dims, data offsets, sizes, alignment and every metadata value: edgekit's parser
+    against gguf-py's, on every GGUF fixture (TQ1_0, TQ2_0, F16, F32 and I2_S)."""
+    path = GGUF_DIR / name
+    reader = RawTensorInfoReader(str(path))
+    ours = GGUFFile(path)
+    alignment = int(reader.fields["general.alignment"].contents()) if "general.alignment" in reader.fields else 32
+    assert [t[0] for t in reader.raw_tensors] == list(ours.tensors)
+    spans = []
+    for tname, dims, type_id, offset in reader.raw_tensors:
+        mine = ours.tensors[tname]
+        assert (mine.ggml_type, mine.dims, mine.begin) == (type_id, dims, offset), tname
+        assert mine.nbytes == _gguf_py_nbytes(type_id, dims), tname
+        assert offset % alignment == 0 and (offset - reader.data_offset) % alignment == 0, tname
+        spans.append((offset, offset + mine.nbytes))
+    spans.sort()
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:])) and spans[-1][1] <= path.stat().st_size
+    for key, field in reader.fields.items():
+        if key.startswith("GGUF."):
+            continue  # the header's own fields (version, counts), not metadata
+        want = field.contents()
+        got = ours.metadata[key]
+        got = got.tolist() if isinstance(got, np.ndarray) else got
+        if isinstance(want, float):
+            assert np.float32(got) == np.float32(want), key
+        else:
+            assert got == want, key
+    assert set(ours.metadata) == {k for k in reader.fields if not k.startswith("GGUF.")}
+
+
+@pytest.mark.parametrize("shape", [(2, 128), (3, 256), (4, 96), (5, 384), (1, 640)])
+def test_i2_s_codecs_equal_the_bitnet_cpp_layout_spec(shape):
+    """(4, 96): 384 weights, so blocks cross row boundaries as in bitnet.cpp (the tensor is one flat run)."""
+    codes = np.random.default_rng(sum(shape)).integers(-1, 2, size=shape).astype(np.int8)
+    scale = np.float32(0.0421875)
+    ours = i2_s_encode(codes, float(scale))
+    spec = spec_i2_s_pack(codes, scale)
+    n = codes.size
+    np.testing.assert_array_equal(ours[:n // 4 + 4], spec[:n // 4 + 4])  # codes and the scale, byte for byte
+    back, got_scale = i2_s_decode(spec, n)  # edgekit reads the spec's bytes (zero-filled tail) ...
+    np.testing.assert_array_equal(back, codes.reshape(-1))
+    assert np.float32(got_scale) == scale
+    spec_codes, spec_scale = spec_i2_s_unpack(ours, n)  # ... and the spec reads edgekit's
+    np.testing.assert_array_equal(spec_codes, codes.reshape(-1))
+    assert spec_scale == scale
+
+
+def test_i2_s_fixture_holds_the_weights_gguf_py_reads_from_the_tq2_0_copy():
+    """Two files of one checkpoint, read by two outside references: the I2_S copy through the bitnet.cpp spec, the
+    TQ2_0 copy through gguf-py's own dequantizer. Same ternary codes, same scale (TQ2_0 keeps it as fp16)."""
+    i2s = RawTensorInfoReader(str(GGUF_DIR / "bitlinear-tied-gqa2-h256.i2_s.gguf"))
+    tq2 = {t.name: t for t in gguf.GGUFReader(str(GGUF_DIR / "bitlinear-tied-gqa2-h256.tq2_0.gguf")).tensors}
+    data = np.memmap(GGUF_DIR / "bitlinear-tied-gqa2-h256.i2_s.gguf", dtype=np.uint8, mode="r")
+    checked = 0
+    for tname, dims, type_id, offset in i2s.raw_tensors:
+        if type_id != I2_S_TYPE:
+            continue
+        numel = int(np.prod(dims))
+        codes, scale = spec_i2_s_unpack(np.asarray(data[offset:offset + numel // 4 + 32]), numel)
+        w = dequantize(tq2[tname].data, tq2[tname].tensor_type).reshape(-1)
+        np.testing.assert_array_equal(codes, np.sign(w).astype(np.int8), err_msg=tname)
+        assert np.float16(scale) == np.float16(np.abs(w).max()), tname
+        checked += 1
+    assert checked == 2 * 7  # every projection of both layers

@@ -1,4 +1,4 @@
-"""Regenerate the oracle fixtures in tests/fixtures/ (needs torch + transformers; the tests do not).
+"""Regenerate the oracle fixtures in tests/fixtures/ (needs torch + transformers, which `make test` installs to rerun the oracle live).
 
 Each fixture is a tiny random BitNet b1.58 checkpoint written the way real ones are (HF directory:
 config.json, safetensors, tokenizer.json), plus `expected.npz` = a fixed token sequence and the float32
@@ -387,7 +387,7 @@ def fixtures_readme(manifest: dict[str, str]) -> str:
     return "\n".join([
         "# Oracle fixtures (generated: do not edit)",
         "",
-        "Written by `tools/make_fixtures.py` (needs torch + transformers; the tests do not). Each directory is a",
+        "Written by `tools/make_fixtures.py` (needs torch + transformers, which `make test` installs to rerun the oracle live). Each directory is a",
         "tiny random BitNet b1.58 checkpoint in Hugging Face layout with a byte-level BPE tokenizer, and",
         "`expected.npz` = token `ids` and the float32 `logits` transformers' BitNetForCausalLM computed from",
         "that directory. Seeds are redrawn until every position has a clear greedy winner and no int8",

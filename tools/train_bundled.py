@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import platform
 import shutil
 import sys
@@ -33,6 +32,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import corpus  # noqa: E402  (tools/ is not a package)
+
+from edgekit.bench.machine import cpu_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL_NAME = "kjv-bitnet-5m"
@@ -196,6 +197,9 @@ def unigram_perplexity(train_ids: np.ndarray, targets: np.ndarray, vocab_size: i
 
 # ---------------------------------------------------------------------------------------------------
 # Evaluation and sampling (eval mode: the exact inference arithmetic)
+
+SHIPPED_HELD_OUT_CHAPTERS = 3  # edgekit/models/kjv-bitnet-5m/held_out.txt: Colossians 2-4
+
 
 def held_out_nll(model, stream: np.ndarray, seq_len: int, max_tokens: int | None = None) -> tuple[float, int]:
     """Mean next-token NLL over `stream`, each token scored with at least seq_len/2 tokens of context
@@ -543,6 +547,8 @@ def main(argv: list[str] | None = None) -> int:
     save_file(export_tensors(model, qat_class), str(tmp / "model.safetensors"), metadata={"format": "pt"})
     write_json(tmp / "config.json", config_json(model, shape))
     tok.save(str(tmp / "tokenizer.json"))
+    # The first held-out chapters ship with the model: `edgekit validate --ppl` scores them on device and reference
+    (tmp / "held_out.txt").write_text("\n".join(c.document() for c in held_ch[:SHIPPED_HELD_OUT_CHAPTERS]))
     write_json(tmp / "tokenizer_config.json", {
         "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": BOS, "eos_token": EOS,
         "add_bos_token": True, "add_eos_token": False, "model_max_length": shape.max_position_embeddings,
@@ -564,7 +570,7 @@ def main(argv: list[str] | None = None) -> int:
         "held_out_from": f"{held_ch[0].book} {held_ch[0].number}", "held_out_tokens": len(held_ids),
         "train_tokens": len(train_ids), "held_out_scored": held_scored,
         "epochs": sched.steps * sched.batch_size * sched.seq_len / len(train_ids),
-        "hardware": f"{platform.processor() or platform.machine()} ({_cpu_name()})", "threads": args.threads,
+        "hardware": f"{platform.processor() or platform.machine()} ({cpu_model()})", "threads": args.threads,
         "train_seconds": train_seconds, "total_seconds": time.time() - t_start, "cpu_seconds": time.process_time(),
         "torch": torch.__version__, "transformers": transformers.__version__, "tokenizers": tokenizers.__version__,
         "command": cmd, "held_out_ppl": math.exp(held_nll), "unigram_ppl": unigram_ppl,
@@ -584,16 +590,6 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(old, ignore_errors=True)
     log(f"wrote {out} in {(time.time() - t_start) / 60:.1f} min")
     return 0
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 if __name__ == "__main__":

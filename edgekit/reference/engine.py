@@ -27,6 +27,14 @@ def quantize_activations(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x_q, s_x
 
 
+def rounding_margin_ulps(x: np.ndarray, s_x: np.ndarray) -> np.ndarray:
+    """Per row (token): how near any x * s_x lies to a rounding boundary k + 1/2, in float32 ulps of that value.
+    Two correct engines whose x differ by float noise (a few ulps) can round such a value apart: the int8
+    activation then differs by one step and the logits by ~1e-2 instead of ~1e-5 (docs/design.md §2)."""
+    v = np.abs((x * s_x).astype(F32))
+    return (np.abs(v - np.floor(v) - F32(0.5)) / np.spacing(np.maximum(v, F32(1.0)))).min(axis=-1)
+
+
 def rms_norm(x: np.ndarray, weight: np.ndarray, eps: float) -> np.ndarray:
     ms = np.mean(np.square(x, dtype=F32), axis=-1, keepdims=True, dtype=F32)
     return (x * (F32(1.0) / np.sqrt(ms + F32(eps))).astype(F32) * weight).astype(F32)
@@ -68,8 +76,12 @@ class TernaryLinear:
 class ReferenceEngine:
     """Forward pass with a KV cache. `logits(ids)` runs a fresh sequence; `step(ids)` continues it."""
 
-    def __init__(self, model: Model):
+    def __init__(self, model: Model, *, track_rounding: bool = False):
         self.model = model
+        # Opt-in (it costs a pass over every activation): per position, the smallest rounding_margin_ulps of
+        # any int8 activation in any layer, for explaining a difference to another engine.
+        self.track_rounding = track_rounding
+        self.rounding_ulps = np.zeros(0, np.float32)
         c = self.config = model.config
         cache_float = model.param_counts()["ternary"] <= CACHE_FLOAT_CODES_MAX
 
@@ -94,6 +106,7 @@ class ReferenceEngine:
     def reset(self) -> None:
         c = self.config
         self.pos = 0
+        self.rounding_ulps = np.zeros(0, np.float32)
         self.k_cache = [np.zeros((0, c.num_kv_heads, c.head_dim), F32) for _ in range(c.num_layers)]
         self.v_cache = [np.zeros((0, c.num_kv_heads, c.head_dim), F32) for _ in range(c.num_layers)]
 
@@ -117,9 +130,17 @@ class ReferenceEngine:
         total = self.pos + T
         # causal mask over the whole cache: query t (absolute pos+t) sees keys 0..pos+t
         mask = np.arange(total)[None, :] > positions[:, None]
+        margins = np.full(T, np.inf, np.float32)
+
+        def quantize(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            v_q, s_v = quantize_activations(v)
+            if self.track_rounding:
+                np.minimum(margins, rounding_margin_ulps(v, s_v), out=margins)
+            return v_q, s_v
+
         for li, L in enumerate(self.layers):
             h = rms_norm(x, L["attn_norm"], c.rms_norm_eps)
-            h_q, s_x = quantize_activations(h)
+            h_q, s_x = quantize(h)
             q = L["q"](h_q, s_x).reshape(T, c.num_heads, c.head_dim)
             k = L["k"](h_q, s_x).reshape(T, c.num_kv_heads, c.head_dim)
             v = L["v"](h_q, s_x).reshape(T, c.num_kv_heads, c.head_dim)
@@ -135,19 +156,21 @@ class ReferenceEngine:
             p = (p / p.sum(axis=-1, keepdims=True, dtype=F32)).astype(F32)
             att = np.einsum("hts,shd->thd", p, vals, dtype=F32).reshape(T, c.q_dim).astype(F32)
             att = rms_norm(att, L["attn_sub_norm"], c.rms_norm_eps)
-            a_q, s_a = quantize_activations(att)
+            a_q, s_a = quantize(att)
             x = (x + L["o"](a_q, s_a)).astype(F32)
 
             h = rms_norm(x, L["ffn_norm"], c.rms_norm_eps)
-            h_q, s_x = quantize_activations(h)
+            h_q, s_x = quantize(h)
             gate = L["gate"](h_q, s_x)
             up = L["up"](h_q, s_x)
             relu = np.maximum(gate, F32(0.0))
             ff = (relu * relu * up).astype(F32)
             ff = rms_norm(ff, L["ffn_sub_norm"], c.rms_norm_eps)
-            f_q, s_f = quantize_activations(ff)
+            f_q, s_f = quantize(ff)
             x = (x + L["down"](f_q, s_f)).astype(F32)
         self.pos += T
+        if self.track_rounding:
+            self.rounding_ulps = np.concatenate([self.rounding_ulps, margins])
         out = x if all_logits else x[-1:]
         out = rms_norm(out, self.final_norm, c.rms_norm_eps)
         return (out @ self.lm_head.T).astype(F32)

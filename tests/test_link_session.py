@@ -1,81 +1,27 @@
-"""Host <-> device sessions over real links: the real POSIX device binary (firmware/ports/posix) serving real
-images on a pty or TCP socket, driven by edgekit.link's DeviceClient. Covers the handshake, generation
-against the reference engine, cancel, errors as messages, garbage on the link, silent devices and the
-library functions the CLI uses (stream_generate, ChatSession, validate)."""
+"""The host <-> device link over real links: the POSIX device binary on a pty, a TCP socket, stdio or an
+existing tty, driven by DeviceClient. Handshake, cancel, errors as messages, garbage and silence on the link,
+lost frames, resets and abandoned sessions."""
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
-import numpy as np
 import pytest
 
-import edgekit
 from edgekit.errors import EdgekitError
-from edgekit.link import (ChatSession, DeviceClient, DeviceError, DeviceProcess, DoneEvent, IncrementalDecoder,
-                          TokenEvent, stream_generate, validate)
+from edgekit.link import DeviceClient, DeviceError, DeviceProcess, TokenEvent
 from edgekit.link import client as C
 from edgekit.link import messages as M
 from edgekit.link.framing import FrameDecoder, encode_frame
-from edgekit.link.session import RoleColonTemplate, parse_chat_template
 from edgekit.pack.image import read_image
-from edgekit.pack.packer import PackChoice, pack_model
 from edgekit.reference.generate import generate_tokens
 from edgekit.reference.sampler import Sampler
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-from synthetic import random_model, tiny_config  # noqa: E402
-
-# Upper bound for "the host gave up": far above every timeout used here, only there so a regression fails
-# instead of hanging the suite. Not a speed assertion.
-NEVER_HANGS_S = 60.0
-
-
-@pytest.fixture(scope="module")
-def bundled():
-    from edgekit.models import DEFAULT_MODEL
-
-    return edgekit.load(DEFAULT_MODEL)  # a real model with a tokenizer (edgekit/models/)
-
-
-@pytest.fixture(scope="module")
-def bundled_image(bundled, tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("img") / "kjv.ekm"
-    pack_model(bundled, path, PackChoice("i2"))
-    return path
-
-
-@pytest.fixture(scope="module")
-def long_image(tmp_path_factory) -> Path:
-    """A tiny random model with a long context: fast steps, room for thousands of tokens."""
-    path = tmp_path_factory.mktemp("img") / "long.ekm"
-    pack_model(random_model(tiny_config(max_seq_len=4096), seed=11), path, PackChoice("i2"))
-    return path
-
-
-@pytest.fixture
-def bundled_device(device_binary, bundled_image):
-    with DeviceProcess(device_binary, [bundled_image]) as dev:
-        with DeviceClient(dev.url) as client:
-            client.hello()
-            yield dev, client
-
-
-@pytest.fixture
-def long_device(device_binary, long_image):
-    with DeviceProcess(device_binary, [long_image]) as dev:
-        with DeviceClient(dev.url) as client:
-            client.hello()
-            yield dev, client
-
+# pytest fixtures (and the fixtures they use), requested by name
+from link_devices import NEVER_HANGS_S, bundled, bundled_device, bundled_image, long_device, long_image  # noqa: F401
 
 # --- handshake -------------------------------------------------------------------------------------
 def test_identity_describes_the_image(bundled_device, bundled_image, bundled):
@@ -120,71 +66,6 @@ def test_restart_request_ends_the_device_process(device_binary, bundled_image):
             client.reset(restart=True)
         dev.proc.wait(NEVER_HANGS_S)
         assert dev.returncode == 0
-
-
-# --- generation against the reference ----------------------------------------------------------------
-def test_greedy_generation_matches_reference(bundled_device, bundled):
-    _, client = bundled_device
-    ids = bundled.encode("And God said")
-    events = list(client.generate(ids, max_new_tokens=24, temperature=0.0, stop_at_eos=True))
-    tokens = [e.token_id for e in events if isinstance(e, TokenEvent)]
-    done = events[-1]
-    assert isinstance(done, DoneEvent) and done.reason in ("eos", "max_tokens")
-    assert tokens == list(generate_tokens(bundled, ids, 24, Sampler(0.0), stop_at_eos=True))
-    assert done.prompt_tokens == len(ids) and done.generated_tokens == len(tokens)
-    assert [e.index for e in events[:-1]] == list(range(len(tokens)))
-    assert all(e.cycles > 0 for e in events[:-1]) and done.prefill_cycles > 0 and done.decode_us > 0
-
-
-def test_validate_report(bundled_device, bundled):
-    _, client = bundled_device
-    report = validate(client, bundled, ["In the beginning God created", [0, 5, 17, 400, 33]], greedy_tokens=12)
-    assert report["passed"], report["summary"]
-    s = report["summary"]
-    assert s["positions"] == len(bundled.encode("In the beginning God created")) + 5
-    assert s["top1_agreement"] >= 0.99 and s["min_cosine"] > 0.9999
-    assert s["max_abs_diff"] < 0.05  # float32 C vs numpy: differences are a few rounding steps
-    json.dumps(report)  # the CLI writes it as JSON
-    light = validate(client, bundled, [[0, 5, 17, 400, 33]], greedy_tokens=4, top_k=8)  # slow-link mode
-    assert light["passed"] and light["summary"]["top1_agreement"] == 1.0 and light["summary"]["min_cosine"] is None
-    assert light["summary"]["max_abs_diff"] < 0.05
-
-
-def test_logits_full_and_topk_agree_with_reference(bundled_device, bundled):
-    _, client = bundled_device
-    ids = bundled.encode("And God said")
-    ref = bundled.logits(ids)[-1]
-    full = client.logits(ids)
-    assert full.position == len(ids) - 1 and full.values.shape == (bundled.config.vocab_size,)
-    assert np.max(np.abs(full.values - ref)) < 0.05
-    top = client.logits(ids, top_k=10)
-    assert list(top.top_ids) == list(np.argsort(-full.values, kind="stable")[:10])
-    np.testing.assert_array_equal(top.top_values, full.values[top.top_ids])
-    every = client.logits_all(ids)  # one position at a time, continuing the sequence
-    np.testing.assert_allclose(every, bundled.logits(ids), atol=0.05)
-
-
-def test_stream_generate_yields_the_decoded_text(bundled_device, bundled):
-    _, client = bundled_device
-    ids = bundled.encode("The LORD is my shepherd")
-    stream = stream_generate(client, bundled.tokenizer, ids, max_new_tokens=20)
-    text = "".join(stream)
-    assert stream.done is not None and stream.done.generated_tokens == len(stream.token_ids)
-    shown = [t for t in stream.token_ids if t != client.identity.eos_id]
-    assert text == bundled.tokenizer.decode(shown)
-
-
-def test_threads_give_identical_logits(device_binary, bundled_image, bundled):
-    ids = bundled.encode("Jesus wept. And")
-    results = []
-    for threads in (1, 2):
-        with DeviceProcess(device_binary, [bundled_image], args=["--threads", str(threads)]) as dev:
-            with DeviceClient(dev.url) as client:
-                ident = client.hello()
-                if sys.platform != "darwin":
-                    assert ident.threads == threads
-                results.append(client.logits_all(ids))
-    np.testing.assert_array_equal(results[0], results[1])  # same int32 accumulators, same floats
 
 
 def test_long_prompts_are_sent_in_chunks(long_device):
@@ -409,53 +290,6 @@ def test_unopenable_port_is_a_clear_error(tmp_path):
         DeviceClient(str(tmp_path / "nonexistent-tty"))
 
 
-# --- text and chat helpers -------------------------------------------------------------------------------
-class _ByteTokenizer:
-    """Each id is one byte, decoded as UTF-8 with replacement: how byte-level BPE splits characters."""
-
-    def decode(self, ids, skip_special_tokens=True):
-        return bytes(ids).decode("utf-8", errors="replace")
-
-
-def test_incremental_decoder_never_splits_a_character():
-    dec = IncrementalDecoder(_ByteTokenizer())
-    text = "añ€😀!"
-    pieces = [dec.push(b) for b in text.encode("utf-8")] + [dec.flush()]
-    assert "".join(pieces) == text
-    assert all("\ufffd" not in p for p in pieces)
-    assert pieces[:2] == ["a", ""]  # the first byte of ñ is held back until the second arrives
-
-
-def test_chat_template_rendering():
-    t = parse_chat_template(BITNET_2B_TEMPLATE)
-    assert t == RoleColonTemplate("<|eot_id|>", True)
-    assert t.render_message("user", "  Hi there \n") == "User: Hi there<|eot_id|>"
-    assert parse_chat_template("{{ messages }}") is None and parse_chat_template(None) is None
-
-
-def test_chat_session_reuses_the_device_sequence_and_saves_a_transcript(bundled_device, bundled, tmp_path):
-    _, client = bundled_device
-    transcript = tmp_path / "chat.json"
-    chat = ChatSession(client, bundled.tokenizer, chat_template=bundled.chat_template, transcript=transcript,
-                       max_new_tokens=12)
-    assert chat.mode == "continuation"  # the bundled model has no chat template
-    first = "".join(chat.send("And God said"))
-    held = list(chat.device_tokens)
-    assert held and chat.conversation[:len(held)] == held
-    second = "".join(chat.send(" And the LORD spake"))
-    # the second turn continued the device's sequence: what it holds starts with the first turn's tokens
-    assert chat.device_tokens[:len(held)] == held
-    assert first and second
-    saved = json.loads(transcript.read_text())
-    assert [t["role"] for t in saved["turns"]] == ["user", "assistant", "user", "assistant"]
-    assert saved["turns"][1]["content"] == first.strip() and "decode_us" in saved["turns"][1]["stats"]
-    assert saved["device"]["model_hash"] == client.identity.model_hash.hex()
-    # the continued sequence gives the same answer as sending the whole conversation fresh
-    whole = bundled.encode("And God said" + first + " And the LORD spake")
-    fresh = client.generate(whole, max_new_tokens=12).run()
-    assert fresh.generated_tokens > 0
-
-
 def test_ping_and_stats_while_streaming_keep_every_token(long_device):
     _, client = long_device
     stream = client.generate([1, 2, 3], max_new_tokens=60, stop_at_eos=False)
@@ -480,39 +314,6 @@ def test_trace_hex_dumps_frames(device_binary, bundled_image):
     text = out.getvalue()
     assert "TX HELLO seq=1" in text and "RX IDENTITY seq=1" in text and "RX PONG" in text
     assert "0000  00 04 01 01 01 05 0f e3 21 81 00" in text  # HELLO's wire bytes, as in docs/protocol.md
-
-
-BITNET_2B_TEMPLATE = (
-    "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = message['role'] | "
-    "capitalize + ': '+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = "
-    "bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ 'Assistant: ' }}"
-    "{% endif %}")
-
-
-def test_chat_session_renders_the_template_turn_by_turn(bundled_device, bundled, monkeypatch):
-    _, client = bundled_device
-    sent = []
-    real_generate = client.generate
-
-    def recording_generate(prompt_ids, **kw):
-        sent.append((list(prompt_ids), kw["continue_sequence"]))
-        return real_generate(prompt_ids, **kw)
-
-    monkeypatch.setattr(client, "generate", recording_generate)
-    chat = ChatSession(client, bundled.tokenizer, chat_template=BITNET_2B_TEMPLATE, system="Be brief.",
-                       max_new_tokens=6)
-    assert chat.mode == "chat"
-    answer = "".join(chat.send("Who made the light?"))
-    tok = bundled.tokenizer
-    first_text = "System: Be brief.<|eot_id|>User: Who made the light?<|eot_id|>Assistant: "
-    assert sent[0] == ([client.identity.bos_id] + tok.encode(first_text, add_special_tokens=False).ids, False)
-    "".join(chat.send("And then?"))
-    # the first answer was cut at max tokens: the next turn closes it, then continues the device's sequence
-    second_text = "<|eot_id|>User: And then?<|eot_id|>Assistant: "
-    prompt2, cont2 = sent[1]
-    assert cont2 is True and prompt2[-len(tok.encode(second_text, add_special_tokens=False).ids):] == \
-        tok.encode(second_text, add_special_tokens=False).ids
-    assert chat.turns[1].content == answer.strip()
 
 
 class _ScriptedTransport(C.Transport):
@@ -630,28 +431,6 @@ def test_reset_while_generating_cancels_then_acks(long_device):
     assert client.stats()["tokens_generated"] == 0 and client.stats()["seq_len"] == 0  # counters were reset
 
 
-def test_chat_session_recovers_from_an_interrupted_answer(long_device):
-    _, client = long_device
-
-    class Digits:  # a tokenizer for the random model: one id per character
-        def encode(self, text, add_special_tokens=False):
-            return [3 + (ord(c) % 90) for c in text]
-
-        def decode(self, ids, skip_special_tokens=True):
-            return "".join(chr(ord("a") + i % 26) for i in ids)
-
-    chat = ChatSession(client, Digits(), max_new_tokens=3000)
-    answer = chat.send("hello")
-    for i, _ in enumerate(answer):
-        if i == 3:
-            break
-    answer.close()  # what a Ctrl-C in the caller's loop does: the device is cancelled
-    assert chat.device_tokens == [] and chat.turns[-1].role == "assistant"
-    chat.sampling["max_new_tokens"] = 4
-    assert len("".join(chat.send("again"))) > 0  # a fresh start, not a corrupted continuation
-    assert chat.turns[-1].stats["reason"] in ("max_tokens", "eos")
-
-
 def test_a_new_host_session_ends_an_abandoned_generation(long_device):
     dev, old_client = long_device
     stream = old_client.generate([1, 2, 3], max_new_tokens=4000, stop_at_eos=False)
@@ -662,42 +441,3 @@ def test_a_new_host_session_ends_an_abandoned_generation(long_device):
         assert client.hello().model_ok  # HELLO ends the orphaned generation...
         done = client.generate([4, 5], max_new_tokens=2, stop_at_eos=False).run()  # ...so this is not BUSY
         assert done.reason == "max_tokens" and done.generated_tokens == 2
-
-
-@pytest.fixture(scope="module")
-def avx2_device_binary(tmp_path_factory) -> Path:
-    from test_c_kernels import _host_has_avx2
-
-    if not _host_has_avx2():
-        pytest.skip("this machine has no AVX2")
-    build = tmp_path_factory.mktemp("posix-device-avx2")
-    subprocess.run(["cmake", "-S", str(ROOT / "firmware"), "-B", str(build), "-G", "Ninja", "-DEK_PORT=posix",
-                    "-DEK_KERNELS=c;avx2", "-DEK_BUILD_EVAL=OFF", "-DCMAKE_BUILD_TYPE=Release"], check=True,
-                   capture_output=True)
-    subprocess.run(["cmake", "--build", str(build), "-j2"], check=True, capture_output=True)
-    return build / "edgekit-device"
-
-
-@pytest.mark.parametrize("kernels", ["c", "avx2"])
-@pytest.mark.parametrize("chunk,threads", [(32, 1), (5, 1), (32, 2), (7, 2)])
-def test_chunked_prefill_equals_token_by_token(request, bundled, bundled_image, kernels, chunk, threads):
-    """A prompt prefilled in chunks (each weight read once per chunk: the AVX2 i2 matmul body where built, split
-    over threads) gives the token-by-token logits bit for bit, and the same greedy continuation. 53 prompt
-    tokens: whole chunks, a remainder, and tiles of four with one input left over."""
-    device_binary = request.getfixturevalue("device_binary" if kernels == "c" else "avx2_device_binary")
-    ids = bundled.encode("In the beginning God created the heaven and the earth. And the earth was without form, "
-                         "and void; and darkness was upon the face of the deep. And the Spirit of God moved upon "
-                         "the face of the waters.")
-    assert len(ids) == 53
-
-    def run(args):
-        with DeviceProcess(device_binary, [bundled_image], args=args) as dev, DeviceClient(dev.url) as client:
-            client.hello()
-            logits = client.logits(ids).values
-            tokens = [e.token_id for e in client.generate(ids, max_new_tokens=8, temperature=0.0, stop_at_eos=False)
-                      if isinstance(e, TokenEvent)]
-            return logits, tokens
-
-    want_logits, want_tokens = run(["--prefill-chunk", "1"])
-    got_logits, got_tokens = run(["--prefill-chunk", str(chunk), "--threads", str(threads)])
-    assert got_logits.tobytes() == want_logits.tobytes() and got_tokens == want_tokens
