@@ -45,7 +45,7 @@ class Shape:
 SHAPES = {
     # microsoft/bitnet-b1.58-2B-4T config.json
     "bitnet-b1.58-2B-4T": Shape(hidden=2560, layers=30, heads=20, kv_heads=5, intermediate=6912, vocab=128256,
-                                tied=False, rope_theta=500000.0, max_position=4096),
+                                tied=True, rope_theta=500000.0, max_position=4096),
     # 1bitLLM/bitnet_b1_58-large sizes (its own code is llama-style; here it gets the BitNet b1.58 layers)
     "bitnet_b1_58-large": Shape(hidden=1536, layers=24, heads=16, kv_heads=16, intermediate=4096, vocab=32002,
                                 tied=False, rope_theta=10000.0, max_position=2048),

@@ -1,8 +1,9 @@
 """Kernel benchmark: ternary matvec throughput per format and kernel body at the bitnet-b1.58-2B-4T shapes.
 
-For each kernel family set this CPU runs natively ("c", the portable bodies; "c;avx2" on x86-64 with AVX2;
-"c;neon" or "c;neon;dotprod" on AArch64) the firmware is built once into the bench work directory with the
-project's own CMake (EK_PORT=none, Release). Per format and shape:
+The kernel family sets come from what this CPU has, as the host board's build chooses them
+(edgekit.gen.project.kernel_families): "c" (the portable bodies), then each native family added in turn
+(e.g. "c;avx2" on x86-64 with AVX2, "c;neon;dotprod" on AArch64 with dot product). Each set is built once
+into the bench work directory with the project's own CMake (EK_PORT=none, Release). Per format and shape:
 
 1. `ek_eval matvec` of that build checks the dispatched body against the portable one and writes the
    accumulators, which must equal numpy's exact integer product (a wrong kernel is never timed);
@@ -10,21 +11,25 @@ project's own CMake (EK_PORT=none, Release). Per format and shape:
    call is `ek_ternary_matvec`, the entry point the runtime uses, on one thread. ek_eval has no timing loop,
    and timing its whole process would measure file I/O and the portable reference it always runs.
 
-Reported: weights per second (rows x cols / median seconds per call, in G). Emulated CPUs (qemu-aarch64) are
-not timed here: their speed says nothing about silicon.
+Two placements are timed: "cache" calls the kernel on one weight matrix again and again (it stays in the
+caches: the kernel's compute speed), "dram" cycles through enough copies of it to fill 4x the last-level cache
+(every call streams its weights from memory, as decode does). Each case: one warm-up call, then RUNS timed
+runs reported as min / median / max weights per second (rows x cols / seconds per call, in G) and, for
+"dram", the packed weight bytes read per second. Emulated CPUs (qemu-aarch64) are not timed here: their
+speed says nothing about silicon.
 """
 from __future__ import annotations
 
 import ctypes
-import platform
 import shutil
-import statistics
 import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
 
+from edgekit.bench.machine import cache_bytes
+from edgekit.bench.stats import summary
 from edgekit.errors import EdgekitError
 from edgekit.pack.formats import TERNARY_FORMATS
 
@@ -32,8 +37,10 @@ FIRMWARE = Path(__file__).resolve().parents[1].parent / "firmware"
 KERNEL_FORMATS = ("i2", "t158", "tl")
 # (rows, cols) of the 2B-4T ternary layers: q/o (2560x2560), gate/up (6912x2560), down (2560x6912)
 TWO_B_SHAPES = ((2560, 2560), (6912, 2560), (2560, 6912))
-RUNS = 7  # timed runs per case; the median is reported
+RUNS = 7  # timed runs per case, after one warm-up call
 MIN_RUN_S = 0.05  # each run repeats the call until it lasts this long (ctypes call overhead is ~1 us)
+PLACEMENTS = ("cache", "dram")
+DRAM_FOOTPRINT_OVER_LLC = 4  # "dram": the copies together are this many times the last-level cache
 
 
 class _Tensor(ctypes.Structure):  # ek_tensor (firmware/kernels/ek_kernels.h)
@@ -47,19 +54,13 @@ class _QVec(ctypes.Structure):  # ek_qvec
 
 
 def native_kernel_sets() -> list[tuple[str, str]]:
-    """(EK_KERNELS value, body name) pairs this machine runs natively: the portable set first."""
-    sets = [("c", "c")]
-    machine = platform.machine().lower()
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        cpuinfo = ""
-    if machine in ("x86_64", "amd64") and " avx2" in cpuinfo:
-        sets.append(("c;avx2", "avx2"))
-    elif machine in ("aarch64", "arm64"):
-        sets.append(("c;neon;dotprod", "dotprod") if "asimddp" in cpuinfo or platform.system() == "Darwin"
-                    else ("c;neon", "neon"))
-    return sets
+    """(EK_KERNELS value, body name) pairs this machine runs natively: the portable set first, then each
+    family the host board's build would use on this CPU, added in turn."""
+    from edgekit.boards import load_board
+    from edgekit.gen.project import kernel_families
+
+    families = kernel_families(load_board("host"))
+    return [(";".join(families[: i + 1]), families[i]) for i in range(len(families))]
 
 
 def _run(cmd: list[str], what: str) -> None:
@@ -123,10 +124,18 @@ def check_with_eval(ek_eval: Path, fmt: str, codes: np.ndarray, x: np.ndarray, p
         p.unlink()
 
 
-def time_matvec(lib: ctypes.CDLL, fmt: str, codes: np.ndarray, x: np.ndarray, packed: bytes) -> float:
-    """Median seconds per ek_ternary_matvec call (one thread)."""
+def dram_copies(packed_bytes: int) -> int:
+    """Copies of one weight matrix that together overflow the last-level cache DRAM_FOOTPRINT_OVER_LLC times."""
+    llc = cache_bytes(3) or cache_bytes(2) or 32 << 20
+    return max(2, -(-DRAM_FOOTPRINT_OVER_LLC * llc // packed_bytes))
+
+
+def time_matvec(lib: ctypes.CDLL, fmt: str, codes: np.ndarray, x: np.ndarray, packed: bytes,
+                copies: int = 1, runs: int = RUNS) -> list[float]:
+    """Seconds per ek_ternary_matvec call (one thread), one sample per timed run. copies > 1: the calls cycle
+    through that many copies of the weights, so each call reads them from memory, not from the caches."""
     rows, cols = codes.shape
-    weights = np.frombuffer(packed, dtype=np.uint8).copy()
+    weights = [np.frombuffer(packed, dtype=np.uint8).copy() for _ in range(copies)]
     xq = np.zeros(-(-cols // 128) * 128, dtype=np.int8)  # EK_XQ_PAD(cols)
     xq[:cols] = x
     lut = np.zeros((cols + 1) // 2 * 9, dtype=np.int16)  # EK_TL_LUT_ENTRIES(cols)
@@ -135,48 +144,58 @@ def time_matvec(lib: ctypes.CDLL, fmt: str, codes: np.ndarray, x: np.ndarray, pa
     build_lut.restype = None
     build_lut.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p]  # pointers stay 64-bit
     build_lut(xq.ctypes.data, cols, lut.ctypes.data)
-    w = _Tensor(weights.ctypes.data, rows, cols, TERNARY_FORMATS[fmt].code, 1.0)
+    tensors = [_Tensor(w.ctypes.data, rows, cols, TERNARY_FORMATS[fmt].code, 1.0) for w in weights]
     q = _QVec(xq.ctypes.data, cols, 1.0, lut.ctypes.data)
     call = lib.ek_ternary_matvec
     call.restype = None
     call.argtypes = [ctypes.POINTER(_Tensor), ctypes.POINTER(_QVec), ctypes.c_void_p]
-    args = (ctypes.byref(w), ctypes.byref(q), acc.ctypes.data)
+    args = [(ctypes.byref(w), ctypes.byref(q), acc.ctypes.data) for w in tensors]
     t0 = time.perf_counter()
-    call(*args)  # warm-up: caches, page faults
-    once = max(time.perf_counter() - t0, 1e-6)
-    reps = max(1, int(MIN_RUN_S / once))
+    for a in args:
+        call(*a)  # warm-up: page faults, and the cache-resident case's first fill
+    once = max((time.perf_counter() - t0) / copies, 1e-6)
+    reps = max(copies, int(MIN_RUN_S / once) // copies * copies)  # whole cycles through the copies
     samples = []
-    for _ in range(RUNS):
+    for _ in range(runs):
         t0 = time.perf_counter()
-        for _ in range(reps):
-            call(*args)
+        for i in range(reps):
+            call(*args[i % copies])
         samples.append((time.perf_counter() - t0) / reps)
     if not np.array_equal(acc, codes.astype(np.int32) @ x.astype(np.int32)):
         raise EdgekitError(f"{fmt} {rows}x{cols}: the timed kernel's accumulators differ from numpy")
-    return statistics.median(samples)
+    return samples
 
 
-def bench_kernels(work: Path, log, shapes=TWO_B_SHAPES, formats=KERNEL_FORMATS) -> list[dict]:
+def bench_kernels(work: Path, log, shapes=TWO_B_SHAPES, formats=KERNEL_FORMATS, placements=PLACEMENTS,
+                  runs: int = RUNS) -> list[dict]:
     work.mkdir(parents=True, exist_ok=True)
     rows_out = []
     builds = []
     for kernels, body in native_kernel_sets():
         ek_eval, lib_path = build_kernels(work, kernels, log)
-        builds.append((body, ek_eval, ctypes.CDLL(str(lib_path))))
+        builds.append((kernels, body, ek_eval, ctypes.CDLL(str(lib_path))))
     for fmt in formats:
         for rows, cols in shapes:
             codes, x, packed = _case(fmt, rows, cols)
-            portable_s = None
-            for body, ek_eval, lib in builds:
-                log(f"matvec {fmt} {rows}x{cols}, body {body}")
-                check_with_eval(ek_eval, fmt, codes, x, packed, work)
-                seconds = time_matvec(lib, fmt, codes, x, packed)
-                portable_s = seconds if body == "c" else portable_s
-                rows_out.append({
-                    "suite": "kernels", "format": fmt, "rows": rows, "cols": cols, "body": body,
-                    "us_per_matvec": round(seconds * 1e6, 1),
-                    "gweights_per_s": round(rows * cols / seconds / 1e9, 2),
-                    "speedup_vs_c": round(portable_s / seconds, 2) if portable_s else None,
-                    "packed_bytes": len(packed),
-                })
+            for placement in placements:
+                copies = 1 if placement == "cache" else dram_copies(len(packed))
+                portable_s = None
+                for kernels, body, ek_eval, lib in builds:
+                    log(f"matvec {fmt} {rows}x{cols}, body {body}, {placement}")
+                    if placement == placements[0]:  # the same bytes in every placement: checked once
+                        check_with_eval(ek_eval, fmt, codes, x, packed, work)
+                    samples = time_matvec(lib, fmt, codes, x, packed, copies=copies, runs=runs)
+                    seconds = sorted(samples)[len(samples) // 2]
+                    portable_s = seconds if body == "c" else portable_s
+                    gweights = summary([rows * cols / s / 1e9 for s in samples])
+                    rows_out.append({
+                        "suite": "kernels", "format": fmt, "rows": rows, "cols": cols, "kernels": kernels,
+                        "body": body, "placement": placement, "copies": copies,
+                        "us_per_matvec": round(seconds * 1e6, 1),
+                        "gweights_per_s": gweights["median"], "gweights_per_s_min": gweights["min"],
+                        "gweights_per_s_max": gweights["max"], "runs": gweights["runs"],
+                        "weight_gb_per_s": round(len(packed) / seconds / 1e9, 2),
+                        "speedup_vs_c": round(portable_s / seconds, 2) if portable_s else None,
+                        "packed_bytes": len(packed),
+                    })
     return rows_out

@@ -8,26 +8,47 @@ import click
 
 from edgekit.atomic_file import write_text_atomic
 from edgekit.cli.common import stderr_console, stdout_console
+from edgekit.pack.formats import FLOAT_FORMATS
+
+SUITE_NAMES = ["pack", "host", "qemu", "kernels", "reliability", "peers"]
 
 
 @click.command("bench")
-@click.option("--suite", "suites", multiple=True, type=click.Choice(["pack", "host", "qemu", "kernels", "reliability"]),
-              help="Suites to run (repeatable) [default: all but reliability, which takes long].")
+@click.option("--suite", "suites", multiple=True, type=click.Choice(SUITE_NAMES),
+              help="Suites to run (repeatable) [default: all but reliability (long) and peers (needs the "
+                   "peers extra)].")
 @click.option("--work", type=click.Path(file_okay=False, path_type=Path), default=Path("bench/work"),
               show_default=True, help="Scratch directory (synthetic checkpoints and builds are kept here).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("bench/results.json"),
-              show_default=True, help="JSON results file.")
+@click.option("-o", "--output", "--json", "output", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("bench/results.json"), show_default=True, help="JSON results file.")
 @click.option("--device", "devices", multiple=True, type=click.Choice(["host", "qemu-mps3-an547", "scripted"]),
               help="Reliability suite: devices to run (repeatable) [default: all].")
-def bench(suites, work, output, devices):
-    """Measure load+pack throughput and RSS, host decode/prefill tokens/s, and emulated-board decode."""
+@click.option("--model", "model_arg", default=None,
+              help="Peers suite: the model to run [default: a synthetic bitnet-b1.58-2B-4T, tied embedding].")
+@click.option("--peer-bench", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Peers suite: a llama-bench binary to run too (bitnet.cpp, ik_llama.cpp, llama.cpp).")
+@click.option("--peer-model", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Peers suite: the GGUF that --peer-bench runs.")
+@click.option("--rounds", type=click.IntRange(1, 100), default=None,
+              help="Peers suite: timed rounds after the warm-up round [default: 5].")
+@click.option("--head", type=click.Choice(list(FLOAT_FORMATS)), default=None,
+              help="Peers suite: edgekit's embedding/head format [default: q8row].")
+def bench(suites, work, output, devices, model_arg, peer_bench, peer_model, rounds, head):
+    """Measure load+pack throughput and RSS, host decode/prefill tokens/s, emulated-board decode, and (--suite
+    peers) edgekit against llama.cpp on the same weights in one run. Commands: docs/benchmarks.md."""
     from rich.table import Table
 
-    from edgekit.bench.suites import SUITES, run
+    from edgekit.bench.suites import NOT_BY_DEFAULT, SUITES, run
 
     err = stderr_console()
-    default = [name for name in SUITES if name != "reliability"]
-    results = run(list(suites or default), work, lambda m: err.print(f"[dim]{m}[/dim]"), devices=tuple(devices))
+    default = [name for name in SUITES if name not in NOT_BY_DEFAULT]
+    peers = {"model_arg": model_arg, "peer_bench": peer_bench, "peer_model": peer_model}
+    if rounds is not None:
+        peers["rounds"] = rounds
+    if head is not None:
+        peers["head"] = head
+    results = run(list(suites or default), work, lambda m: err.print(f"[dim]{m}[/dim]"),
+                  options={"reliability": {"devices": tuple(devices)}, "peers": peers})
     write_text_atomic(output, json.dumps(results, indent=2) + "\n")
     con = stdout_console()
     by_suite: dict[str, list[dict]] = {}
@@ -39,6 +60,7 @@ def bench(suites, work, output, devices):
         for c in cols:
             table.add_column(c)
         for r in rows:
-            table.add_row(*[f"{r[c]:,}" if isinstance(r[c], int) else str(r[c]) for c in cols])
+            table.add_row(*[f"{r[c]:,}" if isinstance(r[c], int) and not isinstance(r[c], bool) else
+                            "—" if r[c] is None else str(r[c]) for c in cols])
         con.print(table)
     con.print(f"wrote {output}")

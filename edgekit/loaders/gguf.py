@@ -13,11 +13,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from gguf.constants import MODEL_TENSOR, TENSOR_NAMES, GGMLQuantizationType
+from gguf.constants import MODEL_TENSOR, TENSOR_NAMES
 
 from edgekit.errors import EdgekitError
-from edgekit.loaders.gguf_blocks import BlockFormatError, i2_s_decode, tq1_0_decode, tq2_0_decode
-from edgekit.loaders.gguf_file import GGML_TYPE_I2_S, GGUFFile, GGUFTensorInfo
+from edgekit.loaders.gguf_blocks import BlockFormatError
+from edgekit.loaders.gguf_file import GGUFFile, GGUFTensorInfo
+from edgekit.loaders.gguf_types import GGML_TYPE_BY_ID, GGMLType
 from edgekit.loaders.ternary import DeferredScaleTernaryTensor, absmean_ternarise
 from edgekit.model import (FloatTensor, Model, ModelConfig, TernaryTensor, check_layout, check_tensor_count,
                            tensor_layout)
@@ -33,7 +34,6 @@ GGUF_ROLE_TENSORS = {
     "ffn_norm": MODEL_TENSOR.FFN_NORM, "gate": MODEL_TENSOR.FFN_GATE, "up": MODEL_TENSOR.FFN_UP,
     "ffn_sub_norm": MODEL_TENSOR.FFN_SUB_NORM, "down": MODEL_TENSOR.FFN_DOWN,
 }
-FLOAT_TYPES = {GGMLQuantizationType.F32: "<f4", GGMLQuantizationType.F16: "<f2", GGMLQuantizationType.BF16: "<u2"}
 
 
 def gguf_name(role: str, layer: int) -> str:
@@ -42,13 +42,19 @@ def gguf_name(role: str, layer: int) -> str:
 
 # --- ternary decoders: raw bytes -> (codes (out, in) int8, s_w) --------------------------------------------
 
-def _decode_blocks(raw: np.ndarray, info: GGUFTensorInfo, path: Path) -> tuple[np.ndarray, float]:
-    """TQ1_0 / TQ2_0 -> codes and s_w = 1/d, insisting that the per-block fp16 d is one value."""
-    decode = tq1_0_decode if info.ggml_type == GGMLQuantizationType.TQ1_0 else tq2_0_decode
+def _decode_ternary(raw: np.ndarray, info: GGUFTensorInfo, ggml: GGMLType, path: Path) -> tuple[np.ndarray, float]:
+    """A ternary type's bytes -> codes and s_w = 1/scale. A per-tensor scale (I2_S) must be a non-negative
+    number; per-block scales (TQ1_0, TQ2_0) must be one value, with a negative block's sign moved into its codes."""
     try:
-        codes, d = decode(raw)
+        codes, scale = ggml.decode(raw, info.numel)
     except BlockFormatError as e:
         raise EdgekitError(f"tensor {info.name}: {e}", path=path, fix="the file is corrupt") from None
+    if ggml.scale_per_tensor:
+        if not np.isfinite(scale) or scale < 0:
+            raise EdgekitError(f"tensor {info.name}: {ggml.name} scale {scale!r} is not a positive number",
+                               path=path, fix="the file is corrupt")
+        return codes.reshape(info.shape), _divisor(scale)
+    d = scale
     codes[d == 0] = 0  # a block with d = 0 is all-zero weights whatever its codes say
     codes[d < 0] *= -1  # d * W_q == |d| * (-W_q): move each block's sign into its codes
     d = np.abs(d)
@@ -61,19 +67,7 @@ def _decode_blocks(raw: np.ndarray, info: GGUFTensorInfo, path: Path) -> tuple[n
             f"tensor {info.name}: {info.type_name} blocks have {distinct.size} different scales "
             f"(e.g. {distinct[0]:g} and {distinct[-1]:g}); a BitNet ternary weight has one scale per tensor",
             path=path, fix="this GGUF was quantised from a non-ternary model; edgekit runs BitNet b1.58 only")
-    scale = float(distinct[0]) if distinct.size else 0.0
-    return codes.reshape(info.shape), _divisor(scale)
-
-
-def _decode_i2_s(raw: np.ndarray, info: GGUFTensorInfo, path: Path) -> tuple[np.ndarray, float]:
-    try:
-        codes, scale = i2_s_decode(raw, info.numel)
-    except BlockFormatError as e:
-        raise EdgekitError(f"tensor {info.name}: {e}", path=path, fix="the file is corrupt") from None
-    if not np.isfinite(scale) or scale < 0:
-        raise EdgekitError(f"tensor {info.name}: I2_S scale {scale!r} is not a positive number", path=path,
-                           fix="the file is corrupt")
-    return codes.reshape(info.shape), _divisor(scale)
+    return codes.reshape(info.shape), _divisor(float(distinct[0]) if distinct.size else 0.0)
 
 
 def _divisor(mean_abs: float) -> float:
@@ -82,23 +76,14 @@ def _divisor(mean_abs: float) -> float:
 
 
 def _read_float(gf: GGUFFile, info: GGUFTensorInfo) -> np.ndarray:
-    raw = gf.read_bytes(info.name)
-    try:
-        qtype = GGMLQuantizationType(info.ggml_type)
-    except ValueError:
-        qtype = None
-    if qtype in FLOAT_TYPES:
-        arr = raw.view(FLOAT_TYPES[qtype])
-        arr = (arr.astype(np.uint32) << 16).view(np.float32) if qtype == GGMLQuantizationType.BF16 else arr
-        return arr.astype(np.float32).reshape(info.shape)
-    if qtype is None or qtype in (GGMLQuantizationType.TQ1_0, GGMLQuantizationType.TQ2_0):
+    ggml = GGML_TYPE_BY_ID.get(info.ggml_type)
+    if ggml is None or ggml.kind == "ternary":
         raise EdgekitError(f"tensor {info.name} is {info.type_name}; expected a float or block-quantised "
                            "float type", path=gf.path)
-    # Embeddings are often stored block-quantised (Q6_K, Q8_0, ...); the gguf package knows those layouts.
-    from gguf.quants import dequantize
-
+    raw = gf.read_bytes(info.name)
+    # Embeddings are often stored block-quantised (Q6_K, Q8_0, ...); the table's decoders know those layouts.
     try:
-        return np.asarray(dequantize(raw, qtype), dtype=np.float32).reshape(info.shape)
+        return ggml.decode(raw).reshape(info.shape)
     except (NotImplementedError, ValueError) as e:
         raise EdgekitError(f"tensor {info.name}: cannot decode {info.type_name} ({e})", path=gf.path) from None
 
@@ -142,12 +127,11 @@ def _ternary_tensor(gf: GGUFFile, info: GGUFTensorInfo, name: str, role: str, la
 def _ternary_decoder(gf: GGUFFile, info: GGUFTensorInfo):
     """A function decoding this tensor to (codes, s_w), chosen by its ggml type."""
     path = gf.path
-    t = info.ggml_type
-    if t == GGML_TYPE_I2_S:
-        return lambda: _decode_i2_s(gf.read_bytes(info.name), info, path)
-    if t in (GGMLQuantizationType.TQ1_0, GGMLQuantizationType.TQ2_0):
-        return lambda: _decode_blocks(gf.read_bytes(info.name), info, path)
-    if t in FLOAT_TYPES:
+    ggml = GGML_TYPE_BY_ID.get(info.ggml_type)
+    kind = ggml.kind if ggml else None
+    if kind == "ternary":
+        return lambda: _decode_ternary(gf.read_bytes(info.name), info, ggml, path)
+    if kind == "float":
         return lambda: _decode_float_ternary(_read_float(gf, info), info, path)
     raise EdgekitError(f"tensor {info.name} is {info.type_name}, which is not a ternary or float format",
                        path=path, fix="convert the model with TQ1_0, TQ2_0, I2_S or F16 weights")

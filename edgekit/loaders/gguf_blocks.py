@@ -1,8 +1,9 @@
 """Ternary block formats of GGUF files, both directions: llama.cpp's TQ1_0 and TQ2_0, bitnet.cpp's I2_S.
 
 Decoders return codes in {-1, 0, +1} (int8) and the stored scale(s); encoders exist so fixtures, tests
-and exports produce the same bytes llama.cpp / bitnet.cpp would. All weights of a block belong to one row
-(rows are in_features long and must be a multiple of the block).
+and exports produce the same bytes llama.cpp / bitnet.cpp would. gguf_types.py puts these codecs in the table
+of all ggml types (ids, block sizes, bytes per block) that the parser, the loader and the exporter read. All
+weights of a block belong to one row (rows are in_features long and must be a multiple of the block).
 
   TQ2_0  256 weights in 66 bytes (2.0625 bits/weight): qs[64] then fp16 d. Byte j of half g (32 bytes)
          holds weights g*128 + k*32 + j at bits 2k..2k+1 (k = 0..3), each as w + 1.

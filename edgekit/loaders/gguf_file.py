@@ -3,8 +3,8 @@
 Why not gguf.GGUFReader: it rejects ggml type 36 (bitnet.cpp's I2_S, the format the official
 bitnet-b1.58-2B-4T GGUF ships in) and its errors on damaged files are assorted ValueError/KeyError/
 IndexError; every byte here is outside input, so each length and offset is checked against the file and a
-bad file becomes one EdgekitError naming the problem. The gguf package still supplies the tables
-(value types, ggml types, block sizes, tensor names).
+bad file becomes one EdgekitError naming the problem. The gguf package still supplies the value types and
+tensor names; ggml tensor types (names, block sizes) come from edgekit's table in gguf_types.py.
 
 Layout (GGUF v2/v3, little-endian): "GGUF", u32 version, u64 n_tensors, u64 n_kv; n_kv x (string key,
 u32 value type, value); n_tensors x (string name, u32 n_dims, u64 dims[n_dims] innermost first, u32 ggml
@@ -19,12 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFValueType
+from gguf.constants import GGUFValueType
 
 from edgekit.errors import EdgekitError
-from edgekit.loaders.gguf_blocks import I2_S_BLOCK, i2_s_nbytes
+from edgekit.loaders.gguf_types import GGML_TYPE_BY_ID, GGML_TYPE_I2_S, type_name  # noqa: F401 (re-exported)
 
-GGML_TYPE_I2_S = 36  # bitnet.cpp's I2_S (layout in gguf_blocks.py); not in the gguf package's tables
 DEFAULT_ALIGNMENT = 32
 MAX_DIMS = 4  # GGML_MAX_DIMS
 MAX_COUNT = 1 << 32  # more tensors/keys/array items than this is a corrupt count, not a model
@@ -59,26 +58,14 @@ class GGUFTensorInfo:
 
     @property
     def type_name(self) -> str:
-        if self.ggml_type == GGML_TYPE_I2_S:
-            return "I2_S"
-        try:
-            return GGMLQuantizationType(self.ggml_type).name
-        except ValueError:
-            return f"type{self.ggml_type}"
+        return type_name(self.ggml_type)
 
 
 def tensor_nbytes(ggml_type: int, dims: tuple[int, ...]) -> int | None:
-    """Bytes a tensor of this ggml type occupies, or None when its rows do not fit the type's blocks."""
-    n = math.prod(dims)
-    if ggml_type == GGML_TYPE_I2_S:
-        return i2_s_nbytes(n) if n % I2_S_BLOCK == 0 else None
-    try:
-        block, size = GGML_QUANT_SIZES[GGMLQuantizationType(ggml_type)]
-    except (ValueError, KeyError):
-        return None
-    if dims and dims[0] % block:
-        return None
-    return n // block * size
+    """Bytes a tensor of this ggml type occupies, or None when the type is unknown or its rows do not fit the
+    type's blocks. dims in GGUF order (innermost first)."""
+    row = GGML_TYPE_BY_ID.get(ggml_type)
+    return None if row is None else row.nbytes(tuple(reversed(dims)))
 
 
 class _Cursor:

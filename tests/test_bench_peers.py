@@ -1,0 +1,234 @@
+"""`edgekit bench`: the peers suite's bookkeeping, the kernel bench's sets and placements, the machine record.
+
+Tiny shapes and the bundled model only; nothing here asserts on a time, only on structure and arithmetic.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from edgekit.bench import peers
+from edgekit.bench.bandwidth import build_reader, read_bandwidth
+from edgekit.bench.machine import machine_info
+from edgekit.bench.stats import ratio, summary
+from edgekit.errors import EdgekitError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class _Recorded:
+    """An engine whose measurements are given numbers (for the bookkeeping, not the timing)."""
+
+    def __init__(self, engine, rates, bytes_per_token):
+        self.engine, self.format, self.bytes_per_token = engine, "test", bytes_per_token
+        self.rates, self.calls = {k: list(v) for k, v in rates.items()}, []
+
+    def measure(self, metric, threads):
+        self.calls.append((metric, threads))
+        return self.rates[(metric, threads)].pop(0)
+
+
+def test_rounds_interleave_drop_the_warm_up_and_rows_compute_ratios():
+    cases = peers.cases()
+    ours = _Recorded("edgekit", {c: [1.0, 10.0, 12.0, 11.0] for c in cases}, 2_000_000)
+    peer = _Recorded("peer", {c: [1.0, 5.0, 4.0, 6.0] for c in cases}, 1_000_000)
+    bw_calls = []
+
+    def bandwidth(threads):
+        bw_calls.append(threads)
+        return [99.0] if len(bw_calls) <= len(peers.DECODE_THREADS) else [10.0 * threads, 30.0 * threads]
+
+    samples, bw = peers.run_rounds([ours, peer], bandwidth, rounds=3, log=lambda m: None)
+    # every round runs every case on every engine, engines alternating within a case
+    assert ours.calls == [c for _ in range(4) for c in cases] == peer.calls
+    assert samples[("edgekit", "decode", 1)] == [10.0, 12.0, 11.0]  # the warm-up round's 1.0 is dropped
+    assert bw == {t: [10.0 * t, 30.0 * t] * 3 for t in peers.DECODE_THREADS}  # so is its bandwidth (99)
+
+    rows = peers.rows_from([ours, peer], samples, bw, "m")
+    assert [r["threads"] for r in rows if r["suite"] == "bandwidth"] == list(peers.DECODE_THREADS)
+    by = {(r["engine"], r["metric"], r["threads"]): r for r in rows if r["suite"] == "peers"}
+    assert len(by) == 2 * len(cases)
+    r = by[("edgekit", "decode", 2)]
+    assert (r["tokens_per_s_min"], r["tokens_per_s_median"], r["tokens_per_s_max"], r["runs"]) == (10, 11, 12, 3)
+    bw2 = statistics.median([20.0, 60.0] * 3)
+    assert r["roofline_tokens_per_s"] == round(bw2 * 1e9 / 2_000_000, 2)
+    assert r["roofline_fraction"] == round(11 / (bw2 * 1e9 / 2_000_000), 3)
+    assert r["edgekit_over_this"] == 1.0
+    p = by[("peer", "decode", 2)]
+    assert p["tokens_per_s_median"] == 5.0 and p["edgekit_over_this"] == round(11 / 5, 2)
+    assert p["roofline_tokens_per_s"] == round(bw2 * 1e9 / 1_000_000, 2)
+    pre = by[("peer", "prefill", peers.PREFILL_THREADS)]
+    assert pre["roofline_fraction"] is None and pre["edgekit_over_this"] == 2.2
+
+
+def test_llama_bench_json_is_parsed_by_case():
+    # the shape of llama-bench's `-o json`: a list of tests, each with its parameters and samples
+    doc = [{"build_commit": "abc", "n_threads": 2, "n_prompt": 128, "n_gen": 0, "avg_ts": 80.0,
+            "samples_ts": [79.0, 80.0, 81.0]},
+           {"build_commit": "abc", "n_threads": 2, "n_prompt": 0, "n_gen": 32, "avg_ts": 15.0,
+            "samples_ts": [14.0, 16.0, 15.5]},
+           {"build_commit": "abc", "n_threads": 1, "n_prompt": 0, "n_gen": 32, "avg_ts": 8.5}]
+    text = json.dumps(doc, indent=2)
+    assert peers.parse_llama_bench_json(text, "prefill", 2) == 80.0
+    assert peers.parse_llama_bench_json(text, "decode", 2) == 15.5  # median of the samples
+    assert peers.parse_llama_bench_json(text, "decode", 1) == 8.5  # older builds: avg_ts only
+    with pytest.raises(EdgekitError, match="no prefill test with 1"):
+        peers.parse_llama_bench_json(text, "prefill", 1)
+    with pytest.raises(EdgekitError, match="did not print JSON"):
+        peers.parse_llama_bench_json("| model | size |", "decode", 1)
+
+
+def test_llama_bench_command_and_bad_paths(tmp_path, bundled_gguf):
+    exe = tmp_path / "llama-bench"
+    exe.write_text("")
+    lb = peers.LlamaBench(exe, bundled_gguf)
+    assert lb.command("decode", 1) == [str(exe), "-m", str(bundled_gguf), "-t", "1", "-p", "0", "-n",
+                                       str(peers.DECODE_TOKENS), "-r", "1", "-o", "json"]
+    assert lb.command("prefill", 2)[3:9] == ["-t", "2", "-p", str(peers.PREFILL_TOKENS), "-n", "0"]
+    assert "TQ2_0" in lb.format and lb.bytes_per_token == peers.gguf_bytes_per_token(bundled_gguf)
+    with pytest.raises(EdgekitError, match="--peer-bench"):
+        peers.LlamaBench(tmp_path / "missing", bundled_gguf)
+    with pytest.raises(EdgekitError, match="--peer-model"):
+        peers.LlamaBench(exe, tmp_path / "missing.gguf")
+
+
+@pytest.fixture(scope="module")
+def bundled_gguf(tmp_path_factory):
+    import edgekit
+    from edgekit.models import DEFAULT_MODEL
+    from edgekit.pack.gguf_export import export_gguf
+
+    return export_gguf(edgekit.load(DEFAULT_MODEL), tmp_path_factory.mktemp("g") / "kjv.gguf")
+
+
+def test_gguf_bytes_per_token(bundled_gguf):
+    from edgekit.loaders.gguf_file import GGUFFile
+
+    tensors = GGUFFile(bundled_gguf).tensors
+    # tied: token_embd is the head, read whole every token
+    assert peers.gguf_bytes_per_token(bundled_gguf) == sum(t.nbytes for t in tensors.values())
+
+
+def test_missing_llama_cpp_python_is_one_line_naming_the_extra(tmp_path, monkeypatch):
+    import sys
+
+    from edgekit.cli import cli
+
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # `import llama_cpp` fails as if it were not installed
+
+    res = CliRunner().invoke(cli, ["bench", "--suite", "peers", "--work", str(tmp_path / "w"), "--json",
+                                   str(tmp_path / "r.json")])
+    assert res.exit_code == 2, res.output
+    assert res.output.startswith("edgekit: error:") and "edgekit[peers]" in res.output
+    assert len(res.output.strip().splitlines()) == 1 and not (tmp_path / "r.json").exists()
+
+
+def test_edgekit_host_engine_measures_the_bundled_model(tmp_path, monkeypatch):
+    """The real device process: decode and prefill rates are positive, bytes per token are the plan's."""
+    import edgekit
+    from edgekit.boards import load_board
+    from edgekit.models import DEFAULT_MODEL
+    from edgekit.plan.planner import plan_model
+
+    monkeypatch.setattr(peers, "PREFILL_TOKENS", 40)  # the bundled model's context is 256
+    model = edgekit.load(DEFAULT_MODEL)
+    host = peers.EdgekitHost(model, tmp_path, lambda m: None)
+    try:
+        samples, bw = peers.run_rounds([host], None, rounds=1, log=lambda m: None)
+    finally:
+        host.close()
+    assert bw == {} and set(samples) == {("edgekit", m, t) for m, t in peers.cases()}
+    assert all(len(v) == 1 and v[0] > 0 for v in samples.values())
+    plan = plan_model(model.config, load_board("host"), ctx=min(model.config.max_seq_len, peers.CTX),
+                      embedding=peers.DEFAULT_HEAD)
+    assert host.bytes_per_token == plan.read_per_token_bytes > 0
+    assert host.format.startswith(f"{plan.choice.ternary} + {peers.DEFAULT_HEAD} head")
+    # the device really runs that head: the image's embedding section is in that format
+    from edgekit.pack.formats import FLOAT_FORMATS
+    from edgekit.pack.image import read_image
+
+    image = read_image(sorted(host.project.glob("model.part*.ekm"))[0])
+    embedding = next(sec for sec in image.sections if sec.name == "tok_embeddings")
+    assert embedding.format == FLOAT_FORMATS[peers.DEFAULT_HEAD].code
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
+def test_read_bandwidth_tool(tmp_path):
+    exe = build_reader(tmp_path)
+    got = read_bandwidth(exe, 2, repeats=2, mib=16)
+    assert len(got) == 2 and all(g > 0 for g in got)
+    r = subprocess.run([str(exe), "0", "1", "1"], capture_output=True, text=True)
+    assert r.returncode == 2 and "bad arguments" in r.stderr
+
+
+def test_summary_and_ratio():
+    assert summary([3.0, 1.0, 2.0, 10.0]) == {"min": 1.0, "median": 2.5, "max": 10.0, "runs": 4}
+    assert ratio(3.0, 2.0) == 1.5 and ratio(None, 2.0) is None and ratio(1.0, 0) is None and ratio(0.0, 2.0) == 0.0
+    with pytest.raises(ValueError):
+        summary([])
+
+
+def test_machine_record():
+    m = machine_info()
+    assert m["cpu"] and m["logical_cpus"] >= 1 and isinstance(m["flags"], list)
+    if Path("/proc/cpuinfo").is_file() and " avx2" in Path("/proc/cpuinfo").read_text():
+        assert "avx2" in m["flags"]
+
+
+def test_kernel_sets_come_from_the_cpu_and_the_build_knows_them():
+    from edgekit.bench.kernels import native_kernel_sets
+    from edgekit.boards import load_board
+    from edgekit.gen.project import kernel_families
+
+    sets = native_kernel_sets()
+    families = kernel_families(load_board("host"))
+    assert sets[0] == ("c", "c") and [body for _, body in sets] == families
+    for i, (kernels, _) in enumerate(sets):
+        assert kernels.split(";") == families[: i + 1]  # each set adds one family to the one before
+    cmake = (ROOT / "firmware" / "CMakeLists.txt").read_text()
+    for family in families:
+        assert family in cmake.split('set(EK_KERNELS "c" CACHE STRING', 1)[1].split("\n", 1)[0]
+
+
+def test_kernel_bench_times_cache_and_dram_placements(tmp_path):
+    from edgekit.bench import kernels
+
+    assert kernels.dram_copies(1 << 20) * (1 << 20) >= kernels.DRAM_FOOTPRINT_OVER_LLC * (
+        kernels.cache_bytes(3) or kernels.cache_bytes(2) or 32 << 20)
+    rows = kernels.bench_kernels(tmp_path, lambda m: None, shapes=((256, 1024),), formats=("i2",), runs=2)
+    sets = kernels.native_kernel_sets()
+    assert [(r["placement"], r["body"]) for r in rows] == [(p, b) for p in kernels.PLACEMENTS for _, b in sets]
+    for r in rows:
+        assert r["gweights_per_s_min"] <= r["gweights_per_s"] <= r["gweights_per_s_max"] and r["runs"] == 2
+        assert r["copies"] == (1 if r["placement"] == "cache" else kernels.dram_copies(r["packed_bytes"]))
+        # us_per_matvec is rounded to 0.1 us: the derived figures agree with it to that precision
+        assert r["weight_gb_per_s"] == pytest.approx(r["packed_bytes"] / (r["us_per_matvec"] * 1e-6) / 1e9, rel=0.05)
+    portable = {r["placement"]: r for r in rows if r["body"] == "c"}
+    for r in rows:
+        assert r["speedup_vs_c"] == pytest.approx(portable[r["placement"]]["us_per_matvec"] / r["us_per_matvec"],
+                                                  rel=0.05, abs=0.01)
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="needs the GNU Arm toolchain (make deps)")
+def test_firmware_sizes_split_flash_ram_and_arena(tmp_path):
+    """A tiny bare-metal ELF with known section sizes, read the way the qemu suite reads the firmware's."""
+    from edgekit.bench.suites import firmware_sizes
+
+    src = tmp_path / "fw.c"
+    src.write_text("__attribute__((section(\".ek_arena\"))) char arena[4096];\n"
+                   "__attribute__((section(\".stack\"))) char stack[512];\n"
+                   "int counter = 7; char zeros[1000];\n"
+                   "int main(void) { zeros[counter] = 1; return arena[counter] + stack[0]; }\n")
+    elf = tmp_path / "fw.elf"
+    subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-nostdlib", "-e", "main", "-o", str(elf),
+                    str(src)], check=True, capture_output=True)
+    sizes = firmware_sizes(elf)
+    assert sizes["arena_bytes"] == 4096
+    assert 512 + 4 + 1000 <= sizes["static_ram_bytes"] < 512 + 4 + 1000 + 64
+    assert 0 < sizes["firmware_flash_bytes"] < 1024  # main's code and counter's initial value, not the arrays
