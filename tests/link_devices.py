@@ -39,17 +39,19 @@ def long_image(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture
-def bundled_device(device_binary, bundled_image):
-    with DeviceProcess(device_binary, [bundled_image]) as dev:
+def _serving(device_binary, image):
+    """The POSIX device serving `image`, and a client that has said HELLO."""
+    with DeviceProcess(device_binary, [image]) as dev:
         with DeviceClient(dev.url) as client:
             client.hello()
             yield dev, client
+
+
+@pytest.fixture
+def bundled_device(device_binary, bundled_image):
+    yield from _serving(device_binary, bundled_image)
 
 
 @pytest.fixture
 def long_device(device_binary, long_image):
-    with DeviceProcess(device_binary, [long_image]) as dev:
-        with DeviceClient(dev.url) as client:
-            client.hello()
-            yield dev, client
+    yield from _serving(device_binary, long_image)

@@ -20,6 +20,7 @@ from edgekit.pack.packer import PackChoice, pack_model
 from edgekit.reference.generate import generate_tokens
 from edgekit.reference.sampler import Sampler
 from synthetic import random_model, tiny_config
+from test_image_host_device_verdict import with_entry  # the same CRC-resealing mutation
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPT = "In the beginning"
@@ -107,28 +108,12 @@ def test_image_without_the_section_still_uses_tokenizer_json_beside_it(bundled, 
         edgekit.load(path)
 
 
-def _reseal(buf: bytearray) -> bytes:
-    n = struct.unpack_from("<I", buf, HEADER["section_count"][1])[0]
-    struct.pack_into("<I", buf, HEADER["table_crc"][1], zlib.crc32(bytes(buf[HEADER_SIZE:HEADER_SIZE + n * ENTRY_SIZE])))
-    struct.pack_into("<I", buf, HEADER["header_crc"][1], 0)
-    struct.pack_into("<I", buf, HEADER["header_crc"][1], zlib.crc32(bytes(buf[:HEADER_SIZE])))
-    return bytes(buf)
-
-
 def _tokenizer_entry(data: bytes) -> int:
     n = struct.unpack_from("<I", data, HEADER["section_count"][1])[0]
     for i in range(n):
         if struct.unpack_from("<H", data, HEADER_SIZE + i * ENTRY_SIZE + ENTRY["kind"][1])[0] == HOST_KIND_MIN:
             return i
     raise AssertionError("no tokenizer section")
-
-
-def with_entry(data: bytes, index: int, **fields) -> bytes:
-    buf = bytearray(data)
-    for name, value in fields.items():
-        code, off = ENTRY[name]
-        struct.pack_into("<" + code, buf, HEADER_SIZE + index * ENTRY_SIZE + off, value)
-    return _reseal(buf)
 
 
 def test_a_tampered_tokenizer_is_refused(alone, tmp_path):

@@ -79,23 +79,17 @@ def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
     return tmp_path
 
 
-def test_without_the_switch_skips_stay_skips(tmp_path):
+@pytest.mark.parametrize("require_all, code, expected", [
+    (False, 0, {"test_skip_in_body": "skipped", "test_skipif_mark": "skipped", "test_skip_in_fixture": "skipped",
+                "test_importorskip_in_body": "skipped", "test_expected_failure": "skipped", "test_passes": "passed"}),
+    # with the switch every skip fails, however it was raised: skips raised during setup (marks, fixtures) are
+    # reported as errors, those in the body as failures
+    (True, 1, {"test_skip_in_body": "failure", "test_skipif_mark": "error", "test_skip_in_fixture": "error",
+               "test_importorskip_in_body": "failure", "test_expected_failure": "skipped", "test_passes": "passed"}),
+], ids=["without the switch skips stay skips", "with the switch every skip fails"])
+def test_skips_with_and_without_the_switch(tmp_path, require_all, code, expected):
     tree = _tree(tmp_path, {"tests/test_sample.py": SKIPPING_TESTS})
-    code, outcomes = _run(tree, require_all=False)
-    assert code == 0
-    assert outcomes == {"test_skip_in_body": "skipped", "test_skipif_mark": "skipped",
-                        "test_skip_in_fixture": "skipped", "test_importorskip_in_body": "skipped",
-                        "test_expected_failure": "skipped", "test_passes": "passed"}
-
-
-def test_with_the_switch_every_skip_fails_however_it_was_raised(tmp_path):
-    tree = _tree(tmp_path, {"tests/test_sample.py": SKIPPING_TESTS})
-    code, outcomes = _run(tree, require_all=True)
-    assert code == 1
-    # skips raised during setup (marks, fixtures) are reported as errors, those in the body as failures
-    assert outcomes == {"test_skip_in_body": "failure", "test_skipif_mark": "error",
-                        "test_skip_in_fixture": "error", "test_importorskip_in_body": "failure",
-                        "test_expected_failure": "skipped", "test_passes": "passed"}
+    assert _run(tree, require_all=require_all) == (code, expected)
 
 
 def test_with_the_switch_a_module_level_importorskip_fails_collection(tmp_path):
