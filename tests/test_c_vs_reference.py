@@ -30,6 +30,9 @@ NOISE_BOUND = 2e-5  # float32 noise on logits up to ~21: measured 1.24e-5 on the
 README_PROMPT_BOUND = 0.03  # a lossy format on the README prompt: q8row measured 0.0244 (one rounding flip)
 FLIP_ULPS = 4.0  # measured: every flip so far followed an activation within 1 ulp of k + 1/2
 FLIP_BOUND = 0.1  # one int8 step on a few activations; measured up to 0.070 over 6 x 60 sampled tokens
+# The integer head (q8i) quantises its input too, so a flip upstream moves more of its logits: (README prompt,
+# sampled runs) bounds; measured 0.0336 and up to 0.101 (q8row: 0.0244 and 0.0475 in the same runs).
+Q8I_BOUNDS = (0.05, 0.15)
 # Seeded continuations (temperature, top_k, top_p, seed): plain, top-k, top-p and both.
 SAMPLED_RUNS = [(0.8, 0, 1.0, 7), (1.0, 40, 0.0, 123), (0.7, 0, 0.9, 99), (1.2, 20, 0.8, 0), (1.0, 0, 1.0, 5),
                 (1.0, 0, 1.0, 6)]
@@ -67,7 +70,8 @@ def device_tokens(build, image, prompt, run) -> list[int]:
     return [int(t) for t in out.split("tokens:")[1].split()]
 
 
-def check_flips_explained(name: str, c: np.ndarray, ref: np.ndarray, ulps: np.ndarray) -> dict:
+def check_flips_explained(name: str, c: np.ndarray, ref: np.ndarray, ulps: np.ndarray,
+                          flip_bound: float = FLIP_BOUND) -> dict:
     """The long-sequence claim (module docstring). Returns the numbers for the message/table."""
     delta = np.abs(c - ref).max(axis=1)
     beyond = np.flatnonzero(delta > NOISE_BOUND)
@@ -77,7 +81,7 @@ def check_flips_explained(name: str, c: np.ndarray, ref: np.ndarray, ulps: np.nd
         assert nearest <= FLIP_ULPS, (f"{name}: |Δlogit| {delta[onset]:.3g} at position {onset}, but no activation "
                                       f"up to there was within {FLIP_ULPS} ulps of a rounding boundary "
                                       f"(nearest {nearest:.0f}): a numerics bug, not a rounding flip")
-    assert delta.max() <= FLIP_BOUND, f"{name}: max |Δlogit| {delta.max():.3g} > {FLIP_BOUND}"
+    assert delta.max() <= flip_bound, f"{name}: max |Δlogit| {delta.max():.3g} > {flip_bound}"
     top = np.sort(ref, axis=1)
     margin = top[:, -1] - top[:, -2]
     differs = np.flatnonzero(c.argmax(1) != ref.argmax(1))
@@ -109,8 +113,9 @@ def test_readme_prompt_logits_per_format(build, bundled, prompt_ids, images, tmp
     if lossless:
         assert delta.max() <= NOISE_BOUND
     else:
-        assert delta.max() <= README_PROMPT_BOUND
-        check_flips_explained(f"{ternary}/{floats}", c, ref, ulps)
+        prompt_bound, flip_bound = Q8I_BOUNDS if floats == "q8i" else (README_PROMPT_BOUND, FLIP_BOUND)
+        assert delta.max() <= prompt_bound
+        check_flips_explained(f"{ternary}/{floats}", c, ref, ulps, flip_bound)
 
 
 def test_a_bf16_checkpoint_is_lossless_in_bf16_and_within_noise(build, bundled, prompt_ids, tmp_path):
@@ -152,7 +157,8 @@ def test_long_sequence_differences_follow_a_rounding_flip(build, prompt_ids, ima
         seq = prompt_ids + tokens
         ref, ulps = reference_run(image, seq)
         c = c_logits(build, [image], seq, tmp_path).reshape(ref.shape)
-        got = check_flips_explained(f"{floats} run {run}", c, ref, ulps)
+        got = check_flips_explained(f"{floats} run {run}", c, ref, ulps,
+                                    Q8I_BOUNDS[1] if floats == "q8i" else FLIP_BOUND)
         print(f"{floats} {run}: max |Δlogit| {got['max']:.3g}, first beyond noise at {got['onset']}, "
               f"top-1 agreement {got['top1']:.3f} over {len(seq)} positions")
 

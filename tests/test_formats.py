@@ -85,7 +85,7 @@ def test_float_formats(name):
     data = fmt.pack(a)
     assert len(data) == fmt.packed_size(a.shape)
     back = fmt.unpack(data, a.shape)
-    tol = {"f32": 0, "f16": 1e-3, "bf16": 2.0 ** -8, "q8row": 0.5 / 127}[name]
+    tol = {"f32": 0, "f16": 1e-3, "bf16": 2.0 ** -8, "q8row": 0.5 / 127, "q8i": 0.5 / 127}[name]
     assert np.max(np.abs(back - a) / np.max(np.abs(a), axis=1, keepdims=True)) <= tol
 
 

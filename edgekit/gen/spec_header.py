@@ -130,6 +130,7 @@ def render() -> str:
         "/* Config limits every reader applies (edgekit/model.py): host and device accept the same models. */",
         f"#define EK_CONFIG_MAX_DIM {CONFIG_MAX_DIM}u /* any dimension, the context, num_heads * head_dim */",
         f"#define EK_CONFIG_MAX_LAYERS {CONFIG_MAX_LAYERS}u /* layer numbers are 16 bits; 0xFFFF is global */",
+        f"#define EK_Q8I_MAX_COLS {F.Q8I_MAX_COLS}u /* a q8i row's int8 x int8 sum fits an int32 up to this length */",
         "",
         "/* Block geometry of the ternary formats. */",
         f"#define EK_I2_BLOCK {F.I2_BLOCK} /* weights per {F.I2_BLOCK // 4}-byte block */",

@@ -22,6 +22,11 @@ Float formats hold embeddings, norms and the lm_head:
   f16   IEEE half (flash-size choice; measured in `edgekit plan`).
   bf16  bfloat16: the top 16 bits of the float32 (decode: a 16-bit shift). Exact for bf16 checkpoints.
   q8row per row: float32 scale (max|row| / 127) for every row first, then int8 values, value = q * scale.
+  q8i   q8row's bytes, read by an integer lm_head: the normed activation vector is quantised to int8 exactly as
+        a BitLinear's input (per-tensor absmax, s_x), each row's int8 x int8 dot is summed exactly in int32, and
+        logit[r] = ((float)acc[r] * scale[r]) / s_x in float32 (docs/design.md §2). Lossy like q8row (and its
+        activations are rounded too), never chosen by the planner on its own: the fast head on request.
+        The int32 sum is exact while cols * 127 * 128 < 2^31: Q8I_MAX_COLS.
 """
 from __future__ import annotations
 
@@ -233,6 +238,19 @@ def _q8row_unpack(data: bytes, shape: tuple[int, ...]) -> np.ndarray:
     return (q.astype(np.float32) * scale[:, None]).reshape(shape)
 
 
+# The largest row length whose int8 x int8 sum fits an int32 (|w| <= 127, |x_q| <= 128): 2^17 * 16256 < 2^31.
+Q8I_MAX_COLS = 1 << 17
+
+
+def q8_rows(data: bytes, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The stored parts of a q8row/q8i tensor: (scales float32 (rows,), q int8 (rows, cols))."""
+    rows = shape[0]
+    cols = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+    scale = np.frombuffer(data, dtype="<f4", count=rows).astype(np.float32)
+    q = np.frombuffer(data, dtype=np.int8, count=rows * cols, offset=rows * 4).reshape(rows, cols)
+    return scale, q
+
+
 def _bf16_pack(arr: np.ndarray) -> bytes:
     """float32 -> bfloat16, rounding to nearest even (exact, so lossless, for values that are bf16 already).
     NaN stays a quiet NaN with its sign; rounding never turns a NaN into an infinity."""
@@ -308,7 +326,7 @@ class FloatFormat:
     def pack_stream(self, chunks):
         """Pack an iterable of float32 row blocks, yielding bytes as they are ready. q8row keeps the int8 rows
         (a quarter of the float32 size) until all scales, which come first in the layout, are out."""
-        if self.name != "q8row":
+        if self.name not in SCALES_FIRST:
             for chunk in chunks:
                 yield self.pack_fn(np.asarray(chunk, dtype=np.float32))
             return
@@ -329,6 +347,9 @@ class FloatFormat:
         return self.unpack_fn(bytes(data[:need]), tuple(shape))
 
 
+SCALES_FIRST = ("q8row", "q8i")  # formats whose row scales all come before the rows
+
+
 def _numel(shape: tuple[int, ...]) -> int:
     return int(np.prod(shape)) if shape else 1
 
@@ -342,6 +363,8 @@ FLOAT_FORMATS: dict[str, FloatFormat] = {f.name: f for f in (
                 "int8 per row + fp32 row scale; a quarter of the bytes"),
     FloatFormat("bf16", 19, 16, Geometry(1, 2, 1, 2, align=2), _bf16_pack, _bf16_unpack,
                 "top half of float32; half the bytes, exact for bf16 checkpoints"),
+    FloatFormat("q8i", 20, 8, Geometry(1, 1, 1, 1, row_prefix_bytes=4, align=4), _q8row_pack, _q8row_unpack,
+                "q8row bytes; integer lm_head (int8 activations, int32 sums): the fast head, lossy"),
 )}
 
 FORMAT_BY_CODE: dict[int, TernaryFormat | FloatFormat] = {

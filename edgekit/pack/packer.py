@@ -9,7 +9,7 @@ import numpy as np
 
 from edgekit.errors import EdgekitError
 from edgekit.model import FLOAT32_MAX, FloatTensor, Model, TernaryTensor, check_layout, tensor_layout
-from edgekit.pack.formats import FLOAT_FORMATS, float_format, ternary_format
+from edgekit.pack.formats import FLOAT_FORMATS, Q8I_MAX_COLS, float_format, ternary_format
 from edgekit.pack.image import GLOBAL_LAYER, Image, SectionPayload, read_image, write_images
 
 DEFAULT_TERNARY_FORMAT = "i2"
@@ -38,6 +38,11 @@ def section_payloads(model: Model, choice: PackChoice, placement: dict[str, tupl
     tfmt = ternary_format(choice.ternary)
     for name in (choice.embedding, choice.lm_head):
         float_format(name)
+    head_format = choice.embedding if model.config.tie_word_embeddings else choice.lm_head
+    if head_format == "q8i" and model.config.hidden_size > Q8I_MAX_COLS:
+        # the firmware and the reference would refuse the image when opened: refuse to write it
+        raise EdgekitError(f"a q8i head holds rows of at most {Q8I_MAX_COLS:,} values (its int32 sums); this model's "
+                           f"are {model.config.hidden_size:,}", fix="choose q8row, bf16, f16 or f32 for the head")
     payloads = []
     for name, role, layer, kind, shape in tensor_layout(model.config):
         tensor = model.tensors[name]

@@ -10,6 +10,7 @@ import numpy as np
 
 from edgekit.errors import EdgekitError
 from edgekit.model import FloatTensor, Model, TernaryTensor
+from edgekit.pack.formats import FLOAT_FORMATS, Q8I_MAX_COLS, q8_rows
 
 F32 = np.float32
 ACT_QMAX = F32(127.0)
@@ -33,6 +34,29 @@ def rounding_margin_ulps(x: np.ndarray, s_x: np.ndarray) -> np.ndarray:
     activation then differs by one step and the logits by ~1e-2 instead of ~1e-5 (docs/design.md §2)."""
     v = np.abs((x * s_x).astype(F32))
     return (np.abs(v - np.floor(v) - F32(0.5)) / np.spacing(np.maximum(v, F32(1.0)))).min(axis=-1)
+
+
+def q8i_head_parts(head: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row scales float32 (vocab,), int8 rows (vocab, hidden)) of a head stored as q8i."""
+    rows = head.shape[0]
+    fmt = FLOAT_FORMATS["q8i"]
+    if head.shape[1] > Q8I_MAX_COLS:
+        raise EdgekitError(f"a q8i head holds rows of at most {Q8I_MAX_COLS:,} values (its int32 sums), "
+                           f"this one {head.shape[1]:,}", fix="store the head as q8row")
+    return q8_rows(fmt.pack(head), (rows, head.shape[1]))
+
+
+def q8i_head_logits(scale: np.ndarray, q: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The integer head (docs/design.md §2): x (T, hidden) quantised as a BitLinear input (x_q, s_x), acc = the
+    exact int8 x int8 row sums (float64 BLAS is exact below 2^53), logit = ((float)acc * scale[r]) / s_x in
+    float32, one rounding per operation, as every C body computes it."""
+    x_q, s_x = quantize_activations(x)
+    x64 = x_q.astype(np.float64)
+    out = np.empty((x.shape[0], q.shape[0]), F32)
+    for r in range(0, q.shape[0], 8192):  # in row blocks: a 128k x 2560 head as float64 would be 2.6 GB
+        acc = (x64 @ q[r:r + 8192].T.astype(np.float64)).astype(F32)
+        out[:, r:r + 8192] = (acc * scale[None, r:r + 8192]).astype(F32) / s_x
+    return out
 
 
 def rms_norm(x: np.ndarray, weight: np.ndarray, eps: float) -> np.ndarray:
@@ -91,7 +115,13 @@ class ReferenceEngine:
             return t.array()
 
         self.embedding = floats("tok_embeddings")
+        head_name = "tok_embeddings" if c.tie_word_embeddings else "lm_head"
         self.lm_head = self.embedding if c.tie_word_embeddings else floats("lm_head")
+        # A q8i head (an image's integer head) keeps its stored row scales and int8 rows: re-packing the decoded
+        # values gives back the stored bytes (q8row's packer is idempotent; tests/test_head_q8i.py checks it).
+        self.head_q8i = None
+        if model.tensors[head_name].source_format == "ekm:q8i":
+            self.head_q8i = q8i_head_parts(self.lm_head)
         self.final_norm = floats("norm")
         self.layers = []
         for i in range(c.num_layers):
@@ -169,11 +199,18 @@ class ReferenceEngine:
             f_q, s_f = quantize(ff)
             x = (x + L["down"](f_q, s_f)).astype(F32)
         self.pos += T
-        if self.track_rounding:
-            self.rounding_ulps = np.concatenate([self.rounding_ulps, margins])
         out = x if all_logits else x[-1:]
         out = rms_norm(out, self.final_norm, c.rms_norm_eps)
-        return (out @ self.lm_head.T).astype(F32)
+        if self.head_q8i is not None:
+            if self.track_rounding:  # the integer head quantises its input too
+                _, s_o = quantize_activations(out)
+                np.minimum(margins[-out.shape[0]:], rounding_margin_ulps(out, s_o), out=margins[-out.shape[0]:])
+            logits = q8i_head_logits(*self.head_q8i, out)
+        else:
+            logits = (out @ self.lm_head.T).astype(F32)
+        if self.track_rounding:
+            self.rounding_ulps = np.concatenate([self.rounding_ulps, margins])
+        return logits
 
     def logits(self, token_ids) -> np.ndarray:
         self.reset()

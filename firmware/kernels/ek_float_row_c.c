@@ -1,4 +1,4 @@
-/* ek_float_row_c.c — decode float tensors (f32, f16, bf16, q8row) to float32: embedding rows and norm weights.
+/* ek_float_row_c.c — decode float tensors (f32, f16, bf16, q8row, q8i) to float32: embedding rows and norm weights.
  * Payloads are little-endian and read in place; q8row keeps an fp32 scale per row before the int8 values. */
 #include <string.h>
 
@@ -50,7 +50,8 @@ void ek_float_row(const ek_tensor *t, uint32_t row, float *out)
             out[i] = ek_bf16_to_float(ek_load_u16le(p + 2u * i));
         break;
     }
-    case EK_FMT_Q8ROW: {
+    case EK_FMT_Q8ROW:
+    case EK_FMT_Q8I: { /* the same bytes */
         const float scale = load_f32(t->data + 4u * row);
         const int8_t *q = (const int8_t *)(t->data + 4u * (size_t)t->rows + cols * row);
         for (i = 0; i < cols; i++)
@@ -74,6 +75,7 @@ float ek_float_at(const ek_tensor *t, uint32_t i)
     case EK_FMT_BF16:
         return ek_bf16_to_float(ek_load_u16le(t->data + 2u * (size_t)i));
     case EK_FMT_Q8ROW: /* a vector is (rows, 1): one scale per element */
+    case EK_FMT_Q8I:
         return (float)((const int8_t *)t->data)[4u * (size_t)t->rows + i] * load_f32(t->data + 4u * (size_t)i);
     default:
         return 0.0f;

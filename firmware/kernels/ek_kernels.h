@@ -158,6 +158,25 @@ void ek_float_matvec_mve(const ek_tensor *w, const float *x, float *y, uint32_t 
 float ek_float_dot_avx2(const float *a, const float *b, size_t n);
 void ek_float_matvec_avx2(const ek_tensor *w, const float *x, float *y, uint32_t r0, uint32_t r1);
 
+/* --- the integer lm_head (format q8i: q8row's bytes) --------------------------------------------------------- */
+/* y (w->rows) = the q8i head applied to x, the final normed activations quantised by ek_quantize (x->q, x->scale;
+ * x->n == w->cols <= EK_Q8I_MAX_COLS): acc[r] = sum_c q[r,c] * x_q[c], exact in int32 whatever the order, so
+ * every body gives the portable body's y bit for bit; then ek_q8i_logit. Bodies follow the float family's
+ * choice (EK_ISA_FLOAT): the head's format is a float-table format. */
+void ek_head_q8i(const ek_tensor *w, const ek_qvec *x, float *y);
+/* Rows [r0, r1) only (y indexed by absolute row), for a port that splits rows over threads. */
+void ek_head_q8i_rows(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1);
+/* The one definition of a q8i logit (docs/design.md §2): two float32 roundings, in this order. */
+static inline float ek_q8i_logit(int32_t acc, float row_scale, float s_x) { return ((float)acc * row_scale) / s_x; }
+/* One int8 row dotted with x_q (n values each), exact int32; each body supplies one. */
+typedef int32_t (*ek_q8i_dot_fn)(const int8_t *w, const int8_t *x_q, size_t n);
+/* Rows r0..r1 through `dot`: walks the layout (all row scales, then the int8 rows) and scales each sum. */
+void ek_head_q8i_with(ek_q8i_dot_fn dot, const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1);
+void ek_head_q8i_c(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1);
+void ek_head_q8i_neon(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1);
+void ek_head_q8i_mve(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1);
+void ek_head_q8i_avx2(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1);
+
 #ifdef __cplusplus
 }
 #endif
