@@ -407,10 +407,11 @@ def test_avx2_runtime_logits_equal_portable_runtime(tmp_path_factory, tmp_path, 
     assert outs[0] == outs[1]
 
 
-def test_row_split_over_threads_gives_identical_logits(tmp_path_factory, tmp_path):
-    """The POSIX port's row split of the lm_head (ek_float_matvec_rows per thread) with every split forced on
-    (thresholds 1, --wrap=ek_float_matvec as the port links it): the logits of 1, 2 and 3 threads are identical,
-    for a q8row lm_head, whose row scales come before all rows, so a split cannot be a sub-tensor."""
+@pytest.mark.parametrize("head", ["q8row", "q8i"])
+def test_row_split_over_threads_gives_identical_logits(tmp_path_factory, tmp_path, head):
+    """The POSIX port's row split of the lm_head (ek_float_matvec_rows / ek_head_q8i_rows per thread) with every
+    split forced on (thresholds 1, the port's --wrap): the logits of 1, 2 and 3 threads are identical, for a q8row
+    and a q8i lm_head, whose row scales come before all rows, so a split cannot be a sub-tensor."""
     if sys.platform == "darwin":
         pytest.skip("needs a linker with --wrap")
     require_tool("cmake")
@@ -419,17 +420,17 @@ def test_row_split_over_threads_gives_identical_logits(tmp_path_factory, tmp_pat
     from edgekit.link.device_process import DeviceProcess
     from edgekit.pack.packer import PackChoice, pack_model
 
-    build = tmp_path_factory.mktemp("posix-split")
+    build = tmp_path_factory.mktemp(f"posix-split-{head}")
     gen = ["-G", "Ninja"] if shutil.which("ninja") else []
     for cmd in (["cmake", "-S", str(FIRMWARE), "-B", str(build), *gen, "-DEK_PORT=posix", "-DEK_BUILD_EVAL=OFF",
                  "-DCMAKE_C_FLAGS=-DEK_POSIX_MIN_PARALLEL_FLOAT=1 -DEK_POSIX_MIN_PARALLEL_TERNARY=1",
-                 "-DCMAKE_EXE_LINKER_FLAGS=-Wl,--wrap=ek_float_matvec"],
+                 "-DCMAKE_EXE_LINKER_FLAGS=-Wl,--wrap=ek_float_matvec,--wrap=ek_head_q8i"],
                 ["cmake", "--build", str(build), "-j2"]):
         r = subprocess.run(cmd, capture_output=True, text=True, check=False)
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     model = edgekit.load("kjv-bitnet-5m")
     image = tmp_path / "m.ekm"
-    pack_model(model, image, PackChoice("i2", "q8row", "q8row"))
+    pack_model(model, image, PackChoice("i2", head, head))
     ids = model.encode("Jesus wept. And")
     results = []
     for threads in (1, 2, 3):
