@@ -170,6 +170,10 @@ def firmware_sizes(elf: Path) -> dict:
             "arena_bytes": sections.get(ARENA_SECTION, 0)}
 
 
+# Embedding/head formats measured on the M55 besides f32 (i2): what each float format costs per token there
+QEMU_FLOAT_FORMATS = ("f16", "bf16", "q8row", "q8i")
+
+
 def bench_qemu(work: Path, log, boards=("qemu-mps3-an547", "qemu-mps2-an386", "qemu-mps2-an500"),
                ternary_formats=("i2", "t158")) -> list[dict]:
     import edgekit
@@ -183,26 +187,29 @@ def bench_qemu(work: Path, log, boards=("qemu-mps3-an547", "qemu-mps2-an386", "q
 
     model = edgekit.load(DEFAULT_MODEL)
     rows = []
-    for board in boards:
-        for ternary in ternary_formats:
-            log(f"emulated decode on {board}, {ternary}")
-            project = ensure_built(model, board, ternary=ternary, embedding="f32", log=log)
-            shift = load_board(board).qemu.icount_shift
-            # -icount: virtual time advances per instruction, so the device clock counts instructions, not how
-            # fast this host emulates them (deterministic; an estimate of silicon at ~1 instruction per cycle)
-            with open_device(project, icount_shift=shift) as session, \
-                    DeviceClient(session.url, timeout_scale=20) as client:
-                ident = client.hello()
-                ids = model.encode("And God said,")
-                done = client.generate(ids, max_new_tokens=16, temperature=0.0, stop_at_eos=False).run()
-            rows.append({"suite": "qemu", "model": DEFAULT_MODEL, "board": board, "kernels": ident.kernel,
-                         "image_bytes": sum(p.stat().st_size for p in project.glob("*.ekm")),
-                         "icount_shift": shift,
-                         "decode_cycles_per_token": done.decode_cycles // max(done.generated_tokens, 1),
-                         "decode_tokens_per_s_estimate": round(done.decode_tokens_per_s or 0, 3),
-                         **firmware_sizes(firmware_binary(project, "cmake", read_manifest(project))),
-                         "clock": device_clock(board, ident.clock_hz, icount_shift=shift).to_dict(),
-                         "note": "QEMU -icount: instruction-count estimate, not silicon"})
+    cases = [(board, ternary, "f32") for board in boards for ternary in ternary_formats]
+    if "qemu-mps3-an547" in boards:
+        cases += [("qemu-mps3-an547", "i2", floats) for floats in QEMU_FLOAT_FORMATS]
+    for board, ternary, floats in cases:  # each: build (cached), 16 greedy tokens under -icount
+        log(f"emulated decode on {board}, {ternary}, {floats} embedding/head")
+        project = ensure_built(model, board, ternary=ternary, embedding=floats, log=log)
+        shift = load_board(board).qemu.icount_shift
+        # -icount: virtual time advances per instruction, so the device clock counts instructions, not how
+        # fast this host emulates them (deterministic; an estimate of silicon at ~1 instruction per cycle)
+        with open_device(project, icount_shift=shift) as session, \
+                DeviceClient(session.url, timeout_scale=20) as client:
+            ident = client.hello()
+            ids = model.encode("And God said,")
+            done = client.generate(ids, max_new_tokens=16, temperature=0.0, stop_at_eos=False).run()
+        rows.append({"suite": "qemu", "model": DEFAULT_MODEL, "board": board, "kernels": ident.kernel,
+                     "embedding": floats,
+                     "image_bytes": sum(p.stat().st_size for p in project.glob("*.ekm")),
+                     "icount_shift": shift,
+                     "decode_cycles_per_token": done.decode_cycles // max(done.generated_tokens, 1),
+                     "decode_tokens_per_s_estimate": round(done.decode_tokens_per_s or 0, 3),
+                     **firmware_sizes(firmware_binary(project, "cmake", read_manifest(project))),
+                     "clock": device_clock(board, ident.clock_hz, icount_shift=shift).to_dict(),
+                     "note": "QEMU -icount: instruction-count estimate, not silicon"})
     return rows
 
 
