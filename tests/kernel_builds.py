@@ -31,6 +31,32 @@ AARCH64_TARGETS = {
 }
 
 
+# C shared by the kernel-check harnesses (after their emit() and MAX_ROWS): the y buffers, a sentinel no kernel
+# writes, and hex output of float bits
+HARNESS_OUTPUT_C = r"""
+static float y_ref[MAX_ROWS], y_body[MAX_ROWS];
+static const uint32_t SENTINEL = 0x7FC0DEADu; /* a NaN no kernel writes */
+
+static void emit_hex(uint32_t v)
+{
+    static const char digits[] = "0123456789abcdef";
+    char s[10];
+    int i;
+    for (i = 0; i < 8; i++)
+        s[i] = digits[(v >> (28 - 4 * i)) & 15u];
+    s[8] = ' ';
+    s[9] = 0;
+    emit(s);
+}
+
+static void fill_sentinel(uint32_t rows)
+{
+    uint32_t r;
+    for (r = 0; r < rows; r++)
+        memcpy(&y_body[r], &SENTINEL, 4);
+}
+"""
+
 def ternary_kernel_sources() -> list[Path]:
     return [*KERNELS.glob("ek_matvec_*.c"), *KERNELS.glob("ek_quantize_*.c"), KERNELS / "ek_ternary_matvec.c",
             KERNELS / "ek_formats.c"]

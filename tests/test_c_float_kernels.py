@@ -24,7 +24,7 @@ import pytest
 
 from cpu_features import require_cpu_feature, require_tool
 from edgekit.pack.formats import FLOAT_FORMATS
-from kernel_builds import CFLAGS, FIRMWARE, KERNELS, build_bare_metal, run_bare_metal
+from kernel_builds import CFLAGS, FIRMWARE, HARNESS_OUTPUT_C, KERNELS, build_bare_metal, run_bare_metal
 
 LANES = 16  # EK_FLOAT_LANES
 FORMATS = ("f32", "f16", "bf16", "q8row")
@@ -57,27 +57,7 @@ static void emit(const char *s) { fputs(s, stdout); }
 
 typedef void (*body_fn)(const ek_tensor *, const float *, float *, uint32_t, uint32_t);
 
-static float y_ref[MAX_ROWS], y_body[MAX_ROWS];
-static const uint32_t SENTINEL = 0x7FC0DEADu; /* a NaN no kernel writes */
-
-static void emit_hex(uint32_t v)
-{
-    static const char digits[] = "0123456789abcdef";
-    char s[10];
-    int i;
-    for (i = 0; i < 8; i++)
-        s[i] = digits[(v >> (28 - 4 * i)) & 15u];
-    s[8] = ' ';
-    s[9] = 0;
-    emit(s);
-}
-
-static void fill_sentinel(uint32_t rows)
-{
-    uint32_t r;
-    for (r = 0; r < rows; r++)
-        memcpy(&y_body[r], &SENTINEL, 4);
-}
+""" + HARNESS_OUTPUT_C + r"""
 
 static int same(uint32_t r0, uint32_t r1) { return memcmp(y_body + r0, y_ref + r0, 4u * (r1 - r0)) == 0; }
 

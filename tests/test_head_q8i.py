@@ -22,7 +22,8 @@ from edgekit.pack.packer import PackChoice, pack_model
 from edgekit.plan.planner import FORMAT_PREFERENCE, LOSSY_STEPS
 from edgekit.reference.engine import quantize_activations
 from helpers import build_firmware, c_logits
-from kernel_builds import AARCH64_TARGETS, CFLAGS, FIRMWARE, KERNELS, build_bare_metal, run_bare_metal
+from kernel_builds import (AARCH64_TARGETS, CFLAGS, FIRMWARE, HARNESS_OUTPUT_C, KERNELS, build_bare_metal,
+                           run_bare_metal)
 from synthetic import random_model, tiny_config
 
 Q8I = FLOAT_FORMATS["q8i"]
@@ -79,27 +80,7 @@ void emit(const char *s);
 extern const uint32_t ek_n_cases;
 extern const uint32_t *const ek_cases[];
 
-static float y_ref[MAX_ROWS], y_body[MAX_ROWS];
-static const uint32_t SENTINEL = 0x7FC0DEADu;
-
-static void emit_hex(uint32_t v)
-{
-    static const char digits[] = "0123456789abcdef";
-    char s[10];
-    int i;
-    for (i = 0; i < 8; i++)
-        s[i] = digits[(v >> (28 - 4 * i)) & 15u];
-    s[8] = ' ';
-    s[9] = 0;
-    emit(s);
-}
-
-static void fill(uint32_t rows)
-{
-    uint32_t r;
-    for (r = 0; r < rows; r++)
-        memcpy(&y_body[r], &SENTINEL, 4);
-}
+""" + HARNESS_OUTPUT_C + r"""
 
 static int report(const char *name, int ok)
 {
@@ -139,14 +120,14 @@ int run_cases(void)
         }
         emit("\n");
 #if EK_ISA_FLOAT != EK_ISA_C
-        fill(w.rows);
+        fill_sentinel(w.rows);
         EK_ISA_BODY(ek_head_q8i, EK_ISA_FLOAT)(&w, &x, y_body, 0, w.rows);
         ok &= report(EK_ISA_NAME(EK_ISA_FLOAT), memcmp(y_body, y_ref, 4u * w.rows) == 0);
 #endif
-        fill(w.rows);
+        fill_sentinel(w.rows);
         ek_head_q8i(&w, &x, y_body);
         ok &= report("dispatch", memcmp(y_body, y_ref, 4u * w.rows) == 0);
-        fill(w.rows);
+        fill_sentinel(w.rows);
         ek_head_q8i_rows(&w, &x, y_body, a, b);
         ok &= report("range", memcmp(y_body + a, y_ref + a, 4u * (b - a)) == 0 &&
                                   (a == 0 || memcmp(&y_body[0], &SENTINEL, 4) == 0) &&

@@ -7,7 +7,6 @@
 #include "ek_kernels.h"
 
 #if EK_ISA_FLOAT == EK_ISA_AVX2
-#include <string.h>
 
 #include <immintrin.h>
 
@@ -57,7 +56,6 @@ void ek_head_q8i_avx2(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r
     const size_t cols = w->cols, whole = cols - cols % 32u;
     const int8_t *q = (const int8_t *)(w->data + 4u * (size_t)w->rows);
     const int8_t *xp = x->q;
-    float scale[4];
     uint32_t r = r0;
     EK_KERNEL_RAN(EK_FMT_Q8I, "avx2");
     for (; r + 4u <= r1; r += 4u) { /* four rows share each x_q load and its absolute value */
@@ -65,7 +63,6 @@ void ek_head_q8i_avx2(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r
         __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
         int32_t sum[4];
         size_t c;
-        unsigned k;
         for (c = 0; c < whole; c += 32u) {
             const __m256i xv = _mm256_loadu_si256((const __m256i *)(const void *)(xp + c));
             const __m256i xa = _mm256_abs_epi8(xv);
@@ -79,13 +76,7 @@ void ek_head_q8i_avx2(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r
                                              xa, xv, ones));
         }
         sum[0] = hsum_epi32(a0), sum[1] = hsum_epi32(a1), sum[2] = hsum_epi32(a2), sum[3] = hsum_epi32(a3);
-        memcpy(scale, w->data + 4u * (size_t)r, sizeof scale);
-        for (k = 0; k < 4u; k++) {
-            const int8_t *row = wr + k * cols;
-            for (c = whole; c < cols; c++)
-                sum[k] += (int32_t)row[c] * (int32_t)xp[c];
-            y[r + k] = ek_q8i_logit(sum[k], scale[k], x->scale);
-        }
+        ek_head_q8i_finish4(w, x, y, r, sum, whole);
     }
     if (r < r1) /* the last rows % 4 */
         ek_head_q8i_with(dot_s8_avx2, w, x, y, r, r1);

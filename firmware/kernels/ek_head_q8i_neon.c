@@ -5,7 +5,6 @@
 #include "ek_kernels.h"
 
 #if EK_ISA_FLOAT == EK_ISA_NEON
-#include <string.h>
 
 #include <arm_neon.h>
 
@@ -39,7 +38,6 @@ void ek_head_q8i_neon(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r
     const size_t cols = w->cols, whole = cols - cols % 16u;
     const int8_t *q = (const int8_t *)(w->data + 4u * (size_t)w->rows);
     const int8_t *xp = x->q;
-    float scale[4];
     uint32_t r = r0;
     EK_KERNEL_RAN(EK_FMT_Q8I, "neon");
     for (; r + 4u <= r1; r += 4u) { /* four rows share each x_q load */
@@ -47,7 +45,6 @@ void ek_head_q8i_neon(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r
         int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0;
         int32_t sum[4];
         size_t c;
-        unsigned k;
         for (c = 0; c < whole; c += 16u) {
             const int8x16_t xv = vld1q_s8(xp + c);
             a0 = step16(a0, vld1q_s8(wr + c), xv);
@@ -56,13 +53,7 @@ void ek_head_q8i_neon(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r
             a3 = step16(a3, vld1q_s8(wr + 3u * cols + c), xv);
         }
         sum[0] = vaddvq_s32(a0), sum[1] = vaddvq_s32(a1), sum[2] = vaddvq_s32(a2), sum[3] = vaddvq_s32(a3);
-        memcpy(scale, w->data + 4u * (size_t)r, sizeof scale);
-        for (k = 0; k < 4u; k++) {
-            const int8_t *row = wr + k * cols;
-            for (c = whole; c < cols; c++)
-                sum[k] += (int32_t)row[c] * (int32_t)xp[c];
-            y[r + k] = ek_q8i_logit(sum[k], scale[k], x->scale);
-        }
+        ek_head_q8i_finish4(w, x, y, r, sum, whole);
     }
     if (r < r1) /* the last rows % 4 */
         ek_head_q8i_with(dot_s8_neon, w, x, y, r, r1);

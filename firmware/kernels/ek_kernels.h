@@ -172,6 +172,9 @@ static inline float ek_q8i_logit(int32_t acc, float row_scale, float s_x) { retu
 typedef int32_t (*ek_q8i_dot_fn)(const int8_t *w, const int8_t *x_q, size_t n);
 /* Rows r0..r1 through `dot`: walks the layout (all row scales, then the int8 rows) and scales each sum. */
 void ek_head_q8i_with(ek_q8i_dot_fn dot, const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1);
+/* Four rows r..r+3 whose SIMD sums cover columns [0, whole): adds columns [whole, cols) in scalar code and writes
+ * the four logits (the SIMD bodies' shared tail). */
+void ek_head_q8i_finish4(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r, int32_t sum[4], size_t whole);
 void ek_head_q8i_c(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1);
 void ek_head_q8i_neon(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1);
 void ek_head_q8i_mve(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1);

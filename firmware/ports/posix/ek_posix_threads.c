@@ -237,35 +237,37 @@ void __wrap_ek_ternary_matmul(const ek_tensor *w, const ek_qvec *x, uint32_t n_x
     run_job();
 }
 
-/* Active when the port links with --wrap=ek_float_matvec; it needs no __real_ symbol (the row-range entry
- * does the work), so it links either way. */
-void __wrap_ek_float_matvec(const ek_tensor *w, const float *x, float *y);
-void __wrap_ek_float_matvec(const ek_tensor *w, const float *x, float *y)
+/* The lm_head (float formats, or the integer q8i head) by row ranges: q8row's layout keeps every row scale
+ * before the rows, so a chunk cannot be a sub-tensor. Small heads run here, unsplit. */
+static void head_rows_job(enum job_kind kind, const ek_tensor *w, const ek_qvec *xq, const float *x, float *y)
 {
     if (!worth_splitting(w, EK_POSIX_MIN_PARALLEL_FLOAT)) {
-        ek_float_matvec_rows(w, x, y, 0, w->rows);
+        if (kind == JOB_HEAD_Q8I)
+            ek_head_q8i_rows(w, xq, y, 0, w->rows);
+        else
+            ek_float_matvec_rows(w, x, y, 0, w->rows);
         return;
     }
-    pool.kind = JOB_FLOAT;
+    pool.kind = kind;
     pool.w = w;
+    pool.xq = xq;
     pool.x = x;
     pool.y = y;
     run_job();
 }
 
-/* Active when the port links with --wrap=ek_head_q8i (the integer lm_head), like ek_float_matvec above. */
+/* Active when the port links with --wrap=ek_float_matvec / --wrap=ek_head_q8i; they need no __real_ symbol
+ * (the row-range entries do the work), so they link either way. */
+void __wrap_ek_float_matvec(const ek_tensor *w, const float *x, float *y);
+void __wrap_ek_float_matvec(const ek_tensor *w, const float *x, float *y)
+{
+    head_rows_job(JOB_FLOAT, w, NULL, x, y);
+}
+
 void __wrap_ek_head_q8i(const ek_tensor *w, const ek_qvec *x, float *y);
 void __wrap_ek_head_q8i(const ek_tensor *w, const ek_qvec *x, float *y)
 {
-    if (!worth_splitting(w, EK_POSIX_MIN_PARALLEL_FLOAT)) {
-        ek_head_q8i_rows(w, x, y, 0, w->rows);
-        return;
-    }
-    pool.kind = JOB_HEAD_Q8I;
-    pool.w = w;
-    pool.xq = x;
-    pool.y = y;
-    run_job();
+    head_rows_job(JOB_HEAD_Q8I, w, x, NULL, y);
 }
 
 unsigned ek_posix_threads_start(unsigned n)
