@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Iterable
 
 from edgekit.boards import Board
+from edgekit.build.toolchains import install_command
 
 VERSION_TIMEOUT_S = 5.0     # `tool --version` answers at once; a tool that hangs is reported, not waited for
 COMPILE_TIMEOUT_S = 30.0    # one tiny C file; cold caches on a loaded machine
@@ -44,28 +45,30 @@ class Tool:
     compiles_c: bool = False              # the self-test compiles a trivial program with it
 
 
-APT = "sudo apt-get install"
+APT = "sudo apt-get install"  # for an emulator binary the apt table does not name
 PICOTOOL_INSTALL = ("not packaged by Debian: build it from github.com/raspberrypi/picotool (needs libusb-1.0-0-dev), "
                     "or use the Raspberry Pi Pico SDK's")
 
 TOOLS: dict[str, Tool] = {t.name: t for t in (
-    Tool("gcc", "host builds (the POSIX device, host board)", f"{APT} gcc", compiles_c=True),
-    Tool("cc", "host builds (the POSIX device, host board)", f"{APT} gcc", compiles_c=True),
-    Tool("arm-none-eabi-gcc", "Cortex-M firmware", f"{APT} gcc-arm-none-eabi libnewlib-arm-none-eabi",
-         compiles_c=True),
+    Tool("gcc", "host builds (the POSIX device, host board)", install_command("gcc"), compiles_c=True),
+    Tool("cc", "host builds (the POSIX device, host board)", install_command("cc"), compiles_c=True),
+    Tool("arm-none-eabi-gcc", "Cortex-M firmware", install_command("arm-none-eabi-gcc"), compiles_c=True),
     Tool("aarch64-linux-gnu-gcc", "64-bit Arm Linux firmware (Raspberry Pi)",
-         f"{APT} gcc-aarch64-linux-gnu libc6-dev-arm64-cross", compiles_c=True),
-    Tool("clang", "Apple silicon firmware (cross from Linux with a macOS SDK)", f"{APT} clang lld", compiles_c=True),
-    Tool("ld64.lld", "linking Mach-O binaries on a machine that is not a Mac", f"{APT} lld", ("--version",)),
-    Tool("cmake", "configuring every firmware build", f"{APT} cmake"),
-    Tool("ninja", "fast builds (CMake falls back to make without it)", f"{APT} ninja-build"),
+         install_command("aarch64-linux-gnu-gcc"), compiles_c=True),
+    Tool("clang", "Apple silicon firmware (cross from Linux with a macOS SDK)", install_command("clang"),
+         compiles_c=True),
+    Tool("ld64.lld", "linking Mach-O binaries on a machine that is not a Mac", install_command("ld64.lld"),
+         ("--version",)),
+    Tool("cmake", "configuring every firmware build", install_command("cmake")),
+    Tool("ninja", "fast builds (CMake falls back to make without it)", install_command("ninja")),
     Tool("platformio", "PlatformIO builds (--system platformio; run as python -m platformio)",
          "pip install 'edgekit[platformio]'", python_module="platformio", distribution="platformio"),
-    Tool("qemu-system-arm", "emulated Cortex-M boards", f"{APT} qemu-system-arm"),
-    Tool("qemu-aarch64", "emulated Raspberry Pi boards (QEMU user mode)", f"{APT} qemu-user"),
-    Tool("ssh", "Linux boards reached over ssh", f"{APT} openssh-client", ("-V",)),
-    Tool("scp", "copying firmware and images to Linux boards", f"{APT} openssh-client", ()),
-    Tool("ser2net", "sharing a board's serial port over the network (rfc2217://)", f"{APT} ser2net", ("-v",)),
+    Tool("qemu-system-arm", "emulated Cortex-M boards", install_command("qemu-system-arm")),
+    Tool("qemu-aarch64", "emulated Raspberry Pi boards (QEMU user mode)", install_command("qemu-aarch64")),
+    Tool("ssh", "Linux boards reached over ssh", install_command("ssh"), ("-V",)),
+    Tool("scp", "copying firmware and images to Linux boards", install_command("scp"), ()),
+    Tool("ser2net", "sharing a board's serial port over the network (rfc2217://)", install_command("ser2net"),
+         ("-v",)),
     Tool("ppk2-api", "the Nordic PPK2 meter (profile --meter ppk2)", "pip install 'edgekit[power]'",
          python_module="ppk2_api", distribution="ppk2-api"),
 )}

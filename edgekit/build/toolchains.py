@@ -7,14 +7,21 @@ import shutil
 from edgekit.boards import Board
 from edgekit.errors import EdgekitError
 
-# program -> Debian/Ubuntu packages that provide it (what `make deps` installs)
+# program -> Debian/Ubuntu packages that provide it (what `make deps` installs); `edgekit doctor` reads it too
 APT_PACKAGES = {
     "cmake": "cmake",
     "ninja": "ninja-build",
+    "gcc": "gcc",
     "cc": "gcc",
-    "clang": "clang",
+    "clang": "clang lld",
+    "ld64.lld": "lld",
     "arm-none-eabi-gcc": "gcc-arm-none-eabi libnewlib-arm-none-eabi",
-    "aarch64-linux-gnu-gcc": "gcc-aarch64-linux-gnu",
+    "aarch64-linux-gnu-gcc": "gcc-aarch64-linux-gnu libc6-dev-arm64-cross",
+    "qemu-system-arm": "qemu-system-arm",
+    "qemu-aarch64": "qemu-user",
+    "ssh": "openssh-client",
+    "scp": "openssh-client",
+    "ser2net": "ser2net",
 }
 
 
