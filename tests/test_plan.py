@@ -9,15 +9,13 @@ from click.testing import CliRunner
 import edgekit
 from edgekit.boards import all_boards, load_board, load_board_file
 from edgekit.cli import cli
-from edgekit.model import ModelConfig
 from edgekit.pack.image import read_image
 from edgekit.pack.packer import model_from_images, pack_model
 from edgekit.plan.planner import IMAGE_ALIGN, plan_model
+from synthetic import bitnet_2b_4t_config
 
 FIXTURES = Path(__file__).parent / "fixtures"
-TWO_B = ModelConfig(vocab_size=128256, hidden_size=2560, intermediate_size=6912, num_layers=30, num_heads=20,
-                    num_kv_heads=5, head_dim=128, max_seq_len=4096, rms_norm_eps=1e-5, rope_theta=500000.0,
-                    tie_word_embeddings=False, bos_token_id=128000, eos_token_id=128001)
+TWO_B = bitnet_2b_4t_config(tie_word_embeddings=False)  # untied: a head of its own to place (tied: test_plan_2b4t)
 
 
 @pytest.fixture(scope="module")
