@@ -2,15 +2,18 @@
  * M33 with DSP): two 16x16 multiply-accumulates per SMLAD. The accumulators equal ek_matvec_i2_c's bit for
  * bit: integer sums are exact in any order.
  *
- * w . x = code . x - sum(x), with code = w + 1 in 0..2 straight from the bits, and the sum of x taken once
- * per call. Byte j of a block holds weights j, j+32, j+64, j+96 (bits 7..6 .. 1..0), so one 32-bit word of
- * bytes j..j+3 shifted by 6, 4, 2, 0 gives weights j..j+3 of the four 32-weight quarters, which meet x_q
- * words at the same offsets. Masking with 0x00030003 after a shift by s (bytes 0, 2) or s + 8 (bytes 1, 3)
- * leaves the codes in the 16-bit lanes SMLAD wants: one AND each, no extraction. x is widened to 16-bit
- * lanes (SXTB16, plain and rotated by 8) once per word for two rows. Per 4 weights and row that is 5.5
- * instructions instead of 8 (shift-and, then UXTB16/SXTB16 for both lane pairs, per row). x_q is padded to
- * whole 128-weight blocks (EK_XQ_PAD), so there is no tail; sections and the x_q buffer are word aligned,
- * so the word loads are aligned.
+ * w . x = code . x - sum(x), with code = w + 1 in 0..2 straight from the bits. Byte j of a block holds weights
+ * j, j+32, j+64, j+96 (bits 7..6 .. 1..0), so one 32-bit word of bytes j..j+3 shifted by 6, 4, 2, 0 gives
+ * weights j..j+3 of the four 32-weight quarters. One AND of the mask with the word shifted by s (bytes 0, 2)
+ * or s + 8 (bytes 1, 3) leaves two codes in the 16-bit lanes SMLAD multiplies.
+ *
+ * x is widened once per call (per chunk of columns) into the int16 pairs those lanes meet: (x[j], x[j+2])
+ * and (x[j+1], x[j+3]) of each quarter, the eight words of one weight word's four fields side by side. The
+ * row loop then does no x work but one LDRD per field, shared by three rows: per 16 weights and row that is
+ * 4 ANDs and 4 SMLADs, plus a third of the 4 LDRDs and one LDR of the weight word (the old body widened x
+ * for every pair of rows: 5.5 instructions per 4 weights and row as written, ~7.7 as compiled).
+ * x_q is padded to whole 128-weight blocks (EK_XQ_PAD), so there is no tail; sections and the x_q buffer
+ * are word aligned, so the word loads are aligned.
  */
 #include "ek_kernels.h"
 
@@ -19,6 +22,11 @@
 
 #include <arm_acle.h>
 
+/* Blocks of x widened per pass: 4 blocks (512 columns) are 1 KiB of stack; wider rows take several passes,
+ * each adding into acc. */
+#define EK_I2_DSP_CHUNK_BLOCKS 4u
+#define EK_I2_DSP_PAIRS 32u /* (xe, xo) pairs per 128-column block: 8 words x 4 fields */
+
 static inline uint32_t load_word(const void *p)
 {
     uint32_t v;
@@ -26,71 +34,122 @@ static inline uint32_t load_word(const void *p)
     return v;
 }
 
-static inline uint32_t ror8(uint32_t v) { return (v >> 8) | (v << 24); }
+/* Blocks [0, nb) of xb (128 x_q each) as int16 pairs: pair 4k + q of a block (k = 0..7, quarter q) holds
+ * (x[32q + 4k], x[32q + 4k + 2]) in its low word and (x[32q + 4k + 1], x[32q + 4k + 3]) in its high word.
+ * Returns the sum of those x_q. */
+static int32_t widen_pairs(const int8_t *xb, uint32_t nb, uint64_t *pairs)
+{
+    int32_t sum = 0;
+    uint32_t b, k, q;
+    for (b = 0; b < nb; b++, xb += EK_I2_BLOCK, pairs += EK_I2_DSP_PAIRS) {
+        for (k = 0; k < 8u; k++) {
+            for (q = 0; q < 4u; q++) {
+                const uint32_t v = load_word(xb + 32u * q + 4u * k);
+                const uint32_t even = (uint32_t)__sxtb16((int8x4_t)v);
+                const uint32_t odd = (uint32_t)__sxtb16((int8x4_t)((v >> 8) | (v << 24)));
+                pairs[4u * k + q] = (uint64_t)even | (uint64_t)odd << 32;
+                sum = __smlad((int16x2_t)even, (int16x2_t)0x00010001, sum);
+                sum = __smlad((int16x2_t)odd, (int16x2_t)0x00010001, sum);
+            }
+        }
+    }
+    return sum;
+}
 
-/* Codes of field `shift` for the even bytes (0, 2) and the odd bytes (1, 3) of a weight word, already in the
- * 16-bit lanes SMLAD multiplies: one AND with a shifted operand each, no byte extraction. */
-#define EK_CODES_EVEN(bytes, shift) (((bytes) >> (shift)) & 0x00030003u)
-#define EK_CODES_ODD(bytes, shift) (((bytes) >> ((shift) + 8)) & 0x00030003u)
+/* The mask as a register operand: GCC then folds each shift into the AND (AND Rd, Rmask, Rw, LSR #s) instead
+ * of a shift and an AND with the immediate. */
+static inline uint32_t opaque(uint32_t v)
+{
+    __asm__("" : "+r"(v));
+    return v;
+}
 
-/* One field of two rows against the 4 x bytes they share (xw): x is widened once for both rows. */
-#define EK_FIELD2(shift, xw)                                                                               \
+/* Field `shift` of weight word w against the pair words xe (bytes 0, 2) and xo (bytes 1, 3) into s. */
+#define EK_FIELD(s, w, shift, xe, xo)                                                                      \
     do {                                                                                                   \
-        const int16x2_t xe = __sxtb16((int8x4_t)(xw)), xo = __sxtb16((int8x4_t)ror8(xw)); /* x0 x2, x1 x3 */ \
-        sa = __smlad((int16x2_t)EK_CODES_EVEN(ba, shift), xe, sa);                                        \
-        sa = __smlad((int16x2_t)EK_CODES_ODD(ba, shift), xo, sa);                                         \
-        sb = __smlad((int16x2_t)EK_CODES_EVEN(bb, shift), xe, sb);                                        \
-        sb = __smlad((int16x2_t)EK_CODES_ODD(bb, shift), xo, sb);                                         \
+        s = __smlad((int16x2_t)(((w) >> (shift)) & mask), (int16x2_t)(uint32_t)(xe), s);                 \
+        s = __smlad((int16x2_t)(((w) >> ((shift) + 8)) & mask), (int16x2_t)(uint32_t)(xo), s);           \
     } while (0)
 
-/* The same for one row. */
-#define EK_FIELD1(shift, xw)                                                                               \
-    do {                                                                                                   \
-        const int16x2_t xe = __sxtb16((int8x4_t)(xw)), xo = __sxtb16((int8x4_t)ror8(xw));                 \
-        sa = __smlad((int16x2_t)EK_CODES_EVEN(ba, shift), xe, sa);                                        \
-        sa = __smlad((int16x2_t)EK_CODES_ODD(ba, shift), xo, sa);                                         \
-    } while (0)
+/* One field of the three rows' words: codes of bytes 0, 2 (shift s) against xe, of bytes 1, 3 (s + 8) against
+ * xo. */
+#define EK_FIELD3_ASM(s, s8)                                                                               \
+    "and %[t], %[mask], %[wa], lsr #" s "\n\tsmlad %[sa], %[t], %[xe], %[sa]\n\t"                       \
+    "and %[t], %[mask], %[wa], lsr #" s8 "\n\tsmlad %[sa], %[t], %[xo], %[sa]\n\t"                      \
+    "and %[t], %[mask], %[wb], lsr #" s "\n\tsmlad %[sb], %[t], %[xe], %[sb]\n\t"                       \
+    "and %[t], %[mask], %[wb], lsr #" s8 "\n\tsmlad %[sb], %[t], %[xo], %[sb]\n\t"                      \
+    "and %[t], %[mask], %[wc], lsr #" s "\n\tsmlad %[sc], %[t], %[xe], %[sc]\n\t"                       \
+    "and %[t], %[mask], %[wc], lsr #" s8 "\n\tsmlad %[sc], %[t], %[xo], %[sc]\n\t"
+
+/* Rows r0.. (three at a time, then one at a time) of p (rows of row_bytes) against nb widened blocks:
+ * acc[r] = start(r) + code . x of those blocks, start(r) = acc[r] if add, else 0, minus x_sum. A field's two
+ * pair words are one 64-bit load (LDRD). */
+static void rows_against_pairs(const uint8_t *p, uint32_t row_bytes, uint32_t rows, uint32_t nb,
+                               const uint64_t *pairs, int32_t x_sum, int add, int32_t *acc)
+{
+    const uint32_t mask = opaque(0x00030003u);
+    uint32_t r = 0, b, k;
+    for (; r + 3u <= rows; r += 3u, p += 3u * row_bytes) {
+        int32_t sa = (add ? acc[r] : 0) - x_sum, sb = (add ? acc[r + 1u] : 0) - x_sum;
+        int32_t sc = (add ? acc[r + 2u] : 0) - x_sum;
+        const uint8_t *pa = p;
+        const uint64_t *xp = pairs;
+        uint32_t wa, wb, wc, xe, xo, t;
+        /* Written out: as C, GCC splits the LDRDs and spills one of the 14 registers this needs. Per weight word
+         * (16 weights) of each row: 3 LDR, 4 LDRD, 24 AND, 24 SMLAD, the loop test: 57 for 48 weights. */
+        __asm__ volatile(
+            "1:\n\t"
+            "ldr %[wb], [%[pa], %[rb]]\n\t"
+            "ldr %[wc], [%[pa], %[rb], lsl #1]\n\t"
+            "ldr %[wa], [%[pa]], #4\n\t"
+            "ldrd %[xe], %[xo], [%[xp]], #32\n\t"
+            EK_FIELD3_ASM("6", "14")
+            "ldrd %[xe], %[xo], [%[xp], #-24]\n\t"
+            EK_FIELD3_ASM("4", "12")
+            "ldrd %[xe], %[xo], [%[xp], #-16]\n\t"
+            EK_FIELD3_ASM("2", "10")
+            "ldrd %[xe], %[xo], [%[xp], #-8]\n\t"
+            EK_FIELD3_ASM("0", "8")
+            "cmp %[xp], %[xend]\n\t"
+            "bne 1b\n\t"
+            : [sa] "+r"(sa), [sb] "+r"(sb), [sc] "+r"(sc), [pa] "+r"(pa), [xp] "+r"(xp), [wa] "=&r"(wa),
+              [wb] "=&r"(wb), [wc] "=&r"(wc), [xe] "=&r"(xe), [xo] "=&r"(xo), [t] "=&r"(t)
+            : [rb] "r"(row_bytes), [mask] "r"(mask), [xend] "r"(pairs + EK_I2_DSP_PAIRS * nb)
+            : "cc", "memory");
+        acc[r] = sa;
+        acc[r + 1u] = sb;
+        acc[r + 2u] = sc;
+    }
+    for (; r < rows; r++, p += row_bytes) { /* the last rows % 3 */
+        int32_t sa = (add ? acc[r] : 0) - x_sum;
+        const uint8_t *pa = p;
+        const uint64_t *xp = pairs;
+        for (b = 0; b < nb; b++, pa += 32) {
+            for (k = 0; k < 8u; k++, xp += 4) {
+                const uint32_t wa = load_word(pa + 4u * k);
+                EK_FIELD(sa, wa, 6, xp[0], xp[0] >> 32);
+                EK_FIELD(sa, wa, 4, xp[1], xp[1] >> 32);
+                EK_FIELD(sa, wa, 2, xp[2], xp[2] >> 32);
+                EK_FIELD(sa, wa, 0, xp[3], xp[3] >> 32);
+            }
+        }
+        acc[r] = sa;
+    }
+}
 
 void ek_matvec_i2_dsp(const ek_tensor *w, const ek_qvec *x, int32_t *acc)
 {
     const uint32_t blocks = (w->cols + EK_I2_BLOCK - 1u) / EK_I2_BLOCK;
     const uint32_t row_bytes = blocks * 32u;
-    const uint8_t *p = w->data; /* (rows, blocks, 32) */
-    int32_t x_sum = 0;
-    uint32_t r = 0, b, j, i;
+    uint64_t pairs[EK_I2_DSP_CHUNK_BLOCKS * EK_I2_DSP_PAIRS];
+    uint32_t b0;
     EK_KERNEL_RAN(EK_FMT_I2, "dsp");
-    for (i = 0; i < blocks * EK_I2_BLOCK; i++)
-        x_sum += x->q[i];
-    /* Two rows at a time: each x word is loaded and widened once for both. */
-    for (; r + 2u <= w->rows; r += 2u, p += 2u * row_bytes) {
-        int32_t sa = 0, sb = 0;
-        const uint8_t *pa = p, *pb = p + row_bytes;
-        const int8_t *xb = x->q;
-        for (b = 0; b < blocks; b++, pa += 32, pb += 32, xb += EK_I2_BLOCK) {
-            for (j = 0; j < 32u; j += 4u) {
-                const uint32_t ba = load_word(pa + j), bb = load_word(pb + j);
-                EK_FIELD2(6, load_word(xb + j));
-                EK_FIELD2(4, load_word(xb + 32u + j));
-                EK_FIELD2(2, load_word(xb + 64u + j));
-                EK_FIELD2(0, load_word(xb + 96u + j));
-            }
-        }
-        acc[r] = sa - x_sum;
-        acc[r + 1u] = sb - x_sum;
-    }
-    if (r < w->rows) { /* an odd last row */
-        int32_t sa = 0;
-        const int8_t *xb = x->q;
-        for (b = 0; b < blocks; b++, p += 32, xb += EK_I2_BLOCK) {
-            for (j = 0; j < 32u; j += 4u) {
-                const uint32_t ba = load_word(p + j);
-                EK_FIELD1(6, load_word(xb + j));
-                EK_FIELD1(4, load_word(xb + 32u + j));
-                EK_FIELD1(2, load_word(xb + 64u + j));
-                EK_FIELD1(0, load_word(xb + 96u + j));
-            }
-        }
-        acc[r] = sa - x_sum;
+    if (blocks == 0u) /* no columns: every dot product is 0 */
+        memset(acc, 0, sizeof *acc * w->rows);
+    for (b0 = 0; b0 < blocks; b0 += EK_I2_DSP_CHUNK_BLOCKS) {
+        const uint32_t nb = blocks - b0 < EK_I2_DSP_CHUNK_BLOCKS ? blocks - b0 : EK_I2_DSP_CHUNK_BLOCKS;
+        const int32_t x_sum = widen_pairs(x->q + (size_t)b0 * EK_I2_BLOCK, nb, pairs);
+        rows_against_pairs(w->data + (size_t)b0 * 32u, row_bytes, w->rows, nb, pairs, x_sum, b0 != 0, acc);
     }
 }
 #else
