@@ -1,10 +1,11 @@
 """The kernel variant a build reports is the body that runs (firmware/kernels/ek_isa.h chooses both).
 
 firmware/tests/selftest/ek_variant_check.c is built with EK_KERNEL_TRACE, under which each kernel body records its
-own name when it runs; for every format, quantisation, the float dot and the batched i2 matmul it compares that name
-with the reported one (ek_kernel_variant, what the device sends the host) and prints both. Built natively (portable
-C, AVX2), for AArch64 under qemu-aarch64 (NEON, NEON+dotprod) and bare metal under qemu-system-arm (Cortex-M55
-Helium with and without its floating-point extension, Cortex-M4/M7 DSP, Cortex-M4 portable). Each target's
+own name when it runs; for every format, quantisation, the float dot and the i2 and t158 matmuls it compares that
+name with the reported one (ek_kernel_variant, what the device sends the host) and prints both, and whether each
+matmul ran a batched body or the per-input loop with ek_ternary_matmul_batched. Built natively (portable C, AVX2), for AArch64
+under qemu-aarch64 (NEON, NEON+dotprod) and bare metal under qemu-system-arm (Cortex-M55 Helium with and without its
+floating-point extension, Cortex-M4/M7 DSP, Cortex-M4 portable). Each target's
 expected names are spelled out below, so a change of choice is a visible edit here, not a silent fallback.
 """
 from __future__ import annotations
@@ -21,25 +22,28 @@ from kernel_builds import (AARCH64_TARGETS, SELFTEST, aarch64_wrapper, all_kerne
 CHECK = SELFTEST / "ek_variant_check.c"
 
 
-def expected(ternary: str, tl: str, floats: str, quantize: str) -> dict[str, str]:
-    """{checked op: body name} for a build whose i2/t158, tl, float and quantise families chose these bodies."""
-    names = {"i2": ternary, "t158": ternary, "tl": tl, "matmul-i2": ternary, "quantize": quantize,
-             "float-dot": floats}
+def expected(ternary: str, tl: str, floats: str, quantize: str, matmul: str = "batched",
+             matmul_t158: str = "per-input") -> dict[str, str]:
+    """{checked op: body name} for a build whose i2/t158, tl, float and quantise families chose these bodies;
+    matmul, matmul_t158: "batched" where the i2 / t158 matmul body reads each weight once for all inputs, else
+    "per-input"."""
+    names = {"i2": ternary, "t158": ternary, "tl": tl, "matmul-i2": ternary, "matmul-i2-kind": matmul,
+             "matmul-t158": ternary, "matmul-t158-kind": matmul_t158, "quantize": quantize, "float-dot": floats}
     names.update({f: floats for f in FLOAT_FORMATS})
     return names
 
 
 EXPECTED = {
-    "host-portable": expected("c", "c", "c", "c"),
+    "host-portable": expected("c", "c", "c", "c", "per-input"),
     "host-avx2": expected("avx2", "avx2", "avx2", "c"),
-    "aarch64-neon": expected("neon", "neon", "neon", "c"),
-    "aarch64-dotprod": expected("dotprod", "neon", "neon", "c"),
-    "cortex-m55-mve": expected("mve", "mve", "mve", "mve"),
+    "aarch64-neon": expected("neon", "neon", "neon", "c", matmul_t158="batched"),
+    "aarch64-dotprod": expected("dotprod", "neon", "neon", "c", matmul_t158="batched"),
+    "cortex-m55-mve": expected("mve", "mve", "mve", "mve", matmul_t158="batched"),
     # integer-only Helium: the float body used to fall back to portable C while the build reported "mve"
-    "cortex-m55-mve-int": expected("mve", "mve", "c", "c"),
-    "cortex-m4-dsp": expected("dsp", "c", "c", "c"),
-    "cortex-m7-dsp": expected("dsp", "c", "c", "c"),
-    "cortex-m4-portable": expected("c", "c", "c", "c"),
+    "cortex-m55-mve-int": expected("mve", "mve", "c", "c", matmul_t158="batched"),
+    "cortex-m4-dsp": expected("dsp", "c", "c", "c", "per-input"),
+    "cortex-m7-dsp": expected("dsp", "c", "c", "c", "per-input"),
+    "cortex-m4-portable": expected("c", "c", "c", "c", "per-input"),
 }
 
 

@@ -105,11 +105,12 @@
 
 /* --- test builds: which body ran ------------------------------------------------------------------------ */
 /* With EK_KERNEL_TRACE (tests only), every body writes the name of the code it is made of into ek_kernel_ran
- * when it runs: slot = the format it read, or EK_TRACE_QUANTIZE / EK_TRACE_FLOAT_DOT. A test then compares it
- * with the name the build reports. Without it the macro is nothing. */
+ * when it runs: slot = the format it read, or EK_TRACE_QUANTIZE / EK_TRACE_FLOAT_DOT / EK_TRACE_MATMUL_PER_INPUT.
+ * A test then compares it with the name the build reports. Without it the macro is nothing. */
 #define EK_TRACE_QUANTIZE 32u
 #define EK_TRACE_FLOAT_DOT 33u
-#define EK_TRACE_SLOTS 34u
+#define EK_TRACE_MATMUL_PER_INPUT 34u /* ek_ternary_matmul looped over the matvec (no batched body ran) */
+#define EK_TRACE_SLOTS 35u
 #if defined(EK_KERNEL_TRACE)
 extern const char *ek_kernel_ran[EK_TRACE_SLOTS];
 #define EK_KERNEL_RAN(slot, name) ((void)(ek_kernel_ran[(slot) < EK_TRACE_SLOTS ? (slot) : 0u] = (name)))

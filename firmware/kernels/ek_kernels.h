@@ -56,12 +56,17 @@ const char *ek_format_name(uint32_t format); /* "i2", "f16", ... or "?" */
 const char *ek_kernel_variant(uint32_t format);
 
 /* acc[t * acc_stride + r] = W . x[t] for t < n_x: the same integers as n_x calls of ek_ternary_matvec, with
- * each weight read once for all n_x inputs where a body for the format exists (i2 on AVX2). */
+ * each weight read once for all n_x inputs where a body for the format exists (i2 on AVX2, NEON, Helium; t158 on
+ * NEON and Helium). */
 void ek_ternary_matmul(const ek_tensor *w, const ek_qvec *x, uint32_t n_x, int32_t *acc, uint32_t acc_stride);
 /* 1 if this build has a body that reads each weight once for all inputs (else ek_ternary_matmul loops over
  * ek_ternary_matvec). */
 int ek_ternary_matmul_batched(uint32_t format);
 void ek_matmul_i2_avx2(const ek_tensor *w, const ek_qvec *x, uint32_t n_x, int32_t *acc, uint32_t acc_stride);
+void ek_matmul_i2_neon(const ek_tensor *w, const ek_qvec *x, uint32_t n_x, int32_t *acc, uint32_t acc_stride);
+void ek_matmul_i2_mve(const ek_tensor *w, const ek_qvec *x, uint32_t n_x, int32_t *acc, uint32_t acc_stride);
+void ek_matmul_t158_neon(const ek_tensor *w, const ek_qvec *x, uint32_t n_x, int32_t *acc, uint32_t acc_stride);
+void ek_matmul_t158_mve(const ek_tensor *w, const ek_qvec *x, uint32_t n_x, int32_t *acc, uint32_t acc_stride);
 
 /* --- activation quantisation (docs/design.md §2) ---------------------------------------------------------- */
 /* x (n) -> x_q (EK_XQ_PAD(n)), returns s_x. Round half to even (like np.rint), clamp to [-128, 127]. The ISA

@@ -3,7 +3,8 @@
  * knows, the dispatcher runs once on a small tensor and one line follows:
  *     variant FORMAT reported NAME ran NAME ok|MISMATCH
  * where "reported" is ek_kernel_variant(format), the name the device sends the host. Quantisation, the float dot
- * and the batched i2 matmul are checked the same way against their ek_isa.h names. Ends with
+ * and the i2 and t158 matmuls are checked the same way against their ek_isa.h names, and each matmul's kind (batched
+ * body or per-input loop) against ek_ternary_matmul_batched. Ends with
  * "variant-check: PASS" or "variant-check: FAIL".
  *
  * Hosted with EK_VARIANT_HOSTED (main prints to stdout), bare metal otherwise (main runs under
@@ -34,6 +35,12 @@ static int8_t x_q[2u * EK_XQ_PAD(COLS)];
 static int16_t lut[EK_TL_LUT_ENTRIES(COLS)];
 static float x[COLS], y[ROWS];
 static int32_t acc[2u * ROWS];
+
+/* the formats whose prefill matmul is checked: the body's name, and whether it is batched or the per-input loop */
+static const struct {
+    uint32_t format;
+    const char *name, *kind_name;
+} matmul_checks[] = {{EK_FMT_I2, "matmul-i2", "matmul-i2-kind"}, {EK_FMT_T158, "matmul-t158", "matmul-t158-kind"}};
 
 static int check(const char *what, const char *reported, uint32_t slot)
 {
@@ -74,10 +81,17 @@ static int run_checks(void)
         ok &= check(ek_format_name(f), ek_kernel_variant(f), f);
         n++;
     }
-    w.format = EK_FMT_I2;
-    memset(ek_kernel_ran, 0, sizeof ek_kernel_ran);
-    ek_ternary_matmul(&w, q, 2u, acc, ROWS);
-    ok &= check("matmul-i2", ek_kernel_variant(EK_FMT_I2), EK_FMT_I2);
+    for (f = 0; f < sizeof matmul_checks / sizeof matmul_checks[0]; f++) {
+        const uint32_t format = matmul_checks[f].format;
+        w.format = format;
+        memset(ek_kernel_ran, 0, sizeof ek_kernel_ran);
+        ek_ternary_matmul(&w, q, 2u, acc, ROWS);
+        ok &= check(matmul_checks[f].name, ek_kernel_variant(format), format);
+        /* the batched body and the per-input loop run under the same ISA name: the loop marks its own slot */
+        ek_kernel_ran[EK_TRACE_MATMUL_PER_INPUT] = ek_kernel_ran[EK_TRACE_MATMUL_PER_INPUT] ? "per-input" : "batched";
+        ok &= check(matmul_checks[f].kind_name, ek_ternary_matmul_batched(format) ? "batched" : "per-input",
+                    EK_TRACE_MATMUL_PER_INPUT);
+    }
     memset(ek_kernel_ran, 0, sizeof ek_kernel_ran);
     (void)ek_quantize(x, COLS, x_q);
     ok &= check("quantize", EK_ISA_NAME(EK_ISA_QUANTIZE), EK_TRACE_QUANTIZE);
