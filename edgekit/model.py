@@ -178,8 +178,15 @@ class FloatTensor(Tensor):
     # Optional: rows (start, stop) of the first dimension, read from the source on their own, so a
     # 128k x 2560 embedding can be packed without ever being whole in memory.
     _produce_rows: Callable[[int, int], np.ndarray] | None = field(default=None, repr=False)
+    # Optional: the bytes as an image stores them, for the integer heads (q8i, q4i), whose stored integers the
+    # reference multiplies as the device does (decoding to float and packing again need not give them back).
+    _stored: Callable[[], bytes] | None = field(default=None, repr=False)
 
     kind = "float"
+
+    def stored(self) -> bytes | None:
+        """The tensor's bytes in its image format, when it was read from an image; else None."""
+        return None if self._stored is None else self._stored()
 
     def row_chunks(self, rows_per_chunk: int = 4096) -> Iterator[np.ndarray]:
         """float32 row blocks of this tensor, in order (the whole tensor at once for vectors)."""

@@ -81,11 +81,13 @@ def test_unpack_refuses_short_buffer():
 @pytest.mark.parametrize("name", list(F.FLOAT_FORMATS))
 def test_float_formats(name):
     fmt = F.FLOAT_FORMATS[name]
-    a = np.random.default_rng(2).standard_normal((13, 37)).astype(np.float32)
+    a = np.random.default_rng(2).standard_normal(_shape_for(name, (13, 37))).astype(np.float32)
     data = fmt.pack(a)
     assert len(data) == fmt.packed_size(a.shape)
     back = fmt.unpack(data, a.shape)
-    tol = {"f32": 0, "f16": 1e-3, "bf16": 2.0 ** -8, "q8row": 0.5 / 127, "q8i": 0.5 / 127}[name]
+    # q4i: half a block step, the step at most 1/7 of the block's largest value plus half the row scale d
+    tol = {"f32": 0, "f16": 1e-3, "bf16": 2.0 ** -8, "q8row": 0.5 / 127, "q8i": 0.5 / 127,
+           "q4i": 0.5 / 7 + 0.5 / (7 * 255)}[name]
     assert np.max(np.abs(back - a) / np.max(np.abs(a), axis=1, keepdims=True)) <= tol
 
 
@@ -94,11 +96,19 @@ def test_format_codes_are_unique():
     assert len(codes) == len(set(codes))
 
 
+def _shape_for(name: str, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """`shape` with its row length rounded up to whole q4i blocks for q4i (which stores matrices of them only)."""
+    if name != "q4i":
+        return shape
+    rows, cols = (shape[0], shape[1]) if len(shape) > 1 else (1, shape[0])
+    return rows, -(-cols // F.Q4I_BLOCK) * F.Q4I_BLOCK
+
+
 @pytest.mark.parametrize("name", list(F.FLOAT_FORMATS))
 @pytest.mark.parametrize("shape", [(13, 37), (1, 5), (9,)])
 def test_float_chunked_pack_equals_whole(name, shape):
     fmt = F.FLOAT_FORMATS[name]
-    a = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
+    a = np.random.default_rng(3).standard_normal(_shape_for(name, shape)).astype(np.float32)
     assert b"".join(fmt.pack_chunks(a, rows_per_chunk=4)) == fmt.pack(a)
 
 

@@ -56,9 +56,9 @@ def test_planner_never_chooses_q8i_on_its_own():
 
 def test_reference_refuses_rows_past_the_int32_bound():
     from edgekit.errors import EdgekitError
-    from edgekit.reference.engine import q8i_head_parts
+    from edgekit.reference.engine import integer_head_parts
     with pytest.raises(EdgekitError, match="q8row"):
-        q8i_head_parts(np.zeros((1, Q8I_MAX_COLS + 1), np.float32))
+        integer_head_parts("q8i", np.zeros((1, Q8I_MAX_COLS + 1), np.float32))
 
 
 def test_int32_bound_holds_at_the_limit():

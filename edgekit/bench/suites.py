@@ -171,7 +171,7 @@ def firmware_sizes(elf: Path) -> dict:
 
 
 # Embedding/head formats measured on the M55 besides f32 (i2): what each float format costs per token there
-QEMU_FLOAT_FORMATS = ("f16", "bf16", "q8row", "q8i")
+QEMU_FLOAT_FORMATS = ("f16", "bf16", "q8row", "q8i", "q4i")
 
 
 def bench_qemu(work: Path, log, boards=("qemu-mps3-an547", "qemu-mps2-an386", "qemu-mps2-an500"),

@@ -22,7 +22,8 @@ from edgekit.pack.formats import FLOAT_FORMATS, TERNARY_FORMATS
 @click.option("--embedding", type=click.Choice(list(FLOAT_FORMATS)), default="f32", show_default=True,
               help="Embedding table format: bf16 and f16 halve f32's bytes (lossless when every value is a bf16 / "
                    "f16 value, as `edgekit plan` checks), q8row quarters them (lossy); q8i is q8row's bytes with an "
-                   "integer head (int8 x int8 sums: the fastest head, lossy).")
+                   "integer head (int8 x int8 sums, lossy) and q4i a 4-bit integer head (4.25 bits/value: the "
+                   "smallest and fastest head, lossier; `edgekit validate` measures it).")
 @click.option("--lm-head", "lm_head", type=click.Choice(list(FLOAT_FORMATS)), default=None,
               help="Untied lm_head format [default: same as --embedding].")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")

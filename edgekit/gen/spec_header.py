@@ -131,6 +131,8 @@ def render() -> str:
         f"#define EK_CONFIG_MAX_DIM {CONFIG_MAX_DIM}u /* any dimension, the context, num_heads * head_dim */",
         f"#define EK_CONFIG_MAX_LAYERS {CONFIG_MAX_LAYERS}u /* layer numbers are 16 bits; 0xFFFF is global */",
         f"#define EK_Q8I_MAX_COLS {F.Q8I_MAX_COLS}u /* a q8i row's int8 x int8 sum fits an int32 up to this length */",
+        f"#define EK_Q4I_MAX_COLS {F.Q4I_MAX_COLS}u /* a q4i row's block-scaled sum fits an int32 up to this length */",
+        f"#define EK_Q4I_BLOCK {F.Q4I_BLOCK} /* q4i values per block: one uint8 scale, {F.Q4I_BLOCK // 2} bytes of codes */",
         "",
         "/* Block geometry of the ternary formats. */",
         f"#define EK_I2_BLOCK {F.I2_BLOCK} /* weights per {F.I2_BLOCK // 4}-byte block */",

@@ -9,7 +9,7 @@ import numpy as np
 
 from edgekit.errors import EdgekitError
 from edgekit.model import FLOAT32_MAX, FloatTensor, Model, TernaryTensor, check_layout, tensor_layout
-from edgekit.pack.formats import FLOAT_FORMATS, Q8I_MAX_COLS, float_format, ternary_format
+from edgekit.pack.formats import FLOAT_FORMATS, INTEGER_HEAD_MAX_COLS, Q4I_BLOCK, float_format, ternary_format
 from edgekit.pack.image import GLOBAL_LAYER, Image, SectionPayload, read_image, write_images
 
 DEFAULT_TERNARY_FORMAT = "i2"
@@ -39,10 +39,15 @@ def section_payloads(model: Model, choice: PackChoice, placement: dict[str, tupl
     for name in (choice.embedding, choice.lm_head):
         float_format(name)
     head_format = choice.embedding if model.config.tie_word_embeddings else choice.lm_head
-    if head_format == "q8i" and model.config.hidden_size > Q8I_MAX_COLS:
+    hidden = model.config.hidden_size
+    max_cols = INTEGER_HEAD_MAX_COLS.get(head_format)
+    if max_cols is not None and hidden > max_cols:
         # the firmware and the reference would refuse the image when opened: refuse to write it
-        raise EdgekitError(f"a q8i head holds rows of at most {Q8I_MAX_COLS:,} values (its int32 sums); this model's "
-                           f"are {model.config.hidden_size:,}", fix="choose q8row, bf16, f16 or f32 for the head")
+        raise EdgekitError(f"a {head_format} head holds rows of at most {max_cols:,} values (its int32 sums); this "
+                           f"model's are {hidden:,}", fix="choose q8row, bf16, f16 or f32 for the head")
+    if "q4i" in (choice.embedding, choice.lm_head) and hidden % Q4I_BLOCK:
+        raise EdgekitError(f"q4i stores rows of whole {Q4I_BLOCK}-value blocks; this model's rows hold {hidden:,}",
+                           fix="choose q8i, q8row, bf16, f16 or f32 for the embedding and head")
     payloads = []
     for name, role, layer, kind, shape in tensor_layout(model.config):
         tensor = model.tensors[name]
@@ -159,8 +164,10 @@ def model_from_images(paths: list[Path] | Path) -> Model:
                 tensors[s.name] = TernaryTensor(s.name, s.role, layer, shape, f"ekm:{fmt.name}", s.size,
                                                 produce, weight_scale=float(np.float32(s.scale)))
             else:
-                produce = (lambda f=fmt, im=img, sec=s: f.unpack(bytes(im.payload(sec)), sec.shape))
-                tensors[s.name] = FloatTensor(s.name, s.role, layer, shape, f"ekm:{fmt.name}", s.size, produce)
+                stored = (lambda im=img, sec=s: bytes(im.payload(sec)))
+                produce = (lambda f=fmt, raw=stored, sec=s: f.unpack(raw(), sec.shape))
+                tensors[s.name] = FloatTensor(s.name, s.role, layer, shape, f"ekm:{fmt.name}", s.size, produce,
+                                              _stored=stored)
     ordered = {}
     for name, *_ in tensor_layout(config):
         if name not in tensors:

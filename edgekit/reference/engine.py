@@ -10,7 +10,7 @@ import numpy as np
 
 from edgekit.errors import EdgekitError
 from edgekit.model import FloatTensor, Model, TernaryTensor
-from edgekit.pack.formats import FLOAT_FORMATS, Q8I_MAX_COLS, q8_rows
+from edgekit.pack.formats import FLOAT_FORMATS, INTEGER_HEAD_MAX_COLS, q4i_parts, q8_rows
 
 F32 = np.float32
 ACT_QMAX = F32(127.0)
@@ -36,19 +36,24 @@ def rounding_margin_ulps(x: np.ndarray, s_x: np.ndarray) -> np.ndarray:
     return (np.abs(v - np.floor(v) - F32(0.5)) / np.spacing(np.maximum(v, F32(1.0)))).min(axis=-1)
 
 
-def q8i_head_parts(head: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(row scales float32 (vocab,), int8 rows (vocab, hidden)) of a head stored as q8i."""
-    rows = head.shape[0]
-    fmt = FLOAT_FORMATS["q8i"]
-    if head.shape[1] > Q8I_MAX_COLS:
-        raise EdgekitError(f"a q8i head holds rows of at most {Q8I_MAX_COLS:,} values (its int32 sums), "
+# The integer heads: format name -> the reader of its stored parts.
+INTEGER_HEADS = {"q8i": q8_rows, "q4i": q4i_parts}
+
+
+def integer_head_parts(fmt: str, head: np.ndarray, stored: bytes | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(row scales float32 (vocab,), the integers each row multiplies x_q by (vocab, hidden)) of a head stored in
+    the integer format `fmt`: read from the image's bytes when given (q4i's packer is not idempotent: decoding and
+    packing again can move a block scale), else packed from `head`."""
+    max_cols = INTEGER_HEAD_MAX_COLS[fmt]
+    if head.shape[1] > max_cols:
+        raise EdgekitError(f"a {fmt} head holds rows of at most {max_cols:,} values (its int32 sums), "
                            f"this one {head.shape[1]:,}", fix="store the head as q8row")
-    return q8_rows(fmt.pack(head), (rows, head.shape[1]))
+    return INTEGER_HEADS[fmt](stored if stored is not None else FLOAT_FORMATS[fmt].pack(head), head.shape)
 
 
-def q8i_head_logits(scale: np.ndarray, q: np.ndarray, x: np.ndarray) -> np.ndarray:
+def integer_head_logits(scale: np.ndarray, q: np.ndarray, x: np.ndarray) -> np.ndarray:
     """The integer head (docs/design.md §2): x (T, hidden) quantised as a BitLinear input (x_q, s_x), acc = the
-    exact int8 x int8 row sums (float64 BLAS is exact below 2^53), logit = ((float)acc * scale[r]) / s_x in
+    exact integer row sums (float64 BLAS is exact below 2^53), logit = ((float)acc * scale[r]) / s_x in
     float32, one rounding per operation, as every C body computes it."""
     x_q, s_x = quantize_activations(x)
     x64 = x_q.astype(np.float64)
@@ -117,11 +122,13 @@ class ReferenceEngine:
         self.embedding = floats("tok_embeddings")
         head_name = "tok_embeddings" if c.tie_word_embeddings else "lm_head"
         self.lm_head = self.embedding if c.tie_word_embeddings else floats("lm_head")
-        # A q8i head (an image's integer head) keeps its stored row scales and int8 rows: re-packing the decoded
-        # values gives back the stored bytes (q8row's packer is idempotent; tests/test_head_q8i.py checks it).
-        self.head_q8i = None
-        if model.tensors[head_name].source_format == "ekm:q8i":
-            self.head_q8i = q8i_head_parts(self.lm_head)
+        # An integer head (an image's q8i or q4i) keeps its stored row scales and integers, as the device does.
+        self.integer_head = None
+        head_tensor = model.tensors[head_name]
+        head_fmt = head_tensor.source_format.removeprefix("ekm:")
+        if head_fmt in INTEGER_HEADS:
+            assert isinstance(head_tensor, FloatTensor)
+            self.integer_head = integer_head_parts(head_fmt, self.lm_head, head_tensor.stored())
         self.final_norm = floats("norm")
         self.layers = []
         for i in range(c.num_layers):
@@ -201,11 +208,11 @@ class ReferenceEngine:
         self.pos += T
         out = x if all_logits else x[-1:]
         out = rms_norm(out, self.final_norm, c.rms_norm_eps)
-        if self.head_q8i is not None:
+        if self.integer_head is not None:
             if self.track_rounding:  # the integer head quantises its input too
                 _, s_o = quantize_activations(out)
                 np.minimum(margins[-out.shape[0]:], rounding_margin_ulps(out, s_o), out=margins[-out.shape[0]:])
-            logits = q8i_head_logits(*self.head_q8i, out)
+            logits = integer_head_logits(*self.integer_head, out)
         else:
             logits = (out @ self.lm_head.T).astype(F32)
         if self.track_rounding:

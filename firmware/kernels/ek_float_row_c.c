@@ -1,5 +1,5 @@
-/* ek_float_row_c.c — decode float tensors (f32, f16, bf16, q8row, q8i) to float32: embedding rows and norm weights.
- * Payloads are little-endian and read in place; q8row keeps an fp32 scale per row before the int8 values. */
+/* ek_float_row_c.c — decode float tensors (f32, f16, bf16, q8row, q8i, q4i) to float32: embedding rows and norm
+ * weights. Payloads are little-endian and read in place; q8row and q4i keep all fp32 row scales before the rows. */
 #include <string.h>
 
 #include "ek_kernels.h"
@@ -56,6 +56,25 @@ void ek_float_row(const ek_tensor *t, uint32_t row, float *out)
         const int8_t *q = (const int8_t *)(t->data + 4u * (size_t)t->rows + cols * row);
         for (i = 0; i < cols; i++)
             out[i] = (float)q[i] * scale;
+        break;
+    }
+    case EK_FMT_Q4I: { /* d[row] * (float)(s_b * q): the int product is exact, then one float32 rounding */
+        const size_t blocks = cols / EK_Q4I_BLOCK;
+        const float d = load_f32(t->data + 4u * row);
+        const uint8_t *p = t->data + 4u * (size_t)t->rows + EK_Q4I_ROW_BYTES(cols) * row;
+        const uint8_t *codes = p + blocks;
+        size_t b;
+        for (b = 0; b < blocks; b++) {
+            const int32_t s = p[b];
+            const uint8_t *c = codes + b * (EK_Q4I_BLOCK / 2);
+            float *o = out + b * EK_Q4I_BLOCK;
+            for (i = 0; i < EK_Q4I_BLOCK / 2; i++) {
+                o[i] = d * (float)(s * ((int32_t)(c[i] & 15u) - 8));
+                o[i + EK_Q4I_BLOCK / 2] = d * (float)(s * ((int32_t)(c[i] >> 4) - 8));
+            }
+        }
+        for (i = blocks * EK_Q4I_BLOCK; i < cols; i++) /* no such columns: ek_model_open refuses them */
+            out[i] = 0.0f;
         break;
     }
     default:

@@ -19,20 +19,28 @@ void ek_head_q8i_with(ek_q8i_dot_fn dot, const ek_tensor *w, const ek_qvec *x, f
     }
 }
 
+void ek_head_int_logits(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r, const int32_t *sum, unsigned n)
+{
+    unsigned k;
+    for (k = 0; k < n; k++) {
+        float scale;
+        memcpy(&scale, w->data + 4u * ((size_t)r + k), sizeof scale);
+        y[r + k] = ek_q8i_logit(sum[k], scale, x->scale);
+    }
+}
+
 void ek_head_q8i_finish4(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r, int32_t sum[4], size_t whole)
 {
     const size_t cols = w->cols;
     const int8_t *wr = (const int8_t *)(w->data + 4u * (size_t)w->rows) + (size_t)r * cols;
-    float scale[4];
     unsigned k;
     size_t c;
-    memcpy(scale, w->data + 4u * (size_t)r, sizeof scale);
     for (k = 0; k < 4u; k++) {
         const int8_t *row = wr + k * cols;
         for (c = whole; c < cols; c++)
             sum[k] += (int32_t)row[c] * (int32_t)x->q[c];
-        y[r + k] = ek_q8i_logit(sum[k], scale[k], x->scale);
     }
+    ek_head_int_logits(w, x, y, r, sum, 4u);
 }
 
 static int32_t dot_s8_c(const int8_t *w, const int8_t *x_q, size_t n)

@@ -2,8 +2,6 @@
  * choice, see ek_isa.h). VMLADAVA.S8 multiplies 16 int8 pairs and adds them into a scalar int32. Four rows share
  * each 16-byte load of x_q (a 16-column step is then 5 loads and 4 multiply-adds for 4 rows); the row tail is a
  * predicated step (VCTP.8), so no byte past a row is read. The sums are exact: y equals ek_head_q8i_c's. */
-#include <string.h>
-
 #include "ek_kernels.h"
 
 #if EK_ISA_FLOAT == EK_ISA_MVE
@@ -27,7 +25,7 @@ void ek_head_q8i_mve(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0
 {
     const size_t cols = w->cols, whole = cols - cols % 16u;
     const int8_t *q = (const int8_t *)(w->data + 4u * (size_t)w->rows);
-    float scale[4];
+    int32_t sum[4];
     uint32_t r = r0;
     EK_KERNEL_RAN(EK_FMT_Q8I, "mve");
     for (; r + 4u <= r1; r += 4u) {
@@ -50,11 +48,8 @@ void ek_head_q8i_mve(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0
             a2 = vmladavaq_p_s8(a2, vldrbq_z_s8(w2 + c, p), xv, p);
             a3 = vmladavaq_p_s8(a3, vldrbq_z_s8(w3 + c, p), xv, p);
         }
-        memcpy(scale, w->data + 4u * (size_t)r, sizeof scale);
-        y[r] = ek_q8i_logit(a0, scale[0], x->scale);
-        y[r + 1u] = ek_q8i_logit(a1, scale[1], x->scale);
-        y[r + 2u] = ek_q8i_logit(a2, scale[2], x->scale);
-        y[r + 3u] = ek_q8i_logit(a3, scale[3], x->scale);
+        sum[0] = a0, sum[1] = a1, sum[2] = a2, sum[3] = a3;
+        ek_head_int_logits(w, x, y, r, sum, 4u);
     }
     if (r < r1) /* the last rows % 4 */
         ek_head_q8i_with(dot_s8_mve, w, x, y, r, r1);

@@ -180,10 +180,36 @@ void ek_head_q8i_with(ek_q8i_dot_fn dot, const ek_tensor *w, const ek_qvec *x, f
 /* Four rows r..r+3 whose SIMD sums cover columns [0, whole): adds columns [whole, cols) in scalar code and writes
  * the four logits (the SIMD bodies' shared tail). */
 void ek_head_q8i_finish4(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r, int32_t sum[4], size_t whole);
+/* y[r + k] = ek_q8i_logit(sum[k], row scale r + k, s_x) for k < n: the last step of every integer head (q8i, q4i:
+ * both keep all rows' float32 scales first). */
+void ek_head_int_logits(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r, const int32_t *sum, unsigned n);
 void ek_head_q8i_c(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1);
 void ek_head_q8i_neon(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1);
 void ek_head_q8i_mve(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1);
 void ek_head_q8i_avx2(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1);
+
+/* --- the integer lm_head of format q4i (4-bit codes, a uint8 scale per 32 values, a float32 scale per row) ------ */
+/* y (w->rows) = the q4i head applied to x (quantised as for q8i; x->n == w->cols, a multiple of EK_Q4I_BLOCK and
+ * <= EK_Q4I_MAX_COLS): acc[r] = sum_b s_b * sum_{i in block b} q_i * x_q[i], exact in int32 whatever the order, so
+ * every body gives the portable body's y bit for bit; then ek_q8i_logit with the row scale d[r]. Layout
+ * (edgekit/pack/formats.py): all rows' float32 d, then per row cols/32 uint8 block scales s_b and cols/2 bytes of
+ * codes; block b's byte i holds column 32b+i (low nibble) and 32b+i+16 (high nibble) as q + 8. Bodies follow the
+ * float family's choice (EK_ISA_FLOAT). */
+void ek_head_q4i(const ek_tensor *w, const ek_qvec *x, float *y);
+/* Rows [r0, r1) only (y indexed by absolute row), for a port that splits rows over threads. */
+void ek_head_q4i_rows(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1);
+/* Bytes of one q4i row after the row scales: its block scales and codes. */
+#define EK_Q4I_ROW_BYTES(cols) ((size_t)(cols) / EK_Q4I_BLOCK * (EK_Q4I_BLOCK / 2 + 1))
+/* sum[k] = acc of row k for k < n (n is 4 or 1) of the n consecutive rows starting at `rows` (each
+ * EK_Q4I_ROW_BYTES(cols) bytes); each body supplies one, sharing activation loads across the n rows. */
+typedef void (*ek_head_q4i_sums_fn)(const uint8_t *rows, const int8_t *x_q, size_t cols, unsigned n, int32_t sum[4]);
+/* Rows r0..r1 through `sums`, four at a time, then ek_head_int_logits. */
+void ek_head_q4i_with(ek_head_q4i_sums_fn sums, const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0,
+                      uint32_t r1);
+void ek_head_q4i_c(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1);
+void ek_head_q4i_neon(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1);
+void ek_head_q4i_mve(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1);
+void ek_head_q4i_avx2(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1);
 
 #ifdef __cplusplus
 }

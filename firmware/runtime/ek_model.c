@@ -175,10 +175,17 @@ ek_status ek_model_open(ek_model *m, const uint8_t *const parts[], const size_t 
     m->sampler_p = (float *)(void *)(arena + b[EK_BUF_SAMPLER_P].offset);
 
     {
-        ek_tensor head;
-        get_tensor(m, EK_TENSOR_SLOTS(c->num_layers) - 1u, &head);
-        if (head.format == EK_FMT_Q8I && head.cols > EK_Q8I_MAX_COLS)
+        ek_tensor t;
+        uint32_t s;
+        get_tensor(m, EK_TENSOR_SLOTS(c->num_layers) - 1u, &t);
+        if ((t.format == EK_FMT_Q8I && t.cols > EK_Q8I_MAX_COLS) ||
+            (t.format == EK_FMT_Q4I && t.cols > EK_Q4I_MAX_COLS))
             return EK_ERR_IMAGE_FORMAT; /* its int32 row sums could overflow */
+        for (s = 0; s < EK_TENSOR_SLOTS(c->num_layers); s++) {
+            get_tensor(m, s, &t);
+            if (t.format == EK_FMT_Q4I && t.cols % EK_Q4I_BLOCK != 0)
+                return EK_ERR_IMAGE_FORMAT; /* q4i rows are whole blocks (a vector, cols 1, never is) */
+        }
     }
     /* inv_freq[i] = 1 / theta^(2i / head_dim), in float32 as HF computes it */
     for (i = 0; i < c->head_dim / 2u; i++)
@@ -378,14 +385,17 @@ static ek_status forward(ek_model *m, ek_batch *b, const uint32_t *tokens, int w
         get_tensor(m, EK_TENSOR_SLOTS(c->num_layers) - 2u, &w); /* norm (dim) */
         rmsnorm(m->xb, x_last, &w, dim, c->rms_norm_eps);
         get_tensor(m, EK_TENSOR_SLOTS(c->num_layers) - 1u, &w); /* lm_head (vocab, dim), maybe tied */
-        if (w.format == EK_FMT_Q8I) {
-            /* the integer head: x quantised as a BitLinear input, exact int32 row sums (docs/design.md §2) */
+        if (w.format == EK_FMT_Q8I || w.format == EK_FMT_Q4I) {
+            /* the integer heads: x quantised as a BitLinear input, exact int32 row sums (docs/design.md §2) */
             ek_qvec head_in;
             head_in.q = b->xq;
             head_in.n = dim;
             head_in.scale = ek_quantize(m->xb, dim, b->xq);
             head_in.tl_lut = NULL;
-            ek_head_q8i(&w, &head_in, m->logits);
+            if (w.format == EK_FMT_Q8I)
+                ek_head_q8i(&w, &head_in, m->logits);
+            else
+                ek_head_q4i(&w, &head_in, m->logits);
         } else {
             ek_float_matvec(&w, m->xb, m->logits); /* logits (vocab) */
         }

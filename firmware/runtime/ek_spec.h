@@ -168,6 +168,7 @@ typedef enum {
     EK_FMT_Q8ROW = 18, /* 8 bits/value: int8 per row + fp32 row scale; a quarter of the bytes */
     EK_FMT_BF16 = 19, /* 16 bits/value: top half of float32; half the bytes, exact for bf16 checkpoints */
     EK_FMT_Q8I = 20, /* 8 bits/value: q8row bytes; integer lm_head (int8 activations, int32 sums): the fast head, lossy */
+    EK_FMT_Q4I = 21, /* 4.25 bits/value: 4-bit codes, uint8 scale per 32 + fp32 row scale; integer lm_head: the smallest head, lossy */
 } ek_format;
 
 /* Status codes: edgekit/status.py. Runtime results, image checks and protocol errors share them. */
@@ -200,6 +201,8 @@ typedef enum {
 #define EK_CONFIG_MAX_DIM 16777216u /* any dimension, the context, num_heads * head_dim */
 #define EK_CONFIG_MAX_LAYERS 65534u /* layer numbers are 16 bits; 0xFFFF is global */
 #define EK_Q8I_MAX_COLS 131072u /* a q8i row's int8 x int8 sum fits an int32 up to this length */
+#define EK_Q4I_MAX_COLS 8192u /* a q4i row's block-scaled sum fits an int32 up to this length */
+#define EK_Q4I_BLOCK 32 /* q4i values per block: one uint8 scale, 16 bytes of codes */
 
 /* Block geometry of the ternary formats. */
 #define EK_I2_BLOCK 128 /* weights per 32-byte block */
@@ -223,7 +226,7 @@ typedef struct {
     uint16_t tail_bytes;
     uint16_t row_prefix_bytes;
 } ek_format_geometry;
-#define EK_FORMAT_COUNT 8
+#define EK_FORMAT_COUNT 9
 #define EK_FORMAT_TABLE \
     { \
         {EK_FMT_I2, "i2", 1, 4, 1, 128, 32, 128, 32, 0}, \
@@ -234,6 +237,7 @@ typedef struct {
         {EK_FMT_Q8ROW, "q8row", 0, 4, 1, 1, 1, 1, 1, 4}, \
         {EK_FMT_BF16, "bf16", 0, 2, 1, 1, 2, 1, 2, 0}, \
         {EK_FMT_Q8I, "q8i", 0, 4, 1, 1, 1, 1, 1, 4}, \
+        {EK_FMT_Q4I, "q4i", 0, 4, 1, 32, 17, 32, 17, 4}, \
     }
 EK_STATIC_ASSERT(EK_IMAGE_SECTION_ALIGN % 4 == 0, ek_i2_payload_align);
 EK_STATIC_ASSERT(EK_IMAGE_SECTION_ALIGN % 1 == 0, ek_t158_payload_align);
@@ -243,5 +247,6 @@ EK_STATIC_ASSERT(EK_IMAGE_SECTION_ALIGN % 2 == 0, ek_f16_payload_align);
 EK_STATIC_ASSERT(EK_IMAGE_SECTION_ALIGN % 4 == 0, ek_q8row_payload_align);
 EK_STATIC_ASSERT(EK_IMAGE_SECTION_ALIGN % 2 == 0, ek_bf16_payload_align);
 EK_STATIC_ASSERT(EK_IMAGE_SECTION_ALIGN % 4 == 0, ek_q8i_payload_align);
+EK_STATIC_ASSERT(EK_IMAGE_SECTION_ALIGN % 4 == 0, ek_q4i_payload_align);
 
 #endif /* EK_SPEC_H */

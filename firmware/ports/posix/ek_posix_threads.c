@@ -50,7 +50,7 @@
 void __real_ek_ternary_matvec(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
 void __real_ek_ternary_matmul(const ek_tensor *w, const ek_qvec *x, uint32_t n_x, int32_t *acc, uint32_t acc_stride);
 
-enum job_kind { JOB_TERNARY, JOB_MATMUL, JOB_FLOAT, JOB_HEAD_Q8I };
+enum job_kind { JOB_TERNARY, JOB_MATMUL, JOB_FLOAT, JOB_HEAD_Q8I, JOB_HEAD_Q4I };
 
 /* A decode step dispatches ~7 matvecs per layer; waking a sleeping thread through the futex costs tens of
  * microseconds each time, as much as a small matvec. So both sides first spin (with a pause hint) for about
@@ -90,6 +90,20 @@ static struct {
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .start = PTHREAD_COND_INITIALIZER,
           .done_cond = PTHREAD_COND_INITIALIZER};
 
+/* Rows [r0, r1) of an lm_head (JOB_FLOAT: y = W . x; JOB_HEAD_*: the integer heads on xq) through the format's
+ * row-range entry: q8row, q8i and q4i keep all row scales before all rows, so a chunk goes by range, not by
+ * sub-tensor. */
+static void head_rows(enum job_kind kind, const ek_tensor *w, const ek_qvec *xq, const float *x, float *y,
+                      uint32_t r0, uint32_t r1)
+{
+    if (kind == JOB_HEAD_Q8I)
+        ek_head_q8i_rows(w, xq, y, r0, r1);
+    else if (kind == JOB_HEAD_Q4I)
+        ek_head_q4i_rows(w, xq, y, r0, r1);
+    else
+        ek_float_matvec_rows(w, x, y, r0, r1);
+}
+
 /* Rows [r0, r1) of chunk `chunk` out of `chunks`. */
 static void run_chunk(unsigned chunk, unsigned chunks)
 {
@@ -103,13 +117,8 @@ static void run_chunk(unsigned chunk, unsigned chunks)
         r1 = w->rows;
     if (r0 >= r1)
         return;
-    if (pool.kind == JOB_FLOAT) {
-        /* q8row keeps all row scales before all rows, so float rows go by range, not by sub-tensor */
-        ek_float_matvec_rows(w, pool.x, pool.y, r0, r1);
-        return;
-    }
-    if (pool.kind == JOB_HEAD_Q8I) { /* q8row's layout too: by range */
-        ek_head_q8i_rows(w, pool.xq, pool.y, r0, r1);
+    if (pool.kind != JOB_TERNARY && pool.kind != JOB_MATMUL) {
+        head_rows(pool.kind, w, pool.xq, pool.x, pool.y, r0, r1);
         return;
     }
     sub = *w;
@@ -237,15 +246,12 @@ void __wrap_ek_ternary_matmul(const ek_tensor *w, const ek_qvec *x, uint32_t n_x
     run_job();
 }
 
-/* The lm_head (float formats, or the integer q8i head) by row ranges: q8row's layout keeps every row scale
- * before the rows, so a chunk cannot be a sub-tensor. Small heads run here, unsplit. */
+/* The lm_head (float formats, or the integer q8i / q4i heads) by row ranges (head_rows). Small heads run here,
+ * unsplit. */
 static void head_rows_job(enum job_kind kind, const ek_tensor *w, const ek_qvec *xq, const float *x, float *y)
 {
     if (!worth_splitting(w, EK_POSIX_MIN_PARALLEL_FLOAT)) {
-        if (kind == JOB_HEAD_Q8I)
-            ek_head_q8i_rows(w, xq, y, 0, w->rows);
-        else
-            ek_float_matvec_rows(w, x, y, 0, w->rows);
+        head_rows(kind, w, xq, x, y, 0, w->rows);
         return;
     }
     pool.kind = kind;
@@ -256,8 +262,8 @@ static void head_rows_job(enum job_kind kind, const ek_tensor *w, const ek_qvec 
     run_job();
 }
 
-/* Active when the port links with --wrap=ek_float_matvec / --wrap=ek_head_q8i; they need no __real_ symbol
- * (the row-range entries do the work), so they link either way. */
+/* Active when the port links with --wrap=ek_float_matvec / --wrap=ek_head_q8i / --wrap=ek_head_q4i; they need no
+ * __real_ symbol (the row-range entries do the work), so they link either way. */
 void __wrap_ek_float_matvec(const ek_tensor *w, const float *x, float *y);
 void __wrap_ek_float_matvec(const ek_tensor *w, const float *x, float *y)
 {
@@ -268,6 +274,12 @@ void __wrap_ek_head_q8i(const ek_tensor *w, const ek_qvec *x, float *y);
 void __wrap_ek_head_q8i(const ek_tensor *w, const ek_qvec *x, float *y)
 {
     head_rows_job(JOB_HEAD_Q8I, w, x, NULL, y);
+}
+
+void __wrap_ek_head_q4i(const ek_tensor *w, const ek_qvec *x, float *y);
+void __wrap_ek_head_q4i(const ek_tensor *w, const ek_qvec *x, float *y)
+{
+    head_rows_job(JOB_HEAD_Q4I, w, x, NULL, y);
 }
 
 unsigned ek_posix_threads_start(unsigned n)

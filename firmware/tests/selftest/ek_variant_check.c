@@ -74,8 +74,10 @@ static int run_checks(void)
         memset(ek_kernel_ran, 0, sizeof ek_kernel_ran);
         if (ek_format_is_ternary(f))
             ek_ternary_matvec(&w, &q[0], acc);
-        else if (f == EK_FMT_Q8I) /* the integer head's own dispatcher (ek_model.c calls it for q8i) */
+        else if (f == EK_FMT_Q8I) /* the integer heads' own dispatchers (ek_model.c calls them for q8i, q4i) */
             ek_head_q8i(&w, &q[0], y);
+        else if (f == EK_FMT_Q4I)
+            ek_head_q4i(&w, &q[0], y);
         else
             ek_float_matvec(&w, x, y);
         ok &= check(ek_format_name(f), ek_kernel_variant(f), f);
