@@ -254,3 +254,23 @@ def test_a_plan_from_a_config_alone_assumes_only_f32_is_exact(fixture_model):
                             "from the config alone)"]
     checked = plan_model(fixture_model, board)
     assert checked.lossless["tok_embeddings"] == checked.choice.embedding
+
+
+def test_integer_heads_are_offered_never_chosen():
+    """The lossy integer heads (q4i, q8i) appear as the fast choice beside a plan that fits, smallest first, with
+    the bytes per token each saves; the plan itself keeps the exact formats, and an explicit choice gets no offer."""
+    board = load_board("qemu-mps3-an547")
+    model = _with_float_values(_embedding_heavy(200), _bf16)
+    plan = plan_model(model, board, suggest_boards=False)
+    assert plan.fits and plan.choice.embedding == "bf16"
+    assert [line.split(":")[0] for line in plan.faster] == ["--embedding q4i", "--embedding q8i"]
+    for line, fmt in zip(plan.faster, ("q4i", "q8i")):
+        fast = plan_model(model, board, embedding=fmt, suggest_boards=False)
+        assert f"{fast.read_per_token_bytes:,} bytes read per token instead of {plan.read_per_token_bytes:,}" in line
+        assert fast.faster == []
+    assert plan.to_dict()["faster"] == plan.faster
+    # rows that are not whole 32-value blocks cannot be q4i: only q8i is offered
+    from synthetic import random_model, tiny_config
+    odd = random_model(tiny_config(vocab_size=200, hidden_size=48, num_heads=3, num_kv_heads=1, intermediate_size=64,
+                                   num_layers=1, max_seq_len=32, tie_word_embeddings=False), seed=4)
+    assert [line.split(":")[0] for line in plan_model(odd, board, suggest_boards=False).faster] == ["--embedding q8i"]

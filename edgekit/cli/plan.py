@@ -38,6 +38,8 @@ def print_plan(plan, console=None) -> None:
     con.print(table)
     for note in plan.lossy:  # a float tensor stored lossily: say so, and why, beside the plan
         con.print(f"  [yellow]note:[/yellow] {note}", highlight=False)
+    for line in plan.faster:  # the fast integer heads: offered, never chosen on their own (lossy)
+        con.print(f"  [cyan]faster:[/cyan] {line}", highlight=False)
     for p in plan.parts:
         con.print(f"  image part {p.index}: {p.file_name} in {p.region} at 0x{p.address:08x}, "
                   f"{human_bytes(p.size_bytes)}, {len(p.sections)} sections")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from edgekit.boards import Board, MemoryRegion
 from edgekit.errors import EdgekitError
 from edgekit.model import Model, ModelConfig, tensor_layout
-from edgekit.pack.formats import FLOAT_FORMATS, TERNARY_FORMATS, exact_float_formats
+from edgekit.pack.formats import FLOAT_FORMATS, INTEGER_HEAD_MAX_COLS, Q4I_BLOCK, TERNARY_FORMATS, exact_float_formats
 from edgekit.pack.image import ENTRY_SIZE, HEADER_SIZE, SECTION_ALIGN
 from edgekit.pack.packer import PackChoice
 from edgekit.plan.arena import arena_layout
@@ -124,6 +124,7 @@ class Plan:
     place: str = "persistent"  # where image parts went first: see PLACEMENTS
     lossless: dict[str, str] = field(default_factory=dict)  # float role -> smallest lossless format (values checked)
     lossy: list[str] = field(default_factory=list)  # one line per float tensor stored lossily, and why
+    faster: list[str] = field(default_factory=list)  # the integer heads that fit too: the fast choice, offered
 
     @property
     def image_bytes(self) -> int:
@@ -161,7 +162,7 @@ class Plan:
             "parts": [{"index": p.index, "file": p.file_name, "region": p.region, "address": p.address,
                        "size_bytes": p.size_bytes, "sections": len(p.sections)} for p in self.parts],
             "shortfall_bytes": self.shortfall_bytes, "problem": self.problem, "suggestions": self.suggestions,
-            "lossless_formats": self.lossless, "lossy": self.lossy,
+            "lossless_formats": self.lossless, "lossy": self.lossy, "faster": self.faster,
         }
 
 
@@ -345,6 +346,23 @@ def _lossy_notes(plan: Plan, fidelity: FloatFidelity, embedding: str | None) -> 
     return notes
 
 
+def _faster_heads(plan: Plan, placement: str) -> list[str]:
+    """The integer-head formats (never chosen on their own: they are lossy) that fit beside `plan`'s ternary format
+    and read fewer bytes per token than its head, smallest first, each as one line saying how to choose it."""
+    config, lines = plan.config, []
+    head_now = plan.choice.embedding if config.tie_word_embeddings else plan.choice.lm_head
+    for fmt in sorted(INTEGER_HEAD_MAX_COLS, key=lambda f: FLOAT_FORMATS[f].bits_per_value):
+        if FLOAT_FORMATS[fmt].bits_per_value >= FLOAT_FORMATS[head_now].bits_per_value:
+            continue
+        if config.hidden_size > INTEGER_HEAD_MAX_COLS[fmt] or (fmt == "q4i" and config.hidden_size % Q4I_BLOCK):
+            continue
+        fast = plan_fixed(config, plan.board, plan.ctx, PackChoice(plan.choice.ternary, fmt, fmt), placement)
+        if fast.fits and fast.read_per_token_bytes < plan.read_per_token_bytes:
+            lines.append(f"--embedding {fmt}: {fast.read_per_token_bytes:,} bytes read per token instead of "
+                         f"{plan.read_per_token_bytes:,} (a lossy integer lm_head: check it with `edgekit validate`)")
+    return lines
+
+
 def plan_model(config: ModelConfig | Model, board: Board, *, ctx: int | None = None, ternary: str | None = None,
                embedding: str | None = None, placement: str = "persistent", suggest_boards: bool = True) -> Plan:
     """The best plan for this model on this board: the first format choice that fits (fastest ternary format, the
@@ -377,6 +395,8 @@ def plan_model(config: ModelConfig | Model, board: Board, *, ctx: int | None = N
         p.lossless = {role: fidelity.lossless(role) for role in fidelity.exact} if fidelity.checked else {}
         p.lossy = _lossy_notes(p, fidelity, embedding)
     if attempts[-1].fits:
+        if not embedding:
+            attempts[-1].faster = _faster_heads(attempts[-1], placement)
         return attempts[-1]
     best = min(attempts, key=lambda p: p.shortfall_bytes)  # the closest miss says most about what is missing
     from edgekit.plan.suggest import suggest  # here: suggest.py builds on this module
