@@ -71,3 +71,17 @@ def port_defaults_build(board, build_dir: Path, *, build: bool = False) -> Path:
 
 def normalise_linker_script(text: str) -> str:
     return re.sub(r"by \S+ for board", "by RENDERER for board", text)
+
+
+# A bitnet.cpp build's bin folder (llama-cli, llama-bench, llama-quantize): the tests that run bitnet.cpp itself
+# need one (docs/benchmarks.md says how it was built); tests/skip_policy.py allows their skip without it.
+BITNET_CPP_ENV = "EDGEKIT_BITNET_CPP"
+BITNET_CPP_SKIP = f"{BITNET_CPP_ENV} is not set (a bitnet.cpp build's bin folder, docs/benchmarks.md)"
+
+
+def bitnet_cpp_bin() -> Path:
+    """The bitnet.cpp bin folder EDGEKIT_BITNET_CPP names, or skip (with the reason the skip policy allows)."""
+    bin_dir = os.environ.get(BITNET_CPP_ENV)
+    if not bin_dir:
+        pytest.skip(BITNET_CPP_SKIP)
+    return Path(bin_dir)

@@ -18,6 +18,7 @@ from edgekit.bench.bandwidth import build_reader, read_bandwidth
 from edgekit.bench.machine import machine_info
 from edgekit.bench.stats import ratio, summary
 from edgekit.errors import EdgekitError
+from helpers import bitnet_cpp_bin
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,12 +60,27 @@ def test_rounds_interleave_drop_the_warm_up_and_rows_compute_ratios():
     bw2 = statistics.median([20.0, 60.0] * 3)
     assert r["roofline_tokens_per_s"] == round(bw2 * 1e9 / 2_000_000, 2)
     assert r["roofline_fraction"] == round(11 / (bw2 * 1e9 / 2_000_000), 3)
-    assert r["edgekit_over_this"] == 1.0
+    assert r["edgekit_over_this"] == 1.0 and r["binary"] is None
     p = by[("peer", "decode", 2)]
     assert p["tokens_per_s_median"] == 5.0 and p["edgekit_over_this"] == round(11 / 5, 2)
     assert p["roofline_tokens_per_s"] == round(bw2 * 1e9 / 1_000_000, 2)
     pre = by[("peer", "prefill", peers.PREFILL_THREADS)]
     assert pre["roofline_fraction"] is None and pre["edgekit_over_this"] == 2.2
+
+
+def test_each_edgekit_head_gets_its_own_ratio_column():
+    """--head q8i --head q4i: two edgekit engines in the same rounds, and every row says how each compares."""
+    cases = peers.cases()
+    q8 = _Recorded("edgekit q8i", {c: [1.0, 10.0, 10.0] for c in cases}, 2_000_000)
+    q4 = _Recorded("edgekit q4i", {c: [1.0, 12.0, 12.0] for c in cases}, 1_500_000)
+    peer = _Recorded("peer", {c: [1.0, 5.0, 5.0] for c in cases}, 1_000_000)
+    samples, bw = peers.run_rounds([q8, q4, peer], lambda t: [10.0], rounds=2, log=lambda m: None)
+    rows = [r for r in peers.rows_from([q8, q4, peer], samples, bw, "m") if r["suite"] == "peers"]
+    assert all("edgekit_over_this" not in r for r in rows)
+    p = next(r for r in rows if r["engine"] == "peer" and r["metric"] == "decode")
+    assert (p["edgekit_q8i_over_this"], p["edgekit_q4i_over_this"]) == (2.0, 2.4)
+    mine = next(r for r in rows if r["engine"] == "edgekit q4i" and r["metric"] == "decode")
+    assert mine["edgekit_q4i_over_this"] == 1.0 and mine["edgekit_q8i_over_this"] == round(10 / 12, 2)
 
 
 def test_llama_bench_json_is_parsed_by_case():
@@ -96,6 +112,139 @@ def test_llama_bench_command_and_bad_paths(tmp_path, bundled_gguf):
         peers.LlamaBench(tmp_path / "missing", bundled_gguf)
     with pytest.raises(EdgekitError, match="--peer-model"):
         peers.LlamaBench(exe, tmp_path / "missing.gguf")
+
+
+def test_llama_bench_json_between_log_lines_and_its_build_label():
+    # some builds log to stdout around the JSON; the build label is what the binary reports
+    doc = [{"build_commit": "406a5036", "build_number": 3947, "n_threads": 1, "n_prompt": 0, "n_gen": 32,
+            "avg_ts": 9.0, "samples_ts": [9.0], "model_type": "bitnet ?B I2_S - 2 bpw ternary"}]
+    text = "main: loading model\n" + json.dumps(doc, indent=2) + "\nllama_perf: done\n"
+    assert peers.parse_llama_bench_json(text, "decode", 1) == 9.0
+    assert peers.build_label(doc[0]) == "406a5036, build 3947"
+    assert peers.build_label({"build_commit": "unknown", "build_number": 0}) == "unknown"
+    with pytest.raises(EdgekitError, match="not a list of tests"):
+        peers.parse_llama_bench_tests('{"n_threads": 1}')
+
+
+def _executable(path: Path, script: str) -> Path:
+    path.write_text("#!/bin/sh\n" + script)
+    path.chmod(0o755)
+    return path
+
+
+def test_a_failing_llama_bench_is_one_line_saying_why(tmp_path, bundled_gguf):
+    """A binary that cannot load the file: llama.cpp logs pages of metadata, then the reason; the error keeps
+    the reason, names the binary and the file, and is one line."""
+    exe = _executable(tmp_path / "llama-bench",
+                      "for i in 1 2 3 4 5 6 7 8; do echo \"llama_model_loader: - kv $i: some.key = value\" >&2; done\n"
+                      "echo 'llama_model_load: error loading model: unknown model architecture' >&2\n"
+                      "echo 'main: failed to load model' >&2\n"
+                      "exit 1\n")
+    lb = peers.LlamaBench(exe, bundled_gguf)
+    with pytest.raises(EdgekitError) as e:
+        lb.measure("decode", 1)
+    msg = str(e.value)
+    assert "\n" not in msg and str(exe) in msg and bundled_gguf.name in msg and "exit 1" in msg
+    assert "): llama_model_load: error loading model: unknown model architecture" in msg
+    assert peers.failure_line("a\nllama_model_load: error loading model: x\nmain: failed\n\n") == \
+        "llama_model_load: error loading model: x"
+    assert peers.failure_line("a\nmain: failed to load\nb\n") == "main: failed to load"
+    assert peers.failure_line("only this\n") == "only this" and peers.failure_line("") == "no message"
+    # a file that is not executable at all
+    (tmp_path / "not-exe").write_text("")
+    with pytest.raises(EdgekitError, match="cannot run --peer-bench"):
+        peers.LlamaBench(tmp_path / "not-exe", bundled_gguf).measure("decode", 1)
+
+
+def test_llama_bench_label_comes_from_its_first_report(tmp_path, bundled_gguf):
+    """The engine is named by the build the binary reports, before its first sample is stored."""
+    doc = [{"build_commit": "abc1234", "build_number": 42, "n_threads": t, "n_prompt": p, "n_gen": n,
+            "avg_ts": 5.0, "model_type": "bitnet ?B TQ2_0"} for t, p, n in ((1, 0, 32), (2, 0, 32), (2, 128, 0))]
+    (tmp_path / "out.json").write_text(json.dumps(doc))
+    exe = _executable(tmp_path / "llama-bench", f"cat {tmp_path / 'out.json'}\n")
+    lb = peers.LlamaBench(exe, bundled_gguf)
+    samples, _ = peers.run_rounds([lb], None, rounds=1, log=lambda m: None)
+    assert set(samples) == {("llama-bench abc1234, build 42 TQ2_0", m, t) for m, t in peers.cases()}
+    assert lb.format == "F16, F32, TQ2_0 (kjv.gguf)"
+    # a build made outside git reports "unknown": its path names it instead
+    (tmp_path / "out.json").write_text(json.dumps([{**t, "build_commit": "unknown", "build_number": 0} for t in doc]))
+    lb = peers.LlamaBench(exe, bundled_gguf)
+    lb.measure("decode", 1)
+    assert lb.engine == f"llama-bench ({exe}) TQ2_0"
+    # the same binary and file twice would pool two engines' samples under one name
+    with pytest.raises(EdgekitError, match="both named"):
+        peers.run_rounds([peers.LlamaBench(exe, bundled_gguf), peers.LlamaBench(exe, bundled_gguf)], None,
+                         rounds=1, log=lambda m: None)
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--peer-format", "i2_s"], "none was given"),
+    (["--peer-bench", "{exe}"], "needs one --peer-format"),
+    (["--peer-bench", "{exe}", "--peer-format", "i2_s", "--peer-model", "{exe}"], "needs one --peer-format"),
+    (["--peer-bench", "{exe}", "--peer-bench", "{exe}", "--peer-format", "i2_s"], "needs one --peer-format"),
+    (["--peer-bench", "{exe}", "--peer-format", "i2_s", "--peer-bench", "{missing}", "--peer-format", "tq2_0"],
+     "is not a file"),
+])
+def test_peer_options_are_checked_before_any_work(tmp_path, args, says):
+    from edgekit.cli import cli
+
+    exe = _executable(tmp_path / "llama-bench", "exit 0\n")
+    args = [a.format(exe=exe, missing=tmp_path / "missing") for a in args]
+    res = CliRunner().invoke(cli, ["bench", "--suite", "peers", "--work", str(tmp_path / "w"), "--json",
+                                   str(tmp_path / "r.json"), *args])
+    assert res.exit_code == 2, res.output
+    assert res.output.startswith("edgekit: error:") and says in res.output
+    assert len(res.output.strip().splitlines()) == 1
+    assert not (tmp_path / "r.json").exists() and list((tmp_path / "w").iterdir()) == []  # no checkpoint, no build
+
+
+def test_peer_pairs_keep_the_order_given(tmp_path):
+    a, b = _executable(tmp_path / "a", "exit 0\n"), _executable(tmp_path / "b", "exit 0\n")
+    assert peers.peer_pairs((a, b), (), ("i2_s", "tq2_0")) == [(a, None, "i2_s"), (b, None, "tq2_0")]
+    assert peers.peer_pairs((a,), (b,), ()) == [(a, b, None)]
+    assert peers.peer_pairs((), (), ()) == []
+
+
+def test_peer_gguf_is_the_export_with_its_head_left_f16_without_a_quantizer(tmp_path):
+    """No llama-quantize beside the binary: the peer runs edgekit's own export (I2_S, F16 head), made once."""
+    import edgekit
+    from edgekit.loaders.gguf_file import GGUFFile
+    from edgekit.models import DEFAULT_MODEL
+
+    model = edgekit.load(DEFAULT_MODEL)
+    (tmp_path / "bin").mkdir()
+    exe = _executable(tmp_path / "bin" / "llama-bench", "exit 0\n")
+    logged = []
+    got = peers.peer_gguf(model, tmp_path, "i2_s", exe, logged.append)
+    assert {t.type_name for t in GGUFFile(got).tensors.values()} == {"I2_S", "F16", "F32"}
+    assert any("llama-quantize" in m for m in logged)
+    assert (got.stat().st_mtime_ns, got) == (peers.peer_gguf(model, tmp_path, "i2_s", exe, logged.append)
+                                             .stat().st_mtime_ns, got)
+
+
+
+
+def test_bitnet_cpp_llama_bench_in_the_peers_suite(tmp_path):
+    """The whole suite with bitnet.cpp's real llama-bench on the bundled model, one round: the suite exports the
+    same weights as I2_S, bitnet.cpp's llama-quantize gives them a Q6_K head, and every case of every engine has
+    a row labelled with the build bitnet.cpp reports. Runs when EDGEKIT_BITNET_CPP names its bin folder."""
+    from edgekit.cli import cli
+    from edgekit.models import DEFAULT_MODEL
+
+    bin_dir = bitnet_cpp_bin()
+    out = tmp_path / "r.json"
+    res = CliRunner().invoke(cli, ["bench", "--suite", "peers", "--model", DEFAULT_MODEL, "--rounds", "1",
+                                   "--peer-bench", str(Path(bin_dir) / "llama-bench"), "--peer-format", "i2_s",
+                                   "--work", str(tmp_path / "w"), "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    rows = [r for r in json.loads(out.read_text())["rows"] if r["suite"] == "peers"]
+    bench_rows = [r for r in rows if r["engine"].startswith("llama-bench ")]
+    assert sorted((r["metric"], r["threads"]) for r in bench_rows) == sorted(peers.cases())
+    for r in bench_rows:
+        assert r["tokens_per_s_median"] > 0 and r["runs"] == 1
+        assert "I2_S" in r["format"] and "Q6_K" in r["format"], r["format"]
+        assert r["engine"] != f"llama-bench ({Path(bin_dir) / 'llama-bench'})"  # labelled by the build it reported
+        assert r["edgekit_over_this"] > 0 and r["binary"] == str(Path(bin_dir) / "llama-bench")
 
 
 @pytest.fixture(scope="module")

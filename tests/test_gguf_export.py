@@ -14,6 +14,7 @@ from gguf.constants import MODEL_ARCH, MODEL_TENSORS, TENSOR_NAMES
 import edgekit
 from edgekit.cli import cli
 from edgekit.errors import EdgekitError
+from helpers import bitnet_cpp_bin
 from edgekit.model import FloatTensor, Model
 from edgekit.models import DEFAULT_MODEL
 from edgekit.pack.gguf_export import block_scale_and_multiplier, export_gguf
@@ -144,13 +145,14 @@ def test_failure_midway_leaves_no_file(bundled, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["m.gguf"]
 
 
-def test_cli_export(tmp_path):
-    out = tmp_path / "kjv.tq1_0.gguf"
-    res = CliRunner().invoke(cli, ["export", DEFAULT_MODEL, "--gguf", str(out), "--type", "tq1_0",
+@pytest.mark.parametrize("ternary", ["tq1_0", "i2_s"])
+def test_cli_export(tmp_path, ternary):
+    out = tmp_path / f"kjv.{ternary}.gguf"
+    res = CliRunner().invoke(cli, ["export", DEFAULT_MODEL, "--gguf", str(out), "--type", ternary,
                                    "--output-type", "q8_0"])
     assert res.exit_code == 0, res.output
     back = edgekit.load(out)
-    assert {t.source_format for t in back if t.kind == "ternary"} == {"tq1_0"}
+    assert {t.source_format for t in back if t.kind == "ternary"} == {ternary}
     assert back.embedding.source_format == "q8_0"
 
 
@@ -189,3 +191,100 @@ def test_llama_cpp_runs_the_export_like_edgekit_without_the_ffn(bundled, tmp_pat
     assert cos.min() > 0.999, cos
     assert np.abs(ours - theirs).max() < 0.5
     assert (ours.argmax(axis=1) == theirs.argmax(axis=1)).mean() >= 0.9
+
+
+# --- I2_S: bitnet.cpp's format ---------------------------------------------------------------------------
+
+
+
+def test_tensor_multiplier_gives_s_w_back_or_its_neighbour():
+    """I2_S keeps one float32 m per tensor and the loader computes float32(1) / m: s_w itself where some m gives
+    it, else the float32 next to it (float32 division is not onto), never further."""
+    from edgekit.pack.gguf_export import tensor_multiplier
+
+    rng = np.random.default_rng(0)
+    values = np.concatenate([rng.uniform(1, 100, 3000), rng.uniform(1e-3, 1e5, 3000)]).astype(np.float32)
+    exact = 0
+    for s_w in values:
+        m = tensor_multiplier(float(s_w))
+        back = np.float32(1) / m
+        assert m.dtype == np.float32 and abs(back - s_w) <= np.spacing(s_w), s_w
+        exact += bool(back == s_w)
+    assert exact >= 0.85 * len(values)  # measured: 88% have an exact m
+
+
+def test_i2_s_export_is_what_bitnet_cpp_loads_and_reads_back(bundled, tmp_path):
+    """I2_S: edgekit's loader gets the same codes back (scales within one ulp); the file has the "bitnet" names,
+    type 36 with bitnet.cpp's size (n/4 code bytes + a 32-byte tail), file type 40, and no `.scale` tensors,
+    which bitnet.cpp's x86 build does not create and so would refuse."""
+    from edgekit.loaders.gguf_file import GGUFFile
+    from edgekit.loaders.gguf_types import GGML_TYPE_I2_S
+    from edgekit.pack.gguf_export import FILE_TYPE_I2_S
+
+    out = export_gguf(bundled, tmp_path / "m.gguf", ternary_type="i2_s", output_type="f16")
+    back = edgekit.load(out)
+    assert back.config == bundled.config and list(back.tensors) == list(bundled.tensors)
+    for t in bundled:
+        u = back.tensors[t.name]
+        if t.kind == "ternary":
+            assert u.source_format == "i2_s"
+            np.testing.assert_array_equal(u.codes(), t.codes(), err_msg=t.name)
+            assert abs(u.weight_scale - t.weight_scale) <= np.spacing(np.float32(t.weight_scale)), t.name
+        elif t.role != "tok_embeddings":
+            np.testing.assert_array_equal(u.array(), t.array(), err_msg=t.name)
+    gf = GGUFFile(out)
+    ternary = {name: info for name, info in gf.tensors.items() if info.ggml_type == GGML_TYPE_I2_S}
+    assert len(ternary) == sum(t.kind == "ternary" for t in bundled)
+    assert all(info.nbytes == info.numel // 4 + 32 for info in ternary.values())
+    assert not any(name.endswith(".scale") for name in gf.tensors)
+    allowed = {TENSOR_NAMES[k] for k in MODEL_TENSORS[MODEL_ARCH.BITNET]}
+    for name in gf.tensors:
+        base = name.rsplit(".", 1)[0]
+        assert (base.replace(f".{base.split('.')[1]}", ".{bid}", 1) if base.startswith("blk.") else base) in allowed
+    assert gf.metadata["general.architecture"] == "bitnet"
+    assert gf.metadata["general.file_type"] == FILE_TYPE_I2_S
+
+
+def test_i2_s_refuses_rows_that_are_not_whole_blocks(tmp_path):
+    small = random_model(tiny_config())  # rows of 64 weights: I2_S packs 128-weight blocks
+    with pytest.raises(EdgekitError, match="I2_S.s 128-weight blocks"):
+        export_gguf(small, tmp_path / "m.gguf", ternary_type="i2_s")
+    assert list(tmp_path.iterdir()) == []
+
+
+def _without_ffn(model: Model) -> Model:
+    """The model with every down projection zero: the FFN adds nothing, whatever its activation."""
+    from edgekit.model import TernaryTensor
+
+    tensors = dict(model.tensors)
+    for name, t in model.tensors.items():
+        if t.role == "down":
+            zeros = np.zeros(t.shape, dtype=np.int8)
+            tensors[name] = TernaryTensor(t.name, t.role, t.layer, t.shape, "int8", zeros.size, lambda z=zeros: z,
+                                          weight_scale=t.weight_scale)
+    return dataclasses.replace(model, tensors=tensors, _engine=None)
+
+
+def test_bitnet_cpp_generates_edgekit_s_tokens_from_the_i2_s_export(bundled, tmp_path):
+    """bitnet.cpp itself (its llama-cli) loads the I2_S export and, with the FFN switched off (its "bitnet"
+    graph gates with SiLU, BitNet b1.58 with squared ReLU), greedily picks what edgekit's reference engine ranks
+    first. Its activations are quantised per token as BitNet's, so only float order differs: each of its tokens
+    must be edgekit's top-1 or within a hair of it. A wrong layout, scale, name or RoPE convention would make
+    unrelated tokens. Runs when EDGEKIT_BITNET_CPP names a bitnet.cpp build's bin folder (docs/benchmarks.md)."""
+    import subprocess
+
+    bin_dir = bitnet_cpp_bin()
+    out = export_gguf(_without_ffn(bundled), tmp_path / "no-ffn.i2_s.gguf", ternary_type="i2_s")
+    prompt = "And God said,"
+    r = subprocess.run([str(Path(bin_dir) / "llama-cli"), "-m", str(out), "-p", prompt, "-n", "16", "--temp", "0",
+                        "-t", "1", "--no-warmup", "-s", "1"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.startswith(prompt), r.stdout
+    back = edgekit.load(out)
+    prompt_ids, ids = back.encode(prompt), back.encode(r.stdout.rstrip("\n"))
+    assert ids[: len(prompt_ids)] == prompt_ids and len(ids) - len(prompt_ids) >= 12, (r.stdout, ids)
+    logits = back.logits(ids)
+    gaps = [float(logits[i - 1].max() - logits[i - 1][ids[i]]) for i in range(len(prompt_ids), len(ids))]
+    # measured with bitnet.cpp c82b5e6 (fork 406a5036): 15 of 16 tokens edgekit's top-1, one 0.002 behind it
+    assert max(gaps) < 0.05, gaps
+    assert sum(g == 0 for g in gaps) >= 0.75 * len(gaps), gaps

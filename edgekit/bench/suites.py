@@ -9,7 +9,8 @@ qemu    emulated boards: decode instructions per token by the device's own clock
         not silicon; the same on any host), and the firmware's flash and static RAM (arm-none-eabi-size).
 kernels ternary matvec Gweights/s per format and native kernel body at the 2B-4T shapes (edgekit/bench/kernels.py).
 reliability  the link under faults (edgekit/bench/reliability.py, docs/reliability.md): outcomes per scenario.
-peers   edgekit against llama.cpp and a named llama-bench, same weights, same run (edgekit/bench/peers.py).
+peers   edgekit against llama.cpp and named llama-bench binaries (bitnet.cpp on I2_S, llama.cpp on TQ2_0), same
+        weights, same run (edgekit/bench/peers.py).
 
 Every result file records the machine (edgekit/bench/machine.py); docs/benchmarks.md has the commands.
 """

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from edgekit.atomic_file import write_text_atomic
+from edgekit.bench.peers import PEER_FORMATS
 from edgekit.cli.common import stderr_console, stdout_console
 from edgekit.pack.formats import FLOAT_FORMATS
 
@@ -25,15 +26,20 @@ SUITE_NAMES = ["pack", "host", "qemu", "kernels", "reliability", "peers"]
               help="Reliability suite: devices to run (repeatable) [default: all].")
 @click.option("--model", "model_arg", default=None,
               help="Peers suite: the model to run [default: a synthetic bitnet-b1.58-2B-4T, tied embedding].")
-@click.option("--peer-bench", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Peers suite: a llama-bench binary to run too (bitnet.cpp, ik_llama.cpp, llama.cpp).")
-@click.option("--peer-model", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Peers suite: the GGUF that --peer-bench runs.")
+@click.option("--peer-bench", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Peers suite: a llama-bench binary to run too (bitnet.cpp, ik_llama.cpp, llama.cpp); repeatable.")
+@click.option("--peer-format", multiple=True, type=click.Choice(PEER_FORMATS),
+              help="Peers suite: the --peer-bench of the same rank runs the same weights exported in this format "
+                   "(i2_s: bitnet.cpp; tq2_0/tq1_0: llama.cpp), its head requantised to Q6_K by the "
+                   "llama-quantize beside that binary.")
+@click.option("--peer-model", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Peers suite: instead of --peer-format, a GGUF of yours for the --peer-bench of the same rank.")
 @click.option("--rounds", type=click.IntRange(1, 100), default=None,
               help="Peers suite: timed rounds after the warm-up round [default: 5].")
-@click.option("--head", type=click.Choice(list(FLOAT_FORMATS)), default=None,
-              help="Peers suite: edgekit's embedding/head format [default: q8row].")
-def bench(suites, work, output, devices, model_arg, peer_bench, peer_model, rounds, head):
+@click.option("--head", type=click.Choice(list(FLOAT_FORMATS)), multiple=True,
+              help="Peers suite: edgekit's embedding/head format [default: q8row]; repeatable: one edgekit engine "
+                   "per format, in the same rounds.")
+def bench(suites, work, output, devices, model_arg, peer_bench, peer_format, peer_model, rounds, head):
     """Measure load+pack throughput and RSS, host decode/prefill tokens/s, emulated-board decode, and (--suite
     peers) edgekit against llama.cpp on the same weights in one run. Commands: docs/benchmarks.md."""
     from rich.table import Table
@@ -42,10 +48,10 @@ def bench(suites, work, output, devices, model_arg, peer_bench, peer_model, roun
 
     err = stderr_console()
     default = [name for name in SUITES if name not in NOT_BY_DEFAULT]
-    peers = {"model_arg": model_arg, "peer_bench": peer_bench, "peer_model": peer_model}
+    peers = {"model_arg": model_arg, "peer_bench": peer_bench, "peer_model": peer_model, "peer_format": peer_format}
     if rounds is not None:
         peers["rounds"] = rounds
-    if head is not None:
+    if head:
         peers["head"] = head
     results = run(list(suites or default), work, lambda m: err.print(f"[dim]{m}[/dim]"),
                   options={"reliability": {"devices": tuple(devices)}, "peers": peers})

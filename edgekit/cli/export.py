@@ -1,4 +1,4 @@
-"""`edgekit export`: write a model in another engine's format (today: a GGUF that llama.cpp runs)."""
+"""`edgekit export`: write a model in another engine's format (today: a GGUF that llama.cpp or bitnet.cpp runs)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,13 +12,14 @@ from edgekit.pack.gguf_export import OUTPUT_TYPES, TERNARY_TYPES
 @click.command("export")
 @model_argument()
 @click.option("--gguf", "gguf_out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="GGUF file to write (llama.cpp's \"bitnet\" architecture). Written to a temp file, then renamed.")
+              help="GGUF file to write (the \"bitnet\" architecture). Written to a temp file, then renamed.")
 @click.option("--type", "ternary", type=click.Choice(TERNARY_TYPES), default="tq2_0", show_default=True,
-              help="Ternary weight type: tq2_0 (2.06 bits/weight, faster) or tq1_0 (1.69 bits/weight).")
+              help="Ternary weight type: tq2_0 (llama.cpp, 2.06 bits/weight, faster), tq1_0 (llama.cpp, 1.69 "
+                   "bits/weight) or i2_s (bitnet.cpp, 2 bits/weight).")
 @click.option("--output-type", "output_type", type=click.Choice(OUTPUT_TYPES), default="f16", show_default=True,
-              help="Type of the (tied) embedding, which llama.cpp also uses as the output head.")
+              help="Type of the (tied) embedding, which llama.cpp and bitnet.cpp also use as the output head.")
 def export(model, gguf_out, ternary, output_type):
-    """Export MODEL as a GGUF file for llama.cpp (tied-embedding BitNet b1.58 models)."""
+    """Export MODEL as a GGUF file for llama.cpp or bitnet.cpp (tied-embedding BitNet b1.58 models)."""
     import edgekit
     from edgekit.errors import EdgekitError
     from edgekit.pack.gguf_export import export_gguf

@@ -1,6 +1,6 @@
-"""Model -> a GGUF file that llama.cpp runs with its "bitnet" architecture (TQ2_0 or TQ1_0 ternary weights).
+"""Model -> a GGUF file that llama.cpp (TQ2_0, TQ1_0) or bitnet.cpp (I2_S) runs with the "bitnet" architecture.
 
-What llama.cpp's BitNet graph expects, and so what is written:
+What the "bitnet" graph of llama.cpp and bitnet.cpp expects, and so what is written:
 - tensor names from the gguf package's table (token_embd, blk.N.attn_q, ..., output_norm), the same names
   edgekit's GGUF loader reads; no `output.weight`: the graph always multiplies by token_embd for the logits,
   so only models with a tied embedding can be exported faithfully (an untied one is refused);
@@ -8,14 +8,19 @@ What llama.cpp's BitNet graph expects, and so what is written:
 - ternary weights as TQ2_0/TQ1_0 blocks with one fp16 d, times a per-tensor F32 multiplier in the optional
   one-element tensor `blk.N.attn_q.scale` that the graph applies after the matmul. d alone (fp16) would round
   the scale; the pair is chosen so that edgekit's loader gets the model's s_w back bit for bit;
+- or as bitnet.cpp's I2_S (ggml type 36, layout in edgekit/loaders/gguf_blocks.py): 2-bit codes with the
+  tensor's multiplier 1/s_w in the tail, and no `.scale` tensors: bitnet.cpp's x86 builds (BITNET_X86_TL2)
+  do not create them, and llama.cpp refuses a file with tensors it did not create. One float32 cannot always
+  give s_w back bit for bit (float32 division is not onto): the loader then reads it within one ulp;
 - norms in F32, the (tied) embedding in F16 or Q8_0;
 - the tokenizer as llama.cpp's "gpt2" byte-level BPE (tokens, types, merges, pre-tokenizer name).
 
 The file is streamed tensor by tensor into a temp file beside OUT and renamed into place when complete.
 
-Known difference: llama.cpp's "bitnet" graph gates the FFN with SiLU, where BitNet b1.58 (and edgekit) use
-squared ReLU, so llama.cpp's logits for an exported model are not edgekit's; its speed is what the peer
-benchmark compares (docs/benchmarks.md).
+Known difference: the "bitnet" graph of llama.cpp and of bitnet.cpp's llama.cpp fork (the one that runs I2_S
+on x86 with this architecture) gates the FFN with SiLU, where BitNet b1.58 (and edgekit) use squared ReLU, so
+their logits for an exported model are not edgekit's; their speed is what the peer benchmark compares
+(docs/benchmarks.md). With the FFN switched off both compute edgekit's logits (tests/test_gguf_export.py).
 """
 from __future__ import annotations
 
@@ -29,11 +34,12 @@ import numpy as np
 from edgekit.atomic_file import temp_beside
 from edgekit.errors import EdgekitError
 from edgekit.loaders.gguf import gguf_name
-from edgekit.loaders.gguf_types import GGML_TYPES, GGMLType
+from edgekit.loaders.gguf_types import GGML_TYPE_I2_S, GGML_TYPES, GGMLType
 from edgekit.model import Model
 
 ARCH = "bitnet"
-TERNARY_TYPES = ("tq2_0", "tq1_0")
+TERNARY_TYPES = ("tq2_0", "tq1_0", "i2_s")
+FILE_TYPE_I2_S = 40  # bitnet.cpp's LLAMA_FTYPE_MOSTLY_I2_S (general.file_type); the gguf package has no I2_S
 OUTPUT_TYPES = ("f16", "q8_0")
 TOKEN_TYPE_NORMAL, TOKEN_TYPE_CONTROL, TOKEN_TYPE_USER_DEFINED, TOKEN_TYPE_UNUSED = 1, 3, 4, 5
 EMBEDDING_ROWS_PER_CHUNK = 4096
@@ -57,6 +63,15 @@ class _Planned:
 BLOCK_SCALES = tuple(np.float16(x) for x in (1.0, 0.75, 0.625, 0.875, 0.5625, 0.6875, 0.8125, 0.9375))
 
 
+def _float32_neighbours(x: np.float32, n: int = 4) -> list[np.float32]:
+    """x and the n float32 values on each side of it."""
+    out, lo, hi = [x], x, x
+    for _ in range(n):
+        lo, hi = np.nextafter(lo, np.float32(0)), np.nextafter(hi, np.float32(np.inf))
+        out += [lo, hi]
+    return out
+
+
 def block_scale_and_multiplier(s_w: float) -> tuple[np.float16, np.float32]:
     """(d, m) with d * m ~ 1/s_w, where d is every block's fp16 scale and m the F32 `.scale` multiplier, chosen
     so that edgekit's loader, which computes float32(float32(1) / d) / m, gets s_w back exactly. llama.cpp
@@ -64,15 +79,17 @@ def block_scale_and_multiplier(s_w: float) -> tuple[np.float16, np.float32]:
     one, target = np.float32(1), np.float32(s_w)
     for d in BLOCK_SCALES:
         per_block = one / np.float32(d)
-        guess = per_block / target
-        candidates, lo, hi = [guess], guess, guess
-        for _ in range(4):
-            lo, hi = np.nextafter(lo, np.float32(0)), np.nextafter(hi, np.float32(np.inf))
-            candidates += [lo, hi]
-        for m in candidates:
+        for m in _float32_neighbours(per_block / target):
             if per_block / m == target:
                 return d, m
     return BLOCK_SCALES[0], one / target  # not met in practice (tests/test_gguf_export.py); within an ulp
+
+
+def tensor_multiplier(s_w: float) -> np.float32:
+    """I2_S's one float32 multiplier m ~ 1/s_w, such that the loader's float32(1) / m is s_w where some m gives
+    that (about 88% of values), else the nearest."""
+    one, target = np.float32(1), np.float32(s_w)
+    return min(_float32_neighbours(one / target), key=lambda m: abs(float(one / m) - float(target)))
 
 
 def _check_exportable(model: Model, ternary: GGMLType) -> None:
@@ -89,7 +106,8 @@ def _check_exportable(model: Model, ternary: GGMLType) -> None:
         if t.kind == "ternary" and t.shape[1] % ternary.block:
             raise EdgekitError(f"tensor {t.name} has rows of {t.shape[1]} weights, not a multiple of "
                                f"{ternary.name}'s {ternary.block}-weight blocks", path=where,
-                               fix="TQ1_0/TQ2_0 need hidden_size and intermediate_size multiples of 256")
+                               fix=f"{ternary.name} needs hidden_size and intermediate_size multiples of "
+                                   f"{ternary.block}")
     if model.tokenizer_json is None:
         raise EdgekitError("the model has no tokenizer; llama.cpp needs one in the GGUF", path=where,
                            fix="put the model's tokenizer.json beside the checkpoint")
@@ -153,7 +171,12 @@ def _plan(model: Model, ternary: GGMLType, output: GGMLType) -> list[_Planned]:
     planned = []
     for t in model:
         gname = gguf_name(t.role, t.layer)
-        if t.kind == "ternary":
+        if t.kind == "ternary" and ternary.scale_per_tensor:
+            def weight(t=t):
+                yield ternary.encode(t.codes(), tensor_multiplier(t.weight_scale))
+
+            planned.append(_Planned(gname, ternary, t.shape, weight))
+        elif t.kind == "ternary":
             def weight(t=t):
                 codes = t.codes()
                 yield ternary.encode(codes, block_scale_and_multiplier(t.weight_scale)[0])
@@ -176,7 +199,8 @@ def _plan(model: Model, ternary: GGMLType, output: GGMLType) -> list[_Planned]:
 
 def export_gguf(model: Model, out: Path, *, ternary_type: str = "tq2_0", output_type: str = "f16",
                 log=lambda msg: None) -> Path:
-    """Write `model` as a llama.cpp "bitnet" GGUF at `out` (atomically). Returns out."""
+    """Write `model` as a "bitnet" GGUF at `out` (atomically): llama.cpp's with tq2_0/tq1_0, bitnet.cpp's with
+    i2_s. Returns out."""
     import gguf
 
     if ternary_type not in TERNARY_TYPES or output_type not in OUTPUT_TYPES:
@@ -194,7 +218,8 @@ def export_gguf(model: Model, out: Path, *, ternary_type: str = "tq2_0", output_
     try:
         w = gguf.GGUFWriter(str(tmp), ARCH)
         w.add_name(Path(str(model.source)).name)
-        w.add_file_type(gguf.LlamaFileType[f"MOSTLY_{ternary.name}"])
+        w.add_file_type(FILE_TYPE_I2_S if ternary.type_id == GGML_TYPE_I2_S else
+                        gguf.LlamaFileType[f"MOSTLY_{ternary.name}"])
         w.add_quantization_version(gguf.GGML_QUANT_VERSION)
         w.add_vocab_size(c.vocab_size)
         w.add_context_length(c.max_seq_len)
@@ -216,10 +241,9 @@ def export_gguf(model: Model, out: Path, *, ternary_type: str = "tq2_0", output_
             else:
                 w.add_array(key, value)
         for p in planned:
-            # byte shape (rows, bytes per row) with raw_dtype: the writer turns it back into weights per row
-            rows = int(np.prod(p.shape[:-1])) if len(p.shape) > 1 else 1
-            w.add_tensor_info(p.name, (rows, p.nbytes // rows) if len(p.shape) > 1 else (p.nbytes,), np.dtype(np.uint8),
-                              p.nbytes, raw_dtype=gguf.GGMLQuantizationType(p.ggml.type_id))
+            # the weights' shape and the type id as given: the gguf package has no table entry for I2_S (36),
+            # and with a non-uint8 dtype the writer takes both as they are
+            w.add_tensor_info(p.name, p.shape, np.dtype(np.float32), p.nbytes, raw_dtype=p.ggml.type_id)
         w.write_header_to_file()
         w.write_kv_data_to_file()
         w.write_ti_data_to_file()
