@@ -9,7 +9,7 @@ from edgekit.errors import EdgekitError
 from edgekit.model import ModelConfig
 from edgekit.pack.packer import PackChoice, pack_model
 from edgekit.gen import arena_header
-from edgekit.plan.arena import ALIGNMENT, arena_layout, parse
+from edgekit.plan.arena import ALIGNMENT, PREFILL_MAX_CHUNK, arena_layout, parse, prefill_scratch_bytes
 from synthetic import random_model, tiny_config
 from helpers import build_firmware, run_eval
 
@@ -37,9 +37,16 @@ def c_layout(build, c: ModelConfig, ctx: int, formats: set[str]) -> tuple[list[t
     out = run_eval(build, "layout", c.vocab_size, c.hidden_size, c.intermediate_size, c.num_layers, c.num_heads,
                    c.num_kv_heads, c.head_dim, ctx, ",".join(sorted(formats)) or "-").stdout.split("\n")
     rows = [(n, int(o), int(s), int(a)) for n, o, s, a in (line.split() for line in out if line and
-                                                          not line.startswith("total"))]
+                                                          not line.startswith(("total", "prefill")))]
     total = int(next(line for line in out if line.startswith("total")).split()[1])
     return rows, total
+
+
+def c_prefill_scratch(build, c: ModelConfig, ctx: int, formats: set[str]) -> dict[int, int]:
+    """{chunk: bytes} the firmware computes for a plan's prefill scratch (ek_arena_prefill_scratch)."""
+    out = run_eval(build, "layout", c.vocab_size, c.hidden_size, c.intermediate_size, c.num_layers, c.num_heads,
+                   c.num_kv_heads, c.head_dim, ctx, ",".join(sorted(formats)) or "-").stdout.split("\n")
+    return {int(t): int(n) for _, t, n in (line.split() for line in out if line.startswith("prefill"))}
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
@@ -51,6 +58,18 @@ def test_python_layout_equals_c(build, name, formats):
         rows, total = c_layout(build, config, ctx, formats)
         assert py.rows() == rows
         assert py.size_bytes == total
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_python_prefill_scratch_equals_c(build, name):
+    """What the planner budgets for a chunked prefill is what the firmware lays out (with the planned record size,
+    which no target's ek_qvec exceeds: a static assert in ek_model.c)."""
+    config = CONFIGS[name]
+    py = arena_layout(config, config.max_seq_len, {"i2"})
+    c = c_prefill_scratch(build, config, config.max_seq_len, {"i2"})
+    assert sorted(c) == [2 ** k for k in range(1, PREFILL_MAX_CHUNK.bit_length())]
+    assert c == {t: prefill_scratch_bytes(py, t) for t in c}
+    assert prefill_scratch_bytes(py, 1) == 0
 
 
 def test_generated_arena_header_is_current(tmp_path):

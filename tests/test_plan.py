@@ -274,3 +274,44 @@ def test_integer_heads_are_offered_never_chosen():
     odd = random_model(tiny_config(vocab_size=200, hidden_size=48, num_heads=3, num_kv_heads=1, intermediate_size=64,
                                    num_layers=1, max_seq_len=32, tie_word_embeddings=False), seed=4)
     assert [line.split(":")[0] for line in plan_model(odd, board, suggest_boards=False).faster] == ["--embedding q8i"]
+
+
+def test_bare_metal_plans_budget_prefill_scratch_where_a_batched_matmul_runs():
+    """A fitting plan for a board whose kernels prefill in batches (Helium) grows its arena by the scratch of the
+    largest chunk the region still holds, which the firmware hands the model; boards without such kernels (the
+    M4's DSP), the tl format and hosted boards (which allocate their own) get none."""
+    from edgekit.plan.arena import arena_layout, prefill_scratch_bytes
+    from synthetic import random_model
+    model = random_model()
+    m55 = plan_model(model.config, load_board("qemu-mps3-an547"), suggest_boards=False)
+    layout = arena_layout(model.config, m55.ctx, {m55.choice.ternary})
+    assert m55.prefill_chunk == 32
+    assert m55.prefill_scratch_bytes == prefill_scratch_bytes(layout, 32)
+    assert m55.arena_bytes == layout.size_bytes + m55.prefill_scratch_bytes
+    assert m55.to_dict()["prefill_chunk"] == 32
+    _check_consistent(m55)
+    for board, fmt in (("qemu-mps2-an386", None), ("qemu-mps3-an547", "tl"), ("host", None)):
+        p = plan_model(model.config, load_board(board), ternary=fmt, suggest_boards=False)
+        assert (p.prefill_chunk, p.prefill_scratch_bytes) == (1, 0), board
+        assert p.arena_bytes == arena_layout(model.config, p.ctx, {p.choice.ternary}).size_bytes
+
+
+def test_prefill_scratch_shrinks_to_what_the_region_has_left():
+    """With the arena's region nearly full, the chunk halves until its scratch fits, and none is left at the end."""
+    import dataclasses
+
+    from edgekit.plan.arena import arena_layout, prefill_scratch_bytes
+    from synthetic import random_model
+    model = random_model()
+    board = load_board("qemu-mps3-an547")
+    full = plan_model(model.config, board, suggest_boards=False)
+    layout = arena_layout(model.config, full.ctx, {full.choice.ternary})
+    use = next(r for r in full.regions if r.region.name == full.arena_region)
+    used_without_scratch = use.used_bytes - full.prefill_scratch_bytes
+    for room, chunk in ((prefill_scratch_bytes(layout, 8) + 64, 8), (prefill_scratch_bytes(layout, 2), 2),
+                        (prefill_scratch_bytes(layout, 2) - 64, 1)):
+        memory = tuple(dataclasses.replace(r, size_bytes=used_without_scratch + room)
+                       if r.name == full.arena_region else r for r in board.memory)
+        p = plan_model(model.config, dataclasses.replace(board, memory=memory), suggest_boards=False)
+        assert p.fits and p.arena_region == full.arena_region
+        assert p.prefill_chunk == chunk and p.prefill_scratch_bytes == prefill_scratch_bytes(layout, chunk)

@@ -173,6 +173,12 @@ def firmware_sizes(elf: Path) -> dict:
 
 # Embedding/head formats measured on the M55 besides f32 (i2): what each float format costs per token there
 QEMU_FLOAT_FORMATS = ("f16", "bf16", "q8row", "q8i", "q4i")
+# The qemu suite's prefill case: the first QEMU_PREFILL_TOKENS tokens of this text (Genesis 1:1-4, KJV)
+QEMU_PREFILL_TOKENS = 64
+QEMU_PREFILL_TEXT = ("In the beginning God created the heaven and the earth. And the earth was without form, and void; "
+                     "and darkness was upon the face of the deep. And the Spirit of God moved upon the face of the "
+                     "waters. And God said, Let there be light: and there was light. And God saw the light, that it "
+                     "was good: and God divided the light from the darkness.")
 
 
 def bench_qemu(work: Path, log, boards=("qemu-mps3-an547", "qemu-mps2-an386", "qemu-mps2-an500"),
@@ -202,12 +208,18 @@ def bench_qemu(work: Path, log, boards=("qemu-mps3-an547", "qemu-mps2-an386", "q
             ident = client.hello()
             ids = model.encode("And God said,")
             done = client.generate(ids, max_new_tokens=16, temperature=0.0, stop_at_eos=False).run()
+            client.reset()
+            # a longer prompt, as a chat turn brings: prefill runs in chunks where the plan gave the arena room
+            prompt = model.encode(QEMU_PREFILL_TEXT)[:QEMU_PREFILL_TOKENS]
+            filled = client.generate(prompt, max_new_tokens=1, temperature=0.0, stop_at_eos=False).run()
         rows.append({"suite": "qemu", "model": DEFAULT_MODEL, "board": board, "kernels": ident.kernel,
                      "embedding": floats,
                      "image_bytes": sum(p.stat().st_size for p in project.glob("*.ekm")),
                      "icount_shift": shift,
                      "decode_cycles_per_token": done.decode_cycles // max(done.generated_tokens, 1),
                      "decode_tokens_per_s_estimate": round(done.decode_tokens_per_s or 0, 3),
+                     "prefill_tokens": filled.prompt_tokens,
+                     "prefill_cycles_per_token": filled.prefill_cycles // max(filled.prompt_tokens, 1),
                      **firmware_sizes(firmware_binary(project, "cmake", read_manifest(project))),
                      "clock": device_clock(board, ident.clock_hz, icount_shift=shift).to_dict(),
                      "note": "QEMU -icount: instruction-count estimate, not silicon"})

@@ -44,7 +44,9 @@ def print_plan(plan, console=None) -> None:
         con.print(f"  image part {p.index}: {p.file_name} in {p.region} at 0x{p.address:08x}, "
                   f"{human_bytes(p.size_bytes)}, {len(p.sections)} sections")
     if plan.fits:
-        con.print(f"  arena {human_bytes(plan.arena_bytes)} in {plan.arena_region}; "
+        scratch = (f" (with {human_bytes(plan.prefill_scratch_bytes)} for prefill chunks of {plan.prefill_chunk} "
+                   "tokens)") if plan.prefill_scratch_bytes else ""
+        con.print(f"  arena {human_bytes(plan.arena_bytes)}{scratch} in {plan.arena_region}; "
                   f"{human_bytes(plan.read_per_token_bytes)} read per token at full context "
                   f"-> ≥ {plan.est_ms_per_token():.2f} ms/token from memory bandwidth alone (estimate)")
     else:

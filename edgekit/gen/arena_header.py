@@ -63,6 +63,13 @@ def render() -> str:
         "#define EK_ARENA_BUFFER_NAMES { " + ", ".join(f'"{b.name}"' for b in A.BUFFERS) + " }",
         "#define EK_ARENA_BUFFER_ALIGNS { " + ", ".join(f"{b.align}u" for b in A.BUFFERS) + " }",
         "",
+        "/* Chunked prefill scratch: chunk rows of each of these buffers, then chunk ek_qvec records. */",
+        f"#define EK_PREFILL_MAX_CHUNK {A.PREFILL_MAX_CHUNK}u /* tokens per chunk at most (a power of two) */",
+        f"#define EK_PREFILL_CHUNK_BUFFER_COUNT {len(A.PREFILL_CHUNK_BUFFERS)}u",
+        "#define EK_PREFILL_CHUNK_BUFFERS { " + ", ".join(f"EK_BUF_{n.upper()}" for n in A.PREFILL_CHUNK_BUFFERS)
+        + " }",
+        f"#define EK_PREFILL_RECORD_BYTES {A.PREFILL_RECORD_BYTES}u /* what a plan budgets per ek_qvec record */",
+        "",
         "#ifdef EK_ARENA_DEFINE_LAYOUT /* defined by ek_arena.c only */",
     ]
     for name, fn in A.FUNCTIONS.items():

@@ -84,6 +84,14 @@ BUFFERS: tuple[Buffer, ...] = (
 )
 ALIGNMENT = {b.name: b.align for b in BUFFERS}
 
+# Chunked prefill (ek_model_prefill): a chunk of T tokens works in scratch holding T rows of each of these
+# single-token buffers, then T quantised-input records (ek_qvec), each part ARENA_ALIGN-aligned; T is a power of two
+# up to PREFILL_MAX_CHUNK, the largest the scratch holds. A bare-metal plan budgets it in the arena where RAM
+# allows (the firmware gives the model the arena beyond what its layout uses).
+PREFILL_MAX_CHUNK = 32
+PREFILL_CHUNK_BUFFERS = ("x", "xb", "q", "hb", "hb2", "xq", "acc")
+PREFILL_RECORD_BYTES = 32  # what the plan budgets per ek_qvec: 16 bytes on 32-bit targets, 24 on 64-bit
+
 
 def format_flag(name: str) -> str:
     """The input that is 1 when ternary format `name` is used."""
@@ -167,3 +175,14 @@ def arena_layout(config: ModelConfig, max_ctx: int, ternary_formats: set[str] | 
         buffers[buf.name] = ArenaBuffer(cursor, size)
         cursor += size
     return ArenaLayout(max_ctx, buffers, -(-cursor // ARENA_ALIGN) * ARENA_ALIGN)
+
+
+def prefill_scratch_bytes(layout: ArenaLayout, chunk: int) -> int:
+    """Scratch for a chunked prefill of `chunk` tokens with this layout, as ek_arena_prefill_scratch computes it
+    with PREFILL_RECORD_BYTES per record: + ARENA_ALIGN for any alignment of where it starts. 0 below 2 tokens."""
+    if chunk < 2:
+        return 0
+    cursor = 0
+    for part in (*(chunk * layout.buffers[name].size for name in PREFILL_CHUNK_BUFFERS), chunk * PREFILL_RECORD_BYTES):
+        cursor = -(-cursor // ARENA_ALIGN) * ARENA_ALIGN + part
+    return cursor + ARENA_ALIGN

@@ -18,7 +18,7 @@ from edgekit.model import Model, ModelConfig, tensor_layout
 from edgekit.pack.formats import FLOAT_FORMATS, INTEGER_HEAD_MAX_COLS, Q4I_BLOCK, TERNARY_FORMATS, exact_float_formats
 from edgekit.pack.image import ENTRY_SIZE, HEADER_SIZE, SECTION_ALIGN
 from edgekit.pack.packer import PackChoice
-from edgekit.plan.arena import arena_layout
+from edgekit.plan.arena import ARENA_ALIGN, PREFILL_MAX_CHUNK, arena_layout, prefill_scratch_bytes
 
 IMAGE_ALIGN = 4096  # image parts start on a flash-sector / page boundary
 # Space kept for the firmware itself where it shares a region with images. A measured ELF must fit in it;
@@ -125,6 +125,8 @@ class Plan:
     lossless: dict[str, str] = field(default_factory=dict)  # float role -> smallest lossless format (values checked)
     lossy: list[str] = field(default_factory=list)  # one line per float tensor stored lossily, and why
     faster: list[str] = field(default_factory=list)  # the integer heads that fit too: the fast choice, offered
+    prefill_chunk: int = 1  # bare metal: prompt tokens per prefill chunk the arena's scratch holds (1: one by one)
+    prefill_scratch_bytes: int = 0  # of arena_bytes, the chunked prefill's scratch
 
     @property
     def image_bytes(self) -> int:
@@ -163,6 +165,7 @@ class Plan:
                        "size_bytes": p.size_bytes, "sections": len(p.sections)} for p in self.parts],
             "shortfall_bytes": self.shortfall_bytes, "problem": self.problem, "suggestions": self.suggestions,
             "lossless_formats": self.lossless, "lossy": self.lossy, "faster": self.faster,
+            "prefill_chunk": self.prefill_chunk, "prefill_scratch_bytes": self.prefill_scratch_bytes,
         }
 
 
@@ -286,7 +289,33 @@ def plan_fixed(config: ModelConfig, board: Board, ctx: int, choice: PackChoice,
                         f"region that can hold images ({free:,} bytes free there)")
     plan.problem = "; ".join(problems)
     plan.fits = not problems
+    if plan.fits and bare_metal and _batched_prefill(board, choice.ternary):
+        _budget_prefill_scratch(plan, uses[plan.arena_region], layout)
     return plan
+
+
+# The ISA features with batched prefill matmuls (each weight read once per chunk), per ternary format:
+# firmware/kernels/ek_ternary_matmul.c. tl always prefills token by token (its one pair-sum table).
+BATCHED_PREFILL = {"i2": ("mve", "neon", "dotprod", "avx2"), "t158": ("mve", "neon", "dotprod")}
+
+
+def _batched_prefill(board: Board, ternary: str) -> bool:
+    return any(board.cpu.has(feature) for feature in BATCHED_PREFILL.get(ternary, ()))
+
+
+def _budget_prefill_scratch(plan: Plan, use: RegionUse, layout) -> None:
+    """Grow a fitting bare-metal plan's arena by the scratch of the largest prefill chunk its region still holds:
+    the firmware gives the model the arena beyond its layout, and a chunk reads each weight once for all its
+    tokens. Nothing where too little is left (the prompt then goes token by token)."""
+    chunk = PREFILL_MAX_CHUNK
+    while chunk >= 2:
+        need = _align(prefill_scratch_bytes(layout, chunk), ARENA_ALIGN)
+        if use.free_bytes >= need:
+            use.arena_bytes += need
+            plan.arena_bytes += need
+            plan.prefill_chunk, plan.prefill_scratch_bytes = chunk, need
+            return
+        chunk //= 2
 
 
 def _reserve_firmware(board: Board, uses: dict[str, RegionUse]) -> None:

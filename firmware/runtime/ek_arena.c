@@ -4,6 +4,7 @@
 
 const char *const ek_arena_buffer_names[EK_BUF_COUNT] = EK_ARENA_BUFFER_NAMES;
 static const uint32_t buffer_align[EK_BUF_COUNT] = EK_ARENA_BUFFER_ALIGNS;
+const int ek_prefill_chunk_buffers[EK_PREFILL_CHUNK_BUFFER_COUNT] = EK_PREFILL_CHUNK_BUFFERS;
 
 ek_status ek_arena_layout_compute(const ek_config *c, uint32_t max_ctx, uint32_t ternary_formats,
                                   ek_arena_layout *out)
@@ -24,4 +25,19 @@ ek_status ek_arena_layout_compute(const ek_config *c, uint32_t max_ctx, uint32_t
     }
     out->size_bytes = (size_t)((cursor + EK_ARENA_ALIGN - 1u) / EK_ARENA_ALIGN * EK_ARENA_ALIGN);
     return EK_OK;
+}
+
+size_t ek_arena_prefill_scratch(const ek_arena_layout *layout, uint32_t chunk, size_t record_bytes,
+                                size_t off[EK_PREFILL_CHUNK_BUFFER_COUNT + 1u])
+{
+    size_t cursor = 0;
+    unsigned k;
+    for (k = 0; k <= EK_PREFILL_CHUNK_BUFFER_COUNT; k++) {
+        cursor = (cursor + EK_ARENA_ALIGN - 1u) / EK_ARENA_ALIGN * EK_ARENA_ALIGN;
+        if (off != NULL)
+            off[k] = cursor;
+        cursor += (size_t)chunk * (k < EK_PREFILL_CHUNK_BUFFER_COUNT
+                                       ? layout->buf[ek_prefill_chunk_buffers[k]].size : record_bytes);
+    }
+    return cursor;
 }

@@ -39,6 +39,15 @@ extern const char *const ek_arena_buffer_names[EK_BUF_COUNT]; /* "directory", "k
 ek_status ek_arena_layout_compute(const ek_config *config, uint32_t max_ctx, uint32_t ternary_formats,
                                   ek_arena_layout *out);
 
+/* The buffers a chunked prefill keeps one row of per token (EK_PREFILL_CHUNK_BUFFERS, from edgekit/plan/arena.py). */
+extern const int ek_prefill_chunk_buffers[EK_PREFILL_CHUNK_BUFFER_COUNT];
+
+/* Bytes of the parts of a chunked prefill's scratch for `chunk` tokens: chunk rows of each
+ * ek_prefill_chunk_buffers buffer, then chunk records of record_bytes, each part EK_ARENA_ALIGN-aligned from
+ * the scratch start; off (may be NULL) gets each part's offset (edgekit/plan/arena.py prefill_scratch_bytes). */
+size_t ek_arena_prefill_scratch(const ek_arena_layout *layout, uint32_t chunk, size_t record_bytes,
+                                size_t off[EK_PREFILL_CHUNK_BUFFER_COUNT + 1u]);
+
 #ifdef __cplusplus
 }
 #endif

@@ -32,6 +32,12 @@ typedef enum {
 #define EK_ARENA_BUFFER_NAMES { "directory", "key_cache", "value_cache", "x", "xb", "q", "hb", "hb2", "att", "rope", "xq", "acc", "tl_lut", "logits", "sampler_idx", "sampler_p" }
 #define EK_ARENA_BUFFER_ALIGNS { 16u, 64u, 64u, 16u, 16u, 16u, 16u, 16u, 16u, 16u, 64u, 64u, 64u, 16u, 16u, 16u }
 
+/* Chunked prefill scratch: chunk rows of each of these buffers, then chunk ek_qvec records. */
+#define EK_PREFILL_MAX_CHUNK 32u /* tokens per chunk at most (a power of two) */
+#define EK_PREFILL_CHUNK_BUFFER_COUNT 7u
+#define EK_PREFILL_CHUNK_BUFFERS { EK_BUF_X, EK_BUF_XB, EK_BUF_Q, EK_BUF_HB, EK_BUF_HB2, EK_BUF_XQ, EK_BUF_ACC }
+#define EK_PREFILL_RECORD_BYTES 32u /* what a plan budgets per ek_qvec record */
+
 #ifdef EK_ARENA_DEFINE_LAYOUT /* defined by ek_arena.c only */
 static uint64_t ek_arena_max(uint64_t a, uint64_t b) { return a > b ? a : b; }
 static uint64_t ek_arena_div(uint64_t a, uint64_t b) { return a / b; }

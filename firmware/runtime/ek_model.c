@@ -414,28 +414,28 @@ ek_status ek_model_step(ek_model *m, uint32_t token, int want_logits)
     return forward(m, &b, &token, want_logits);
 }
 
-/* Scratch for a chunk of T tokens: T rows of each single-token arena buffer a forward pass writes (x, xb, q,
- * hb, hb2, x_q, acc), 64-byte aligned, plus the T qvecs. */
-static const int chunk_buffers[7] = {EK_BUF_X, EK_BUF_XB, EK_BUF_Q, EK_BUF_HB, EK_BUF_HB2, EK_BUF_XQ, EK_BUF_ACC};
-
-static size_t align_up(size_t n, size_t a) { return (n + a - 1u) / a * a; }
-
-static size_t chunk_layout(const ek_model *m, uint32_t T, size_t off[8])
+/* Scratch for a chunk of T tokens: T rows of each single-token arena buffer a forward pass writes
+ * (ek_prefill_chunk_buffers), 64-byte aligned, plus the T qvecs. */
+static size_t chunk_layout(const ek_model *m, uint32_t T, size_t off[EK_PREFILL_CHUNK_BUFFER_COUNT + 1u])
 {
-    size_t cursor = 0;
-    unsigned k;
-    for (k = 0; k < 8u; k++) {
-        cursor = align_up(cursor, 64u);
-        off[k] = cursor;
-        cursor += k < 7u ? (size_t)T * m->layout.buf[chunk_buffers[k]].size : sizeof(ek_qvec) * T;
-    }
-    return cursor;
+    return ek_arena_prefill_scratch(&m->layout, T, sizeof(ek_qvec), off);
 }
+
+/* Where buffer `buf`'s rows start in the chunk scratch laid out at base with offsets off. */
+static void *chunk_part(uint8_t *base, const size_t *off, int buf)
+{
+    unsigned k;
+    for (k = 0; k < EK_PREFILL_CHUNK_BUFFER_COUNT; k++)
+        if (ek_prefill_chunk_buffers[k] == buf)
+            return base + off[k];
+    return NULL; /* not a chunk buffer: a table change the runtime was not written for */
+}
+
+EK_STATIC_ASSERT(sizeof(ek_qvec) <= EK_PREFILL_RECORD_BYTES, ek_qvec_fits_the_planned_record);
 
 size_t ek_model_prefill_scratch_size(const ek_model *m, uint32_t chunk)
 {
-    size_t off[8];
-    return chunk < 2u ? 0u : chunk_layout(m, chunk, off) + 64u; /* + 64: any alignment of the buffer */
+    return chunk < 2u ? 0u : chunk_layout(m, chunk, NULL) + EK_ARENA_ALIGN; /* + any alignment of the buffer */
 }
 
 void ek_model_set_prefill_scratch(ek_model *m, uint8_t *scratch, size_t size)
@@ -453,7 +453,7 @@ uint32_t ek_model_prefill_chunk(const ek_model *m) { return m->chunk ? m->chunk 
 
 ek_status ek_model_prefill(ek_model *m, const uint32_t *tokens, uint32_t n, int want_logits)
 {
-    size_t off[8];
+    size_t off[EK_PREFILL_CHUNK_BUFFER_COUNT + 1u];
     uint8_t *base;
     ek_batch b;
     uint32_t done = 0;
@@ -470,14 +470,14 @@ ek_status ek_model_prefill(ek_model *m, const uint32_t *tokens, uint32_t n, int 
     }
     base = (uint8_t *)(((uintptr_t)m->scratch + 63u) & ~(uintptr_t)63u);
     chunk_layout(m, m->chunk, off);
-    b.x = (float *)(void *)(base + off[0]);
-    b.xb = (float *)(void *)(base + off[1]);
-    b.q = (float *)(void *)(base + off[2]);
-    b.hb = (float *)(void *)(base + off[3]);
-    b.hb2 = (float *)(void *)(base + off[4]);
-    b.xq = (int8_t *)(base + off[5]);
-    b.acc = (int32_t *)(void *)(base + off[6]);
-    b.qv = (ek_qvec *)(void *)(base + off[7]);
+    b.x = (float *)chunk_part(base, off, EK_BUF_X);
+    b.xb = (float *)chunk_part(base, off, EK_BUF_XB);
+    b.q = (float *)chunk_part(base, off, EK_BUF_Q);
+    b.hb = (float *)chunk_part(base, off, EK_BUF_HB);
+    b.hb2 = (float *)chunk_part(base, off, EK_BUF_HB2);
+    b.xq = (int8_t *)chunk_part(base, off, EK_BUF_XQ);
+    b.acc = (int32_t *)chunk_part(base, off, EK_BUF_ACC);
+    b.qv = (ek_qvec *)(void *)(base + off[EK_PREFILL_CHUNK_BUFFER_COUNT]);
     batch_strides(m, &b);
     while (done < n) {
         ek_status st;

@@ -61,8 +61,8 @@ typedef struct {
     uint32_t chunk;            /* tokens per prefill chunk (1: token by token) */
 } ek_model;
 
-/* Most prompt tokens one prefill chunk carries (each weight is read once per chunk). */
-#define EK_PREFILL_MAX_CHUNK 32u
+/* EK_PREFILL_MAX_CHUNK, the most prompt tokens one prefill chunk carries (each weight is read once per chunk):
+ * ek_arena_layout.h, from edgekit/plan/arena.py. */
 
 /* Arena bytes ek_model_open needs for these parts and context (checks headers and tables, not payloads).
  * 0 if the parts do not check out or the sizes overflow. max_ctx 0 means the model's max_seq_len. */

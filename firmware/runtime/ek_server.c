@@ -174,8 +174,14 @@ ek_status ek_server_init(ek_server *s, const ek_server_config *config)
     }
     s->model_status = ek_model_open(&s->model, parts, sizes, n, config->max_ctx, arena, arena_size,
                                     config->verify_crc);
-    if (s->model_status == EK_OK)
+    if (s->model_status == EK_OK) {
+        /* the arena beyond what the layout uses (a plan budgets it where RAM allows): chunked prefill scratch; a
+         * port with other memory for it (POSIX: malloc) may set its own afterwards */
+        const size_t used = (ek_model_arena_used(&s->model) + EK_ARENA_ALIGN - 1u) / EK_ARENA_ALIGN * EK_ARENA_ALIGN;
+        if (used < arena_size)
+            ek_model_set_prefill_scratch(&s->model, arena + used, arena_size - used);
         describe_kernels(s);
+    }
     return s->model_status;
 }
 

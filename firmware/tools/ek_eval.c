@@ -419,6 +419,10 @@ static int cmd_layout(int argc, char **argv)
         printf("%s %lu %lu %lu\n", ek_arena_buffer_names[b], (unsigned long)layout.buf[b].offset,
                (unsigned long)layout.buf[b].size, (unsigned long)layout.buf[b].align);
     printf("total %lu\n", (unsigned long)layout.size_bytes);
+    for (b = 2; b <= (int)EK_PREFILL_MAX_CHUNK; b *= 2) /* what a plan budgets for chunks of b tokens */
+        printf("prefill %d %lu\n", b,
+               (unsigned long)(ek_arena_prefill_scratch(&layout, (uint32_t)b, EK_PREFILL_RECORD_BYTES, NULL) +
+                               EK_ARENA_ALIGN));
     return 0;
 }
 

@@ -289,6 +289,8 @@ int main(int argc, char **argv)
         prefill_scratch = (uint8_t *)malloc(need);
         if (prefill_scratch != NULL)
             ek_model_set_prefill_scratch(&server.model, prefill_scratch, need);
+    } else {
+        ek_model_set_prefill_scratch(&server.model, NULL, 0); /* --prefill-chunk 1: token by token, arena or not */
     }
 
     switch (mode) {
