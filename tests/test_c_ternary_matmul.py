@@ -10,18 +10,18 @@ ek_eval's chunked prefill logits equal token by token and the portable host buil
 threads splitting each chunk's matmul by rows gives the token-by-token logits and tokens."""
 from __future__ import annotations
 
-import re
 import subprocess
 
 import pytest
+
+from edgekit.plan.arena import PREFILL_MAX_CHUNK
 
 from cpu_features import require_cpu_feature, require_tool
 from helpers import FIRMWARE, build_firmware, run_eval
 from kernel_builds import (AARCH64_TARGETS, KERNELS, aarch64_build, aarch64_wrapper, build_bare_metal, compile_c,
                            run_bare_metal, ternary_kernel_sources)
 
-MAX_CHUNK = int(re.search(r"#define EK_PREFILL_MAX_CHUNK (\d+)u",
-                          (FIRMWARE / "runtime" / "ek_model.h").read_text()).group(1))
+MAX_CHUNK = PREFILL_MAX_CHUNK  # the runtime's (generated into ek_arena_layout.h from the same table)
 
 # rows, cols, input counts: 1x1; column tails on both sides of a 128-weight i2 block, t158 row tails (cols % 80 of
 # 1 to 60) and whole 80-weight blocks; odd and even rows (the Helium bodies and the NEON i2 body take rows in
