@@ -87,8 +87,8 @@ static int check_case(const ek_tensor *w, const float *x)
         const char *name;
         body_fn fn;
     } bodies[] = {
-#if EK_ISA_FLOAT != EK_ISA_C /* the ISA body ek_isa.h chose */
-        {EK_ISA_NAME(EK_ISA_FLOAT), EK_ISA_BODY(ek_float_matvec, EK_ISA_FLOAT)},
+#if EK_ISA_FLOAT_LANES != EK_ISA_C /* the ISA body ek_isa.h chose */
+        {EK_ISA_NAME(EK_ISA_FLOAT_LANES), EK_ISA_BODY(ek_float_matvec, EK_ISA_FLOAT_LANES)},
 #endif
         {"rows", ek_float_matvec_rows},
     };
@@ -335,9 +335,10 @@ def test_neon_body_equals_portable(host_reference, tmp_path):
     assert all(a.tobytes() == b.tobytes() for a, b in zip(ys, want))
 
 
-# bare-metal cores: the float body ek_isa.h picks there (Helium on the M55; the M4's scalar FPU runs portable C)
+# bare-metal cores: the float body ek_isa.h picks there (Helium on the M55; VLDM + VMLA on the M4/M7 scalar FPU)
 MCU_FLOAT_BODIES = {"cortex-m55-mve": {"mve", "rows", "dispatch", "range"},
-                    "cortex-m4-dsp": {"rows", "dispatch", "range"}}
+                    "cortex-m4-dsp": {"dsp", "rows", "dispatch", "range"},
+                    "cortex-m7-dsp": {"dsp", "rows", "dispatch", "range"}}
 
 
 @pytest.mark.parametrize("target", sorted(MCU_FLOAT_BODIES))

@@ -58,7 +58,9 @@ const char *ek_kernel_variant(uint32_t format)
     case EK_FMT_TL:
         return EK_ISA_NAME(EK_ISA_TL);
     default:
-        return ek_format_is_float(format) ? EK_ISA_NAME(EK_ISA_FLOAT) : "?";
+        if (format == EK_FMT_Q8I || format == EK_FMT_Q4I) /* the integer heads */
+            return EK_ISA_NAME(EK_ISA_FLOAT);
+        return ek_format_is_float(format) ? EK_ISA_NAME(EK_ISA_FLOAT_LANES) : "?";
     }
 }
 

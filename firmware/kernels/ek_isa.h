@@ -6,7 +6,8 @@
  * id per kernel family:
  *   EK_ISA_TERNARY   i2 and t158 matvec (and the batched i2 matmul where the id has one)
  *   EK_ISA_TL        tl matvec
- *   EK_ISA_FLOAT     float matvec and dot (lm_head, attention scores)
+ *   EK_ISA_FLOAT     float matvec and dot (lm_head, attention scores), integer heads
+ *   EK_ISA_FLOAT_LANES  the float matvec and dot alone (differs on DSP cores with an FPU)
  *   EK_ISA_QUANTIZE  activation quantisation
  * Each dispatcher calls EK_ISA_BODY(op, family), each ISA body file compiles only when its family chose it, and
  * the variant name reported to the host (ek_kernel_variant) is EK_ISA_NAME(family): the three cannot disagree.
@@ -95,6 +96,16 @@
 #define EK_ISA_FLOAT EK_ISA_AVX2
 #else
 #define EK_ISA_FLOAT EK_ISA_C
+#endif
+
+/* the float matvec and dot (f32, f16, bf16, q8row heads; attention scores): the float family's body, except where
+ * that is portable C on a DSP core with a single-precision FPU (M4, M7, M33; not the M55, whose Helium body wins),
+ * which has one of its own (ek_float_matvec_dsp.c: no vectors, but VLDM and the chained VMLA). The integer heads
+ * (q8i, q4i) stay with EK_ISA_FLOAT. */
+#if EK_ISA_FLOAT == EK_ISA_C && defined(EK_KERNEL_DSP) && defined(__ARM_FP) && (__ARM_FP & 4)
+#define EK_ISA_FLOAT_LANES EK_ISA_DSP
+#else
+#define EK_ISA_FLOAT_LANES EK_ISA_FLOAT
 #endif
 
 #if defined(EK_KERNEL_MVE) && (__ARM_FEATURE_MVE & 2)

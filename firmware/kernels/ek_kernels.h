@@ -161,6 +161,8 @@ void ek_float_matvec_neon(const ek_tensor *w, const float *x, float *y, uint32_t
 float ek_float_dot_mve(const float *a, const float *b, size_t n);
 void ek_float_matvec_mve(const ek_tensor *w, const float *x, float *y, uint32_t r0, uint32_t r1);
 float ek_float_dot_avx2(const float *a, const float *b, size_t n);
+float ek_float_dot_dsp(const float *a, const float *b, size_t n);
+void ek_float_matvec_dsp(const ek_tensor *w, const float *x, float *y, uint32_t r0, uint32_t r1);
 void ek_float_matvec_avx2(const ek_tensor *w, const float *x, float *y, uint32_t r0, uint32_t r1);
 
 /* --- the integer lm_head (format q8i: q8row's bytes) --------------------------------------------------------- */

@@ -99,7 +99,7 @@ static int run_checks(void)
     ok &= check("quantize", EK_ISA_NAME(EK_ISA_QUANTIZE), EK_TRACE_QUANTIZE);
     memset(ek_kernel_ran, 0, sizeof ek_kernel_ran);
     (void)ek_float_dot(x, x, COLS);
-    ok &= check("float-dot", EK_ISA_NAME(EK_ISA_FLOAT), EK_TRACE_FLOAT_DOT);
+    ok &= check("float-dot", EK_ISA_NAME(EK_ISA_FLOAT_LANES), EK_TRACE_FLOAT_DOT);
     ok &= n > 0;
     emit(ok ? "variant-check: PASS\n" : "variant-check: FAIL\n");
     return ok;
