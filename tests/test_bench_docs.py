@@ -28,3 +28,17 @@ def test_every_documented_command_names_a_real_suite():
     suites = set(re.findall(r"edgekit bench --suite (\w+)", text))
     assert suites and suites <= set(SUITES)
     assert set(SUITES) - {"reliability"} <= suites  # every suite has its command here (reliability: its own doc)
+
+
+def test_qemu_rows_convert_device_cycles_to_instructions():
+    """Under -icount shift 5 each instruction is 32 ns of virtual time: a 31.25 MHz clock counts one cycle per
+    instruction, a 25 MHz one (the M4 boards) 0.8, a 32 MHz one (the M55) 1.024; and the committed rows agree."""
+    from edgekit.bench.suites import icount_instructions
+    assert icount_instructions(1_000_000, 31_250_000, 5) == 1_000_000
+    assert icount_instructions(800_000, 25_000_000, 5) == 1_000_000
+    assert icount_instructions(1_024_000, 32_000_000, 5) == 1_000_000
+    rows = json.loads((ROOT / "bench" / "results" / "qemu.json").read_text())["rows"]
+    for r in rows:
+        mhz = int(re.search(r"at (\d+) MHz", r["clock"]["label"]).group(1))
+        assert r["decode_instructions_per_token"] == icount_instructions(r["decode_cycles_per_token"], mhz * 10**6,
+                                                                         r["icount_shift"]), r

@@ -181,6 +181,13 @@ QEMU_PREFILL_TEXT = ("In the beginning God created the heaven and the earth. And
                      "was good: and God divided the light from the darkness.")
 
 
+def icount_instructions(cycles: int, clock_hz: int, shift: int) -> int:
+    """Instructions QEMU executed in `cycles` of a device clock at clock_hz under -icount shift: each instruction
+    advances virtual time by 2^shift ns, so the device clock counts clock_hz * 2^shift / 1e9 cycles per instruction
+    (0.8 for a 25 MHz board at shift 5, 1.024 for a 32 MHz one)."""
+    return round(cycles * 1e9 / (clock_hz * 2 ** shift))
+
+
 def bench_qemu(work: Path, log, boards=("qemu-mps3-an547", "qemu-mps2-an386", "qemu-mps2-an500"),
                ternary_formats=("i2", "t158")) -> list[dict]:
     import edgekit
@@ -217,9 +224,13 @@ def bench_qemu(work: Path, log, boards=("qemu-mps3-an547", "qemu-mps2-an386", "q
                      "image_bytes": sum(p.stat().st_size for p in project.glob("*.ekm")),
                      "icount_shift": shift,
                      "decode_cycles_per_token": done.decode_cycles // max(done.generated_tokens, 1),
+                     "decode_instructions_per_token": icount_instructions(
+                         done.decode_cycles // max(done.generated_tokens, 1), ident.clock_hz, shift),
                      "decode_tokens_per_s_estimate": round(done.decode_tokens_per_s or 0, 3),
                      "prefill_tokens": filled.prompt_tokens,
                      "prefill_cycles_per_token": filled.prefill_cycles // max(filled.prompt_tokens, 1),
+                     "prefill_instructions_per_token": icount_instructions(
+                         filled.prefill_cycles // max(filled.prompt_tokens, 1), ident.clock_hz, shift),
                      **firmware_sizes(firmware_binary(project, "cmake", read_manifest(project))),
                      "clock": device_clock(board, ident.clock_hz, icount_shift=shift).to_dict(),
                      "note": "QEMU -icount: instruction-count estimate, not silicon"})
