@@ -173,15 +173,7 @@ def test_llama_cpp_runs_the_export_like_edgekit_without_the_ffn(bundled, tmp_pat
     256-value block (BitNet: per token), so full models differ; with every down projection zero the FFN adds
     nothing and what is left (embedding, norms, attention with RoPE, every weight's scale, the tied head) must
     agree. A wrong name, layout, scale or RoPE convention would leave the logits unrelated."""
-    from edgekit.model import TernaryTensor
-
-    tensors = dict(bundled.tensors)
-    for name, t in bundled.tensors.items():
-        if t.role == "down":
-            zeros = np.zeros(t.shape, dtype=np.int8)
-            tensors[name] = TernaryTensor(t.name, t.role, t.layer, t.shape, "int8", zeros.size, lambda z=zeros: z,
-                                          weight_scale=t.weight_scale)
-    no_ffn = dataclasses.replace(bundled, tensors=tensors, _engine=None)
+    no_ffn = _without_ffn(bundled)
     out = export_gguf(no_ffn, tmp_path / "no-ffn.gguf")
     ids = bundled.encode("And God said, Let there be light: and there was light. And God saw the light")
     ours = edgekit.load(out).logits(ids)

@@ -9,21 +9,19 @@ engine's, whose own q8i logits stay close to the exact head's on the bundled mod
 """
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import edgekit
-from cpu_features import require_cpu_feature, require_tool
 from edgekit.pack.formats import FLOAT_FORMATS, Q8I_MAX_COLS, q8_rows
 from edgekit.pack.packer import PackChoice, pack_model
 from edgekit.plan.planner import FORMAT_PREFERENCE, LOSSY_STEPS
 from edgekit.reference.engine import quantize_activations
+from head_bodies import body_tests, check_harness_output, harness_sources
 from helpers import build_firmware, c_logits
-from kernel_builds import (AARCH64_TARGETS, CFLAGS, FIRMWARE, HARNESS_OUTPUT_C, KERNELS, build_bare_metal,
-                           run_bare_metal)
+from kernel_builds import HARNESS_OUTPUT_C
 from synthetic import random_model, tiny_config
 
 Q8I = FLOAT_FORMATS["q8i"]
@@ -193,66 +191,14 @@ def cases_c(cases) -> str:
 
 
 def sources(tmp_path: Path, cases) -> list[Path]:
-    (tmp_path / "harness.c").write_text(HARNESS_C)
-    (tmp_path / "cases.c").write_text(cases_c(cases))
-    return [tmp_path / "harness.c", tmp_path / "cases.c", *sorted(KERNELS.glob("ek_head_q8i*.c"))]
+    return harness_sources(tmp_path, HARNESS_C, cases_c(cases), 'ek_head_q8i*.c')
 
 
 def parse(out: str, cases, want_bodies: set[str]) -> None:
-    ys, bodies = [], {}
-    for line in out.splitlines():
-        if line.startswith("y "):
-            ys.append(np.array([int(h, 16) for h in line.split()[1:]], np.uint32).view(np.float32))
-        elif line.startswith("body "):
-            _, name, verdict = line.split()
-            bodies[name] = bodies.get(name, True) and verdict == "equal"
-    assert "q8i-selftest: PASS" in out, out[-3000:]
-    assert bodies == dict.fromkeys(want_bodies, True)
-    assert len(ys) == len(cases)
-    for case, y in zip(cases, ys):
-        assert y.tobytes() == numpy_logits(case).tobytes(), f"{case[0]}x{case[1]}"
+    check_harness_output(out, cases, want_bodies, 'q8i', numpy_logits)
 
 
-def run_hosted(tmp_path, compiler, flags, wrapper=()):
-    require_tool(compiler)
-    cases = make_cases(SHAPES)
-    exe = tmp_path / "q8i"
-    cmd = [compiler, *flags, *CFLAGS, "-I", str(FIRMWARE / "runtime"), "-I", str(KERNELS),
-           *map(str, sources(tmp_path, cases)), "-o", str(exe)]
-    r = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    assert r.returncode == 0, f"{' '.join(cmd)}\n{r.stderr}"
-    r = subprocess.run([*wrapper, str(exe)], capture_output=True, text=True, timeout=600, check=False)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr
-    return cases, r.stdout
-
-
-def test_portable_body_is_the_defined_expression(tmp_path):
-    cases, out = run_hosted(tmp_path, "gcc", ())
-    parse(out, cases, {"dispatch", "range"})
-
-
-def test_avx2_body_equals_portable(tmp_path):
-    require_cpu_feature("avx2")
-    cases, out = run_hosted(tmp_path, "gcc", ("-mavx2", "-DEK_KERNEL_AVX2"))
-    parse(out, cases, {"avx2", "dispatch", "range"})
-
-
-@pytest.mark.parametrize("target", sorted(AARCH64_TARGETS))
-def test_neon_body_equals_portable(tmp_path, target):
-    flags, cpu = AARCH64_TARGETS[target]
-    cases, out = run_hosted(tmp_path, "aarch64-linux-gnu-gcc", (*flags, "-static"),
-                            wrapper=("qemu-aarch64", "-cpu", cpu))
-    parse(out, cases, {"neon", "dispatch", "range"})
-
-
-@pytest.mark.parametrize("target,bodies", [("cortex-m55-mve", {"mve", "dispatch", "range"}),
-                                           ("cortex-m4-dsp", {"dispatch", "range"})])
-def test_mcu_body_equals_portable_under_qemu_system(tmp_path, target, bodies):
-    cases = make_cases(SHAPES)
-    elf = build_bare_metal(target, sources(tmp_path, cases), tmp_path / "q8i.elf", extra_flags=("-DEK_BARE_METAL",))
-    r = run_bare_metal(target, elf)
-    assert r.returncode == 0, r.stdout[-3000:]
-    parse(r.stdout, cases, bodies)
+globals().update(body_tests('q8i', lambda: make_cases(SHAPES), sources, parse))  # portable, AVX2, NEON, Helium, M4
 
 
 # --- the runtime against the reference ----------------------------------------------------------------------------

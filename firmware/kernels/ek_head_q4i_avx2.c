@@ -18,13 +18,7 @@
 
 #include <immintrin.h>
 
-static inline int32_t hsum_epi32(__m256i v)
-{
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
-    return _mm_cvtsi128_si32(s);
-}
+#include "ek_avx2_hsum.h"
 
 /* VPSHUFB controls: from 8 block scales (bytes 0..7 of each lane), control j makes the int16 lanes of the low half
  * scale 2j and those of the high half scale 2j+1 (the high byte of each int16 zero). */
@@ -78,7 +72,7 @@ static inline __attribute__((always_inline)) void sums_n(const uint8_t *rows, co
     }
 #pragma GCC unroll 4
     for (k = 0; k < n; k++)
-        sum[k] = hsum_epi32(acc[k]);
+        sum[k] = ek_hsum_epi32(acc[k]);
     if (blocks % 2u) { /* the odd last block: columns 0..15 and 16..31 in 128-bit halves */
         const size_t c = 32u * (blocks - 1u);
         const __m128i x_lo = _mm_loadu_si128((const __m128i *)(const void *)(x_q + c));

@@ -10,13 +10,7 @@
 
 #include <immintrin.h>
 
-static inline int32_t hsum_epi32(__m256i v)
-{
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
-    return _mm_cvtsi128_si32(s);
-}
+#include "ek_avx2_hsum.h"
 
 /* w . x_q over 32 columns, as 8 int32 partial sums */
 static inline __m256i step32(__m256i w, __m256i x_abs, __m256i x, __m256i ones)
@@ -44,7 +38,7 @@ static int32_t dot_s8_avx2(const int8_t *w, const int8_t *x_q, size_t n)
         acc0 = _mm256_add_epi32(acc0, step32(_mm256_loadu_si256((const __m256i *)(const void *)(w + c)),
                                              _mm256_abs_epi8(x0), x0, ones));
     }
-    sum = hsum_epi32(_mm256_add_epi32(acc0, acc1));
+    sum = ek_hsum_epi32(_mm256_add_epi32(acc0, acc1));
     for (; c < n; c++)
         sum += (int32_t)w[c] * (int32_t)x_q[c];
     return sum;
@@ -75,7 +69,7 @@ void ek_head_q8i_avx2(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r
             a3 = _mm256_add_epi32(a3, step32(_mm256_loadu_si256((const __m256i *)(const void *)(wr + 3u * cols + c)),
                                              xa, xv, ones));
         }
-        sum[0] = hsum_epi32(a0), sum[1] = hsum_epi32(a1), sum[2] = hsum_epi32(a2), sum[3] = hsum_epi32(a3);
+        sum[0] = ek_hsum_epi32(a0), sum[1] = ek_hsum_epi32(a1), sum[2] = ek_hsum_epi32(a2), sum[3] = ek_hsum_epi32(a3);
         ek_head_q8i_finish4(w, x, y, r, sum, whole);
     }
     if (r < r1) /* the last rows % 4 */

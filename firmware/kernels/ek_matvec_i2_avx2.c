@@ -19,6 +19,8 @@
 #if EK_ISA_TERNARY == EK_ISA_AVX2
 #include <immintrin.h>
 
+#include "ek_avx2_hsum.h"
+
 /* Blocks summed in int16 lanes before widening. A VPMADDUBSW lane is at most 2 * 3 * 128 = 768 in magnitude
  * (any 2-bit code, any int8 x_q), a block adds four of them to each lane: 8 blocks <= 24576 < 32767, so the
  * int16 sums never wrap and the result stays exact. */
@@ -41,14 +43,6 @@ static inline __m256i block_dot16(__m256i s16, const uint8_t *p, const int8_t *x
     a = _mm256_add_epi16(a, _mm256_maddubs_epi16(c2, _mm256_loadu_si256((const __m256i *)(const void *)(xb + 64))));
     b = _mm256_add_epi16(b, _mm256_maddubs_epi16(c3, _mm256_loadu_si256((const __m256i *)(const void *)(xb + 96))));
     return _mm256_add_epi16(s16, _mm256_add_epi16(a, b));
-}
-
-static inline int32_t hsum_epi32(__m256i v)
-{
-    __m128i half = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    half = _mm_add_epi32(half, _mm_shuffle_epi32(half, 0x4E));
-    half = _mm_add_epi32(half, _mm_shuffle_epi32(half, 0xB1));
-    return _mm_cvtsi128_si32(half);
 }
 
 void ek_matvec_i2_avx2(const ek_tensor *w, const ek_qvec *x, int32_t *acc)
@@ -74,7 +68,7 @@ void ek_matvec_i2_avx2(const ek_tensor *w, const ek_qvec *x, int32_t *acc)
             }
             sum = _mm256_add_epi32(sum, _mm256_madd_epi16(s16, ones));
         }
-        acc[r] = hsum_epi32(sum) - x_sum;
+        acc[r] = ek_hsum_epi32(sum) - x_sum;
     }
 }
 
@@ -143,13 +137,13 @@ void ek_matmul_i2_avx2(const ek_tensor *w, const ek_qvec *x, uint32_t n_x, int32
                     s2 = _mm256_add_epi32(s2, _mm256_madd_epi16(h2, ones));
                     s3 = _mm256_add_epi32(s3, _mm256_madd_epi16(h3, ones));
                 }
-                acc[(size_t)(base + t0) * acc_stride + r] = hsum_epi32(s0) - x_sum[t0];
+                acc[(size_t)(base + t0) * acc_stride + r] = ek_hsum_epi32(s0) - x_sum[t0];
                 if (nt > 1u)
-                    acc[(size_t)(base + t0 + 1u) * acc_stride + r] = hsum_epi32(s1) - x_sum[t0 + 1u];
+                    acc[(size_t)(base + t0 + 1u) * acc_stride + r] = ek_hsum_epi32(s1) - x_sum[t0 + 1u];
                 if (nt > 2u)
-                    acc[(size_t)(base + t0 + 2u) * acc_stride + r] = hsum_epi32(s2) - x_sum[t0 + 2u];
+                    acc[(size_t)(base + t0 + 2u) * acc_stride + r] = ek_hsum_epi32(s2) - x_sum[t0 + 2u];
                 if (nt > 3u)
-                    acc[(size_t)(base + t0 + 3u) * acc_stride + r] = hsum_epi32(s3) - x_sum[t0 + 3u];
+                    acc[(size_t)(base + t0 + 3u) * acc_stride + r] = ek_hsum_epi32(s3) - x_sum[t0 + 3u];
             }
         }
     }
