@@ -280,3 +280,19 @@ def test_bitnet_cpp_generates_edgekit_s_tokens_from_the_i2_s_export(bundled, tmp
     # measured with bitnet.cpp c82b5e6 (fork 406a5036): 15 of 16 tokens edgekit's top-1, one 0.002 behind it
     assert max(gaps) < 0.05, gaps
     assert sum(g == 0 for g in gaps) >= 0.75 * len(gaps), gaps
+
+
+def test_export_says_squared_relu_and_a_file_naming_another_activation_is_refused(bundled, tmp_path):
+    """llama.cpp's "bitnet" graph assumes SiLU unless <arch>.hidden_activation says otherwise: the export says
+    relu2 (and loads back), and a GGUF that names another activation (a 1bitLLM-style SiLU model) is refused by
+    name instead of being run with the wrong one."""
+    out = export_gguf(bundled, tmp_path / "m.gguf")
+    assert gguf.GGUFReader(str(out)).fields["bitnet.hidden_activation"].contents() == "relu2"
+    assert edgekit.load(out).config == bundled.config
+    other = tmp_path / "swish.gguf"
+    data = out.read_bytes()
+    assert data.count(b"relu2") == 1
+    other.write_bytes(data.replace(b"relu2", b"swish"))
+    r = CliRunner().invoke(cli, ["inspect", str(other)])
+    assert r.exit_code == 2 and "bitnet.hidden_activation is 'swish'" in r.output and "Traceback" not in r.output
+    assert "squared ReLU" in r.output and "swish.gguf" in r.output

@@ -24,6 +24,12 @@ from edgekit.model import (FloatTensor, Model, ModelConfig, TernaryTensor, check
                            tensor_layout)
 
 SUPPORTED_ARCHITECTURES = ("bitnet", "bitnet-b1.58", "bitnet-25")
+# The FFN gate's activation: "<arch>.hidden_activation" (the key llama.cpp's pending BitNet fix reads; "silu" is
+# what its graph has always assumed, and 1bitLLM's reproductions use). BitNet b1.58 (2B-4T) uses squared ReLU,
+# the only activation edgekit runs: a file without the key is taken as BitNet b1.58, one naming another is
+# refused. edgekit's export writes the key.
+HIDDEN_ACTIVATION_KEY = "{arch}.hidden_activation"
+HIDDEN_ACTIVATION = "relu2"
 DEFAULT_ROPE_THETA = 10000.0  # llama.cpp's value when rope.freq_base is absent
 
 # edgekit role -> gguf tensor kind; names come from the gguf package's table ("blk.{bid}.attn_q", ...).
@@ -175,6 +181,11 @@ def config_from_gguf(gf: GGUFFile) -> tuple[str, ModelConfig]:
     if arch not in SUPPORTED_ARCHITECTURES:
         raise EdgekitError(f"architecture {arch!r} is not supported", path=gf.path,
                            fix=f"edgekit loads BitNet b1.58 GGUF files ({', '.join(SUPPORTED_ARCHITECTURES)})")
+    act = meta.get_str(HIDDEN_ACTIVATION_KEY.format(arch=arch))
+    if act is not None and act != HIDDEN_ACTIVATION:
+        raise EdgekitError(f"metadata {HIDDEN_ACTIVATION_KEY.format(arch=arch)} is {act!r}: this model gates its FFN "
+                           f"with {act}, and edgekit runs BitNet b1.58's squared ReLU ({HIDDEN_ACTIVATION}) only",
+                           path=gf.path, fix="use a BitNet b1.58 checkpoint (microsoft/bitnet-b1.58-2B-4T and its kin)")
     embd = gf.tensors.get(gguf_name("tok_embeddings", -1))
     if embd is None or len(embd.dims) != 2:
         raise EdgekitError("tensor token_embd.weight is missing or not 2-D", path=gf.path)

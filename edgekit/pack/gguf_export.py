@@ -33,7 +33,7 @@ import numpy as np
 
 from edgekit.atomic_file import temp_beside
 from edgekit.errors import EdgekitError
-from edgekit.loaders.gguf import gguf_name
+from edgekit.loaders.gguf import HIDDEN_ACTIVATION, HIDDEN_ACTIVATION_KEY, gguf_name
 from edgekit.loaders.gguf_types import GGML_TYPE_I2_S, GGML_TYPES, GGMLType
 from edgekit.model import Model
 
@@ -231,6 +231,8 @@ def export_gguf(model: Model, out: Path, *, ternary_type: str = "tq2_0", output_
         w.add_rope_dimension_count(c.head_dim)
         w.add_rope_freq_base(c.rope_theta)
         w.add_layer_norm_rms_eps(c.rms_norm_eps)
+        # squared ReLU, said so: llama.cpp's graph reads this key once its BitNet fix lands (SiLU without it)
+        w.add_string(HIDDEN_ACTIVATION_KEY.format(arch=ARCH), HIDDEN_ACTIVATION)
         for key, value in _tokenizer_metadata(model).items():
             if isinstance(value, bool):
                 w.add_bool(key, value)
