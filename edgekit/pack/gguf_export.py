@@ -21,6 +21,7 @@ Known difference: the "bitnet" graph of llama.cpp and of bitnet.cpp's llama.cpp 
 on x86 with this architecture) gates the FFN with SiLU, where BitNet b1.58 (and edgekit) use squared ReLU, so
 their logits for an exported model are not edgekit's; their speed is what the peer benchmark compares
 (docs/benchmarks.md). With the FFN switched off both compute edgekit's logits (tests/test_gguf_export.py).
+The file says `bitnet.hidden_activation = "relu2"`, the key llama.cpp's proposed BitNet fix reads.
 """
 from __future__ import annotations
 
