@@ -5,7 +5,7 @@
 
 Seeds are small valid inputs the fuzzers mutate: link frames and damaged streams from
 tests/vectors/link_vectors.json (fuzz_frame), request records for the device loop (fuzz_message: the
-record layout is documented in fuzz_message.c), and tiny .ekm images in each ternary format, untied, with host-only
+record layout is documented in fuzz_message.c), and tiny .ekm images in each ternary format, the integer heads, untied, with host-only
 sections and split into two parts (fuzz_image). Everything is deterministic, so tests/test_fuzz_coverage.py checks that
 the committed files are what this script writes. Inputs the fuzzers found later (files named by their
 SHA-1) sit beside the seeds and are not touched.
@@ -60,6 +60,9 @@ def _images() -> dict[str, bytes]:
         out["server_model"] = pack("server", tied, PackChoice("i2", "f32", "f32"))
         out["seed-i2-tied-f16"] = pack("i2", tied, PackChoice("i2", "f16", "f16"))
         out["seed-t158-tied-q8row"] = pack("t158", tied, PackChoice("t158", "q8row", "q8row"))
+        # the integer heads: q4i's block scales and nibbles, tied (its embedding rows decode too), and q8i
+        out["seed-i2-tied-q4i"] = pack("q4i", tied, PackChoice("i2", "q4i", "q4i"))
+        out["seed-t158-tied-q8i"] = pack("q8i", tied, PackChoice("t158", "q8i", "q8i"))
         untied = random_model(_server_config(tie_word_embeddings=False), seed=2)
         out["seed-tl-untied-f16"] = pack("tl", untied, PackChoice("tl", "f16", "f16"))
         # host-only sections (tokenizer, chat template) after the tensors: the reader checks and skips them
