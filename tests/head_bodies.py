@@ -13,6 +13,14 @@ from cpu_features import require_cpu_feature, require_tool
 from kernel_builds import AARCH64_TARGETS, CFLAGS, FIRMWARE, KERNELS, build_bare_metal, run_bare_metal
 
 
+def numpy_head_logits(scale: np.ndarray, ints: np.ndarray, x_q: np.ndarray, s_x: np.float32) -> np.ndarray:
+    """An integer head's logits from its stored parts (row scales, the integers each row multiplies x_q by): int64
+    sums (which must fit an int32), then ((float)acc * scale) / s_x in float32, as every body computes them."""
+    acc = ints.astype(np.int64) @ x_q.astype(np.int64)
+    assert np.abs(acc).max(initial=0) < 2 ** 31
+    return ((acc.astype(np.float32) * scale).astype(np.float32) / s_x).astype(np.float32)
+
+
 def harness_sources(tmp_path: Path, harness_c: str, cases_c: str, kernel_glob: str) -> list[Path]:
     """The harness and its cases written into tmp_path, with the head's kernel files (KERNELS / kernel_glob)."""
     (tmp_path / "harness.c").write_text(harness_c)

@@ -85,3 +85,20 @@ def bitnet_cpp_bin() -> Path:
     if not bin_dir:
         pytest.skip(BITNET_CPP_SKIP)
     return Path(bin_dir)
+
+
+def forced_split_logits(build_dir: Path, image: Path, ids: list[int], *cmake_args: str) -> list[np.ndarray]:
+    """The POSIX device built into build_dir with every row split forced on (thresholds 1, so even the bundled
+    model's lm_head is split), serving `image`: the logits of `ids` with 1, 2 and 3 threads, for tests to compare."""
+    from edgekit.link.client import DeviceClient
+    from edgekit.link.device_process import DeviceProcess
+
+    cmake_build(FIRMWARE, build_dir, "-DEK_PORT=posix", "-DEK_BUILD_EVAL=OFF",
+                "-DCMAKE_C_FLAGS=-DEK_POSIX_MIN_PARALLEL_FLOAT=1 -DEK_POSIX_MIN_PARALLEL_TERNARY=1", *cmake_args)
+    results = []
+    for threads in (1, 2, 3):
+        with DeviceProcess(build_dir / "edgekit-device", [image], args=["--threads", str(threads)]) as dev, \
+                DeviceClient(dev.url) as client:
+            assert client.hello().threads == threads
+            results.append(client.logits_all(ids))
+    return results

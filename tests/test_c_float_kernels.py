@@ -13,7 +13,6 @@ on hosted targets they are read from a file.
 """
 from __future__ import annotations
 
-import shutil
 import struct
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import pytest
 
 from cpu_features import require_cpu_feature, require_tool
 from edgekit.pack.formats import FLOAT_FORMATS
+from helpers import forced_split_logits
 from kernel_builds import CFLAGS, FIRMWARE, HARNESS_OUTPUT_C, KERNELS, build_bare_metal, run_bare_metal
 
 LANES = 16  # EK_FLOAT_LANES
@@ -397,27 +397,13 @@ def test_row_split_over_threads_gives_identical_logits(tmp_path_factory, tmp_pat
         pytest.skip("needs a linker with --wrap")
     require_tool("cmake")
     import edgekit
-    from edgekit.link.client import DeviceClient
-    from edgekit.link.device_process import DeviceProcess
     from edgekit.pack.packer import PackChoice, pack_model
 
-    build = tmp_path_factory.mktemp(f"posix-split-{head}")
-    gen = ["-G", "Ninja"] if shutil.which("ninja") else []
-    for cmd in (["cmake", "-S", str(FIRMWARE), "-B", str(build), *gen, "-DEK_PORT=posix", "-DEK_BUILD_EVAL=OFF",
-                 "-DCMAKE_C_FLAGS=-DEK_POSIX_MIN_PARALLEL_FLOAT=1 -DEK_POSIX_MIN_PARALLEL_TERNARY=1",
-                 "-DCMAKE_EXE_LINKER_FLAGS=-Wl,--wrap=ek_float_matvec,--wrap=ek_head_q8i"],
-                ["cmake", "--build", str(build), "-j2"]):
-        r = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     model = edgekit.load("kjv-bitnet-5m")
     image = tmp_path / "m.ekm"
     pack_model(model, image, PackChoice("i2", head, head))
-    ids = model.encode("Jesus wept. And")
-    results = []
-    for threads in (1, 2, 3):
-        with DeviceProcess(build / "edgekit-device", [image], args=["--threads", str(threads)]) as dev, \
-                DeviceClient(dev.url) as client:
-            assert client.hello().threads == threads
-            results.append(client.logits_all(ids))
+    results = forced_split_logits(tmp_path_factory.mktemp(f"posix-split-{head}"), image,
+                                  model.encode("Jesus wept. And"),
+                                  "-DCMAKE_EXE_LINKER_FLAGS=-Wl,--wrap=ek_float_matvec,--wrap=ek_head_q8i")
     for other in results[1:]:
         np.testing.assert_array_equal(results[0], other)

@@ -10,7 +10,6 @@ blocks; the POSIX port's row split over threads gives the logits of one thread.
 """
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,9 +22,9 @@ from cpu_features import has_cpu_feature, require_tool
 from edgekit.pack.formats import FLOAT_FORMATS, Q4I_BLOCK, Q4I_MAX_COLS, q4i_parts
 from edgekit.pack.packer import PackChoice, pack_model
 from edgekit.reference.engine import quantize_activations
-from head_bodies import body_tests, check_harness_output, harness_sources
-from helpers import build_firmware, c_logits, run_eval
-from kernel_builds import FIRMWARE, KERNELS, compile_c
+from head_bodies import body_tests, check_harness_output, harness_sources, numpy_head_logits
+from helpers import build_firmware, c_logits, forced_split_logits, run_eval
+from kernel_builds import KERNELS, compile_c
 from synthetic import random_model, tiny_config
 from test_head_q8i import HARNESS_C as Q8I_HARNESS_C
 from test_head_q8i import cases_c
@@ -93,10 +92,7 @@ def make_cases(seed: int = 0):
 
 def numpy_logits(case) -> np.ndarray:
     rows, cols, packed, x_q, s_x = case
-    d, e = q4i_parts(packed, (rows, cols))
-    acc = e.astype(np.int64) @ x_q.astype(np.int64)
-    assert np.abs(acc).max(initial=0) < 2 ** 31
-    return ((acc.astype(np.float32) * d).astype(np.float32) / s_x).astype(np.float32)
+    return numpy_head_logits(*q4i_parts(packed, (rows, cols)), x_q, s_x)
 
 
 def test_cases_reach_the_int32_bound():
@@ -224,28 +220,12 @@ def test_row_split_over_threads_gives_identical_logits(tmp_path_factory, tmp_pat
     if sys.platform == "darwin":
         pytest.skip("needs a linker with --wrap")
     require_tool("cmake")
-    from edgekit.link.client import DeviceClient
-    from edgekit.link.device_process import DeviceProcess
-
-    build_dir = tmp_path_factory.mktemp("posix-split-q4i")
-    gen = ["-G", "Ninja"] if shutil.which("ninja") else []
     kernels = "c;avx2" if has_cpu_feature("avx2") else "c"
-    for cmd in (["cmake", "-S", str(FIRMWARE), "-B", str(build_dir), *gen, "-DEK_PORT=posix", "-DEK_BUILD_EVAL=OFF",
-                 f"-DEK_KERNELS={kernels}",
-                 "-DCMAKE_C_FLAGS=-DEK_POSIX_MIN_PARALLEL_FLOAT=1 -DEK_POSIX_MIN_PARALLEL_TERNARY=1"],
-                ["cmake", "--build", str(build_dir), "-j2"]):
-        r = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     model = edgekit.load("kjv-bitnet-5m")
     image = tmp_path / "m.ekm"
     pack_model(model, image, PackChoice("i2", "q4i", "q4i"))
     ids = model.encode("Jesus wept. And")
-    results = []
-    for threads in (1, 2, 3):
-        with DeviceProcess(build_dir / "edgekit-device", [image], args=["--threads", str(threads)]) as dev, \
-                DeviceClient(dev.url) as client:
-            assert client.hello().threads == threads
-            results.append(client.logits_all(ids))
+    results = forced_split_logits(tmp_path_factory.mktemp("posix-split-q4i"), image, ids, f"-DEK_KERNELS={kernels}")
     for other in results[1:]:
         np.testing.assert_array_equal(results[0], other)
     # and they are the q4i head's logits: near the reference's (six layers of float noise flip a few int8

@@ -19,7 +19,7 @@ from edgekit.pack.formats import FLOAT_FORMATS, Q8I_MAX_COLS, q8_rows
 from edgekit.pack.packer import PackChoice, pack_model
 from edgekit.plan.planner import FORMAT_PREFERENCE, LOSSY_STEPS
 from edgekit.reference.engine import quantize_activations
-from head_bodies import body_tests, check_harness_output, harness_sources
+from head_bodies import body_tests, check_harness_output, harness_sources, numpy_head_logits
 from helpers import build_firmware, c_logits
 from kernel_builds import HARNESS_OUTPUT_C
 from synthetic import random_model, tiny_config
@@ -169,10 +169,7 @@ def make_cases(shapes, seed: int = 0):
 
 def numpy_logits(case) -> np.ndarray:
     rows, cols, packed, x_q, s_x = case
-    scale, q = q8_rows(packed, (rows, cols))
-    acc = q.astype(np.int64) @ x_q.astype(np.int64)
-    assert np.abs(acc).max(initial=0) < 2 ** 31
-    return ((acc.astype(np.float32) * scale).astype(np.float32) / s_x).astype(np.float32)
+    return numpy_head_logits(*q8_rows(packed, (rows, cols)), x_q, s_x)
 
 
 def cases_c(cases) -> str:
