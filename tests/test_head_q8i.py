@@ -20,7 +20,7 @@ from edgekit.pack.packer import PackChoice, pack_model
 from edgekit.plan.planner import FORMAT_PREFERENCE, LOSSY_STEPS
 from edgekit.reference.engine import quantize_activations
 from head_bodies import body_tests, check_harness_output, harness_sources, numpy_head_logits
-from helpers import build_firmware, c_logits
+from helpers import build_firmware, c_logits, run_eval
 from kernel_builds import HARNESS_OUTPUT_C
 from synthetic import random_model, tiny_config
 
@@ -264,3 +264,29 @@ def test_packer_refuses_a_q8i_head_past_the_int32_bound():
     model = Model(config, {}, None, Path("<config only>"), "synthetic")  # the check comes before any tensor
     with pytest.raises(EdgekitError, match="a q8i head holds rows of at most"):
         section_payloads(model, PackChoice("i2", "q8i", "q8i"))
+
+
+def test_a_q8i_value_of_minus_128_is_refused(build, tmp_path):
+    """q8i values are -127..127 (the packer clips): a -128, which only a hand-made image holds, would make the SIMD
+    bodies (x_q's sign moved onto w) disagree with the portable one, so the firmware refuses it when the model is
+    opened and the reference when it reads the head."""
+    from edgekit.errors import EdgekitError
+    from edgekit.reference.engine import integer_head_parts
+    from test_c_runtime import entry, section_count
+
+    config = ODD["untied-h72"]
+    image = tmp_path / "m.ekm"
+    pack_model(random_model(config, seed=3), image, PackChoice("i2", "f32", "q8i"))
+    assert run_eval(build, "run", "--tokens", "1,2", image, check=False).returncode == 0
+    data = bytearray(image.read_bytes())
+    head = section_count(data) - 1
+    at = entry(data, head, "offset") + 4 * config.vocab_size + 5  # a value, past the row scales
+    data[at] = 0x80
+    bad = tmp_path / "bad.ekm"
+    bad.write_bytes(bytes(data))
+    r = run_eval(build, "run", "--no-verify-crc", "--tokens", "1,2", bad, check=False)
+    assert r.returncode == 2 and r.stderr.startswith("error: IMAGE_FORMAT:"), r.stderr
+    stored = bytes(data[entry(data, head, "offset"):entry(data, head, "offset") + entry(data, head, "size")])
+    head_shape = np.zeros((config.vocab_size, config.hidden_size), np.float32)
+    with pytest.raises(EdgekitError, match="-127..127"):
+        integer_head_parts("q8i", head_shape, stored)

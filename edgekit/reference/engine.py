@@ -48,7 +48,11 @@ def integer_head_parts(fmt: str, head: np.ndarray, stored: bytes | None = None) 
     if head.shape[1] > max_cols:
         raise EdgekitError(f"a {fmt} head holds rows of at most {max_cols:,} values (its int32 sums), "
                            f"this one {head.shape[1]:,}", fix="store the head as q8row")
-    return INTEGER_HEADS[fmt](stored if stored is not None else FLOAT_FORMATS[fmt].pack(head), head.shape)
+    scale, ints = INTEGER_HEADS[fmt](stored if stored is not None else FLOAT_FORMATS[fmt].pack(head), head.shape)
+    if fmt == "q8i" and (ints == -128).any():  # the firmware refuses it too (ek_model.c says why)
+        raise EdgekitError("a q8i head holds values -127..127, this one a -128",
+                           fix="pack the model again with edgekit pack (the packer clips q8i values)")
+    return scale, ints
 
 
 def integer_head_logits(scale: np.ndarray, q: np.ndarray, x: np.ndarray) -> np.ndarray:

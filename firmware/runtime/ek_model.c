@@ -181,6 +181,16 @@ ek_status ek_model_open(ek_model *m, const uint8_t *const parts[], const size_t 
         if ((t.format == EK_FMT_Q8I && t.cols > EK_Q8I_MAX_COLS) ||
             (t.format == EK_FMT_Q4I && t.cols > EK_Q4I_MAX_COLS))
             return EK_ERR_IMAGE_FORMAT; /* its int32 row sums could overflow */
+        if (t.format == EK_FMT_Q8I) {
+            /* q8i values are -127..127 (the packer clips): the SIMD bodies move x_q's sign onto w, and -(-128)
+             * is no int8, so a -128 would make them disagree with the portable body */
+            const uint8_t *q = t.data + 4u * (size_t)t.rows;
+            const size_t n = (size_t)t.rows * t.cols;
+            size_t k;
+            for (k = 0; k < n; k++)
+                if (q[k] == 0x80u)
+                    return EK_ERR_IMAGE_FORMAT;
+        }
         for (s = 0; s < EK_TENSOR_SLOTS(c->num_layers); s++) {
             get_tensor(m, s, &t);
             if (t.format == EK_FMT_Q4I && t.cols % EK_Q4I_BLOCK != 0)
