@@ -17,6 +17,8 @@ from edgekit.gen.project import native_features
 # feature -> what the host needs for it, for the skip message
 FEATURE_NEEDS = {
     "avx2": "an x86-64 host with AVX2 and F16C",
+    "avx512": "an x86-64 host with AVX-512 F/BW/VL",
+    "avx512vnni": "an x86-64 host with AVX-512 VNNI",
     "neon": "an AArch64 host",
     "dotprod": "an AArch64 host with the dot-product extension",
 }

@@ -67,6 +67,36 @@ def all_kernel_sources() -> list[Path]:
     return sorted(KERNELS.glob("ek_*.c"))
 
 
+# The AVX-512 bodies' own flags, by file name ending: the files firmware/CMakeLists.txt gives the same flags to (a
+# run-time tier build, EK_KERNEL_AVX512, compiles only these with AVX-512; the rest stays AVX2 code).
+X86_TIER_FLAGS = (("_avx512vnni.c", ("-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni")),
+                  ("_avx512.c", ("-mavx512f", "-mavx512bw", "-mavx512vl")))
+# a native x86-64 build with the run-time tiers, as the host board's (edgekit.gen.project.kernel_families)
+X86_RUNTIME_FLAGS = ("-mavx2", "-mf16c", "-DEK_KERNEL_AVX2", "-DEK_KERNEL_AVX512")
+
+
+def x86_tier_flags(source: Path) -> tuple[str, ...] | None:
+    """The AVX-512 flags of a run-time tier body file, None for every other file."""
+    return next((flags for ending, flags in X86_TIER_FLAGS if source.name.endswith(ending)), None)
+
+
+def compile_x86_runtime(flags, sources, out: Path, *, include=()) -> Path:
+    """compile_c with gcc for a build with the run-time AVX-512 tiers: each tier body file compiled alone with its
+    own flags (as CMake does), then linked with the rest, which gets `flags` only."""
+    objects = []
+    for source in sources:
+        tier = x86_tier_flags(source)
+        if tier is not None:
+            obj = out.parent / f"{out.name}.{source.stem}.o"
+            cmd = ["gcc", "-c", *flags, *tier, *CFLAGS, "-I", str(RUNTIME), "-I", str(KERNELS),
+                   *(f"-I{d}" for d in include), str(source), "-o", str(obj)]
+            r = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            assert r.returncode == 0, f"{' '.join(cmd)}\n{r.stderr}"
+            objects.append(obj)
+    rest = [s for s in sources if x86_tier_flags(s) is None]
+    return compile_c("gcc", flags, [*rest, *objects], out, include=include)
+
+
 def compile_c(compiler: str, flags, sources, out: Path, *, include=()) -> Path:
     require_tool(compiler)
     cmd = [compiler, *flags, *CFLAGS, "-I", str(RUNTIME), "-I", str(KERNELS), *(f"-I{d}" for d in include),

@@ -14,10 +14,10 @@ import subprocess
 
 import pytest
 
-from cpu_features import require_cpu_feature
+from cpu_features import has_cpu_feature, require_cpu_feature
 from edgekit.pack.formats import FLOAT_FORMATS, TERNARY_FORMATS
-from kernel_builds import (AARCH64_TARGETS, SELFTEST, aarch64_wrapper, all_kernel_sources, build_bare_metal,
-                           compile_c, run_bare_metal)
+from kernel_builds import (AARCH64_TARGETS, SELFTEST, X86_RUNTIME_FLAGS, aarch64_wrapper, all_kernel_sources,
+                           build_bare_metal, compile_c, compile_x86_runtime, run_bare_metal)
 
 CHECK = SELFTEST / "ek_variant_check.c"
 
@@ -36,6 +36,8 @@ def expected(ternary: str, tl: str, floats: str, quantize: str, matmul: str = "b
 EXPECTED = {
     "host-portable": expected("c", "c", "c", "c", "per-input"),
     "host-avx2": expected("avx2", "avx2", "avx2", "c"),
+    # the run-time tiers (EK_KERNEL_AVX512) on a CPU without AVX-512: everything as the AVX2 build
+    "host-avx512-on-avx2": expected("avx2", "avx2", "avx2", "c"),
     "aarch64-neon": expected("neon", "neon", "neon", "c", matmul_t158="batched"),
     "aarch64-dotprod": expected("dotprod", "neon", "neon", "c", matmul_t158="batched"),
     "cortex-m55-mve": expected("mve", "mve", "mve", "mve", matmul_t158="batched"),
@@ -81,6 +83,22 @@ def test_host_avx2_reports_the_body_it_runs(tmp_path):
     r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60, check=False)
     assert r.returncode == 0, r.stdout + r.stderr
     check(r.stdout, "host-avx2")
+
+
+def test_host_runtime_tiers_report_the_body_they_run(tmp_path):
+    """A build with the AVX-512 bodies runs its best tier for this CPU and says which. On a CPU without AVX-512
+    that is AVX2 throughout (tests/test_x86_tiers.py runs the AVX-512 tiers under an emulated Intel CPU)."""
+    require_cpu_feature("avx2")
+    exe = compile_x86_runtime((*X86_RUNTIME_FLAGS, "-DEK_KERNEL_TRACE", "-DEK_VARIANT_HOSTED"),
+                              [CHECK, *all_kernel_sources()], tmp_path / "variants")
+    r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60, check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+    if has_cpu_feature("avx512"):
+        tier = "avx512vnni" if has_cpu_feature("avx512vnni") else "avx512"
+        found = {op: ran for op, (_, ran) in parse(r.stdout).items()}
+        assert found["i2"] == found["matmul-i2"] == found["q8i"] == tier and found["q4i"] == "avx512", r.stdout
+    else:
+        check(r.stdout, "host-avx512-on-avx2")
 
 
 @pytest.mark.parametrize("variant", sorted(AARCH64_TARGETS))

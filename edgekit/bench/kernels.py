@@ -2,7 +2,8 @@
 
 The kernel family sets come from what this CPU has, as the host board's build chooses them
 (edgekit.gen.project.kernel_families): "c" (the portable bodies), then each native family added in turn
-(e.g. "c;avx2" on x86-64 with AVX2, "c;neon;dotprod" on AArch64 with dot product). Each set is built once
+(e.g. "c;avx2" on x86-64 with AVX2, "c;neon;dotprod" on AArch64 with dot product; "c;avx2;avx512" only on a CPU with
+AVX-512, whose bodies the firmware picks at run time). Each set is built once
 into the bench work directory with the project's own CMake (EK_PORT=none, Release). Per format and shape:
 
 1. `ek_eval matvec` of that build checks the dispatched body against the portable one and writes the
@@ -55,12 +56,23 @@ class _QVec(ctypes.Structure):  # ek_qvec
 
 def native_kernel_sets() -> list[tuple[str, str]]:
     """(EK_KERNELS value, body name) pairs this machine runs natively: the portable set first, then each
-    family the host board's build would use on this CPU, added in turn."""
+    family the host board's build would use on this CPU, added in turn. A family chosen at run time (avx512) is
+    timed only where this CPU has it, under the name of the tier it runs (avx512 or avx512vnni)."""
     from edgekit.boards import load_board
-    from edgekit.gen.project import kernel_families
+    from edgekit.gen.project import RUNTIME_TIERS, kernel_families, native_features
 
     families = kernel_families(load_board("host"))
-    return [(";".join(families[: i + 1]), families[i]) for i in range(len(families))]
+    cpu = native_features()
+    sets = []
+    for i, family in enumerate(families):
+        body = family
+        if family in RUNTIME_TIERS:
+            tiers = [tier for tier in RUNTIME_TIERS[family] if tier in cpu]
+            if not tiers:
+                continue
+            body = tiers[-1]
+        sets.append((";".join(families[: i + 1]), body))
+    return sets
 
 
 def _run(cmd: list[str], what: str) -> None:

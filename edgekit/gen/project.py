@@ -47,6 +47,11 @@ CONFIG_FORMAT = 1
 
 # ISA feature -> kernel families to build (CMake's EK_KERNELS). The runtime picks the best compiled body.
 KERNEL_FAMILIES = (("mve", "mve"), ("dsp", "dsp"), ("neon", "neon"), ("dotprod", "dotprod"), ("avx2", "avx2"))
+# (family, the family it extends): built into every build that has the base family, whatever the build machine's
+# CPU, and chosen by the firmware at run time from the CPU it runs on (firmware/kernels/ek_isa.h). The family's
+# bodies, by tier: avx512 (AVX-512 F/BW/VL) and avx512vnni (the same plus VNNI).
+RUNTIME_KERNEL_FAMILIES = (("avx512", "avx2"),)
+RUNTIME_TIERS = {"avx512": ("avx512", "avx512vnni")}
 FIRMWARE_DIRS = ("runtime", "kernels", "cmake")
 PROJECT_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "build", "build-*", ".pio*")
 
@@ -78,6 +83,10 @@ def native_features() -> set[str]:
     found = set()
     if machine in ("x86_64", "amd64") and "avx2" in flags and "f16c" in flags:
         found.add("avx2")
+        if {"avx512f", "avx512bw", "avx512vl"} <= flags:  # the run-time tiers (ek_cpu_x86.c asks the same)
+            found.add("avx512")
+            if "avx512_vnni" in flags:
+                found.add("avx512vnni")
     if machine in ("aarch64", "arm64"):
         found.add("neon")
         if "asimddp" in flags:
@@ -95,6 +104,7 @@ def kernel_families(board: Board) -> list[str]:
             families.append(family)
     if "dotprod" in families and "neon" not in families:  # dotprod bodies are NEON bodies
         families.insert(1, "neon")
+    families += [family for family, base in RUNTIME_KERNEL_FAMILIES if base in families]
     return families
 
 

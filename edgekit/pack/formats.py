@@ -217,7 +217,7 @@ class TernaryFormat:
 
 TERNARY_FORMATS: dict[str, TernaryFormat] = {f.name: f for f in (
     TernaryFormat("i2", 1, 2.0, "128 weights / 32 B per row block", I2_GEOMETRY, _i2_pack, _i2_unpack,
-                  ("c", "neon", "mve", "dsp", "avx2"), "decode speed first (shift + mask)"),
+                  ("c", "neon", "mve", "dsp", "avx2", "avx512", "avx512vnni"), "decode speed first (shift + mask)"),
     TernaryFormat("t158", 2, 1.6, "80 weights / 16 B per row block, tail 5 per byte", T158_GEOMETRY,
                   _t158_pack, _t158_unpack, ("c", "neon", "mve", "dsp", "avx2"),
                   "flash size first (base-3, multiply + shift)"),

@@ -49,17 +49,34 @@ const char *ek_format_name(uint32_t format)
     return f != NULL ? f->name : "?";
 }
 
+#if defined(EK_KERNEL_AVX512)
+/* the run-time tier's name (ek_isa.h), at most `best`: the best tier with a body for the op */
+static const char *x86_tier_name(int best)
+{
+    const int tier = ek_isa_x86_tier() < best ? ek_isa_x86_tier() : best;
+    return tier == EK_ISA_AVX512VNNI ? EK_ISA_NAME(EK_ISA_AVX512VNNI)
+           : tier == EK_ISA_AVX512   ? EK_ISA_NAME(EK_ISA_AVX512)
+                                     : EK_ISA_NAME(EK_ISA_AVX2);
+}
+#define EK_VARIANT_RUNTIME(best, built) x86_tier_name(best)
+#else
+#define EK_VARIANT_RUNTIME(best, built) (built)
+#endif
+
 const char *ek_kernel_variant(uint32_t format)
 {
     switch (format) {
-    case EK_FMT_I2:
+    case EK_FMT_I2: /* the ops with run-time AVX-512 bodies name the tier they run (ek_isa.h) */
+        return EK_VARIANT_RUNTIME(EK_ISA_AVX512VNNI, EK_ISA_NAME(EK_ISA_TERNARY));
+    case EK_FMT_Q8I: /* the integer heads follow the float family where no run-time body applies */
+        return EK_VARIANT_RUNTIME(EK_ISA_AVX512VNNI, EK_ISA_NAME(EK_ISA_FLOAT));
+    case EK_FMT_Q4I:
+        return EK_VARIANT_RUNTIME(EK_ISA_AVX512, EK_ISA_NAME(EK_ISA_FLOAT));
     case EK_FMT_T158:
         return EK_ISA_NAME(EK_ISA_TERNARY);
     case EK_FMT_TL:
         return EK_ISA_NAME(EK_ISA_TL);
     default:
-        if (format == EK_FMT_Q8I || format == EK_FMT_Q4I) /* the integer heads */
-            return EK_ISA_NAME(EK_ISA_FLOAT);
         return ek_format_is_float(format) ? EK_ISA_NAME(EK_ISA_FLOAT_LANES) : "?";
     }
 }

@@ -12,6 +12,12 @@
  * Each dispatcher calls EK_ISA_BODY(op, family), each ISA body file compiles only when its family chose it, and
  * the variant name reported to the host (ek_kernel_variant) is EK_ISA_NAME(family): the three cannot disagree.
  * A requested option the compiler target cannot honour is an error, not a silent fallback.
+ *
+ * One exception to "once per build": EK_KERNEL_AVX512 (x86-64 hosts, on top of EK_KERNEL_AVX2) also builds the
+ * AVX-512 bodies (ternary i2, the integer heads), each file with its own -mavx512* flags, and the dispatchers pick
+ * them at run time when the CPU has AVX-512 F/BW/VL (plus VNNI for the *_avx512vnni bodies) and the OS saves the
+ * ZMM state (ek_isa_x86_tier, ek_cpu_x86.c). One binary then runs its best bodies on every x86-64 host with AVX2,
+ * as llama.cpp's and bitnet.cpp's CPU back ends do. The rest of such a build stays AVX2 code.
  */
 #ifndef EK_ISA_H
 #define EK_ISA_H
@@ -22,6 +28,8 @@
 #define EK_ISA_MVE 3
 #define EK_ISA_DSP 4
 #define EK_ISA_AVX2 5
+#define EK_ISA_AVX512 6     /* AVX-512 F/BW/VL, chosen at run time (EK_KERNEL_AVX512) */
+#define EK_ISA_AVX512VNNI 7 /* the same plus VNNI (VPDPBUSD), chosen at run time */
 
 /* name reported to the host, and the suffix of the body function (dotprod bodies are the NEON functions) */
 #define EK_ISA_NAME_0 "c"
@@ -30,12 +38,16 @@
 #define EK_ISA_NAME_3 "mve"
 #define EK_ISA_NAME_4 "dsp"
 #define EK_ISA_NAME_5 "avx2"
+#define EK_ISA_NAME_6 "avx512"
+#define EK_ISA_NAME_7 "avx512vnni"
 #define EK_ISA_SUFFIX_0 _c
 #define EK_ISA_SUFFIX_1 _neon
 #define EK_ISA_SUFFIX_2 _neon
 #define EK_ISA_SUFFIX_3 _mve
 #define EK_ISA_SUFFIX_4 _dsp
 #define EK_ISA_SUFFIX_5 _avx2
+#define EK_ISA_SUFFIX_6 _avx512
+#define EK_ISA_SUFFIX_7 _avx512vnni
 
 #define EK_ISA_CAT_(a, b) a##b
 #define EK_ISA_CAT(a, b) EK_ISA_CAT_(a, b)
@@ -58,6 +70,9 @@
 #endif
 #if defined(EK_KERNEL_AVX2) && !defined(__AVX2__)
 #error "EK_KERNEL_AVX2 needs -mavx2"
+#endif
+#if defined(EK_KERNEL_AVX512) && !defined(EK_KERNEL_AVX2)
+#error "EK_KERNEL_AVX512 adds run-time AVX-512 bodies to an AVX2 build: add avx2 to EK_KERNELS"
 #endif
 
 /* --- one choice per family ------------------------------------------------------------------------------ */

@@ -2,7 +2,8 @@
  *
  * Every op has a portable C body (the reference, files *_c.c) and may have ISA bodies; ek_isa.h chooses, once
  * per build, which body each family runs (from EK_KERNEL_NEON / EK_KERNEL_DOTPROD / EK_KERNEL_MVE /
- * EK_KERNEL_DSP / EK_KERNEL_AVX2 and the compiler target). Only the chosen ISA bodies are built; the
+ * EK_KERNEL_DSP / EK_KERNEL_AVX2 and the compiler target), except the x86-64 AVX-512 bodies (EK_KERNEL_AVX512),
+ * which the dispatchers choose at run time. Only the chosen ISA bodies are built; the
  * declarations below name them all. Whatever body runs, a ternary matvec's int32 accumulators equal the
  * portable body's bit for bit.
  *
@@ -63,6 +64,8 @@ void ek_ternary_matmul(const ek_tensor *w, const ek_qvec *x, uint32_t n_x, int32
  * ek_ternary_matvec). */
 int ek_ternary_matmul_batched(uint32_t format);
 void ek_matmul_i2_avx2(const ek_tensor *w, const ek_qvec *x, uint32_t n_x, int32_t *acc, uint32_t acc_stride);
+void ek_matmul_i2_avx512(const ek_tensor *w, const ek_qvec *x, uint32_t n_x, int32_t *acc, uint32_t acc_stride);
+void ek_matmul_i2_avx512vnni(const ek_tensor *w, const ek_qvec *x, uint32_t n_x, int32_t *acc, uint32_t acc_stride);
 void ek_matmul_i2_neon(const ek_tensor *w, const ek_qvec *x, uint32_t n_x, int32_t *acc, uint32_t acc_stride);
 void ek_matmul_i2_mve(const ek_tensor *w, const ek_qvec *x, uint32_t n_x, int32_t *acc, uint32_t acc_stride);
 void ek_matmul_t158_neon(const ek_tensor *w, const ek_qvec *x, uint32_t n_x, int32_t *acc, uint32_t acc_stride);
@@ -114,6 +117,14 @@ void ek_matvec_t158_dsp(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
 void ek_matvec_i2_avx2(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
 void ek_matvec_t158_avx2(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
 void ek_matvec_tl_avx2(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
+void ek_matvec_i2_avx512(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
+void ek_matvec_i2_avx512vnni(const ek_tensor *w, const ek_qvec *x, int32_t *acc);
+
+/* --- x86-64 run-time tiers (EK_KERNEL_AVX512 builds; ek_cpu_x86.c) ------------------------------------------ */
+/* The best tier this CPU and OS run, at most the limit: EK_ISA_AVX2, EK_ISA_AVX512 or EK_ISA_AVX512VNNI. */
+int ek_isa_x86_tier(void);
+/* Cap the tier (e.g. EK_ISA_AVX2 to time the AVX2 bodies on an AVX-512 machine). Call before the kernels run. */
+void ek_isa_x86_limit(int max_tier);
 
 /* --- float tensors (embedding, norms, lm_head) ---------------------------------------------------- */
 float ek_half_to_float(uint16_t h);
@@ -189,6 +200,8 @@ void ek_head_q8i_c(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, 
 void ek_head_q8i_neon(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1);
 void ek_head_q8i_mve(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1);
 void ek_head_q8i_avx2(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1);
+void ek_head_q8i_avx512(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1);
+void ek_head_q8i_avx512vnni(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1);
 
 /* --- the integer lm_head of format q4i (4-bit codes, a uint8 scale per 32 values, a float32 scale per row) ------ */
 /* y (w->rows) = the q4i head applied to x (quantised as for q8i; x->n == w->cols, a multiple of EK_Q4I_BLOCK and
@@ -212,6 +225,7 @@ void ek_head_q4i_c(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, 
 void ek_head_q4i_neon(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1);
 void ek_head_q4i_mve(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1);
 void ek_head_q4i_avx2(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1);
+void ek_head_q4i_avx512(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1);
 
 #ifdef __cplusplus
 }

@@ -124,6 +124,10 @@ static void usage(FILE *f)
             "  --prefill-chunk N   prompt tokens per prefill chunk (the largest power of two <= N, at most 32,\n"
             "                      the default; 1: token by token)\n"
             "  --clock-hz N        nominal clock that cycle counts are scaled to (default 1000000000)\n"
+#if defined(EK_KERNEL_AVX512)
+            "  --x86-tier NAME     the best kernel tier to run: avx2, avx512 or avx512vnni (default: the best\n"
+            "                      this CPU runs; a higher one than the CPU has changes nothing)\n"
+#endif
             "  --board NAME        board name reported in IDENTITY (default posix-<os>-<arch>)\n"
             "  --marker SPEC       power-meter marker, high while the model computes: gpiochipN:LINE (a\n"
             "                      Linux GPIO line) or unix:PATH (an emulated wire: one byte per change)\n"
@@ -183,6 +187,27 @@ static void install_signals(void)
     signal(SIGPIPE, SIG_IGN); /* a TCP host that vanished shows up as EPIPE, not a dead device */
 }
 
+#if defined(EK_KERNEL_AVX512)
+/* --x86-tier: cap the run-time kernel tier (ek_isa.h), e.g. to time the AVX2 bodies on an AVX-512 machine */
+static int set_x86_tier(const char *value, void *unused)
+{
+    static const struct {
+        const char *name;
+        int tier;
+    } tiers[] = {{EK_ISA_NAME(EK_ISA_AVX2), EK_ISA_AVX2},
+                 {EK_ISA_NAME(EK_ISA_AVX512), EK_ISA_AVX512},
+                 {EK_ISA_NAME(EK_ISA_AVX512VNNI), EK_ISA_AVX512VNNI}};
+    size_t i;
+    (void)unused;
+    for (i = 0; i < sizeof tiers / sizeof tiers[0]; i++)
+        if (strcmp(value, tiers[i].name) == 0) {
+            ek_isa_x86_limit(tiers[i].tier);
+            return 0;
+        }
+    return -1;
+}
+#endif
+
 static ek_server server; /* frame buffers and the model struct: too big for the stack of small boards */
 
 int main(int argc, char **argv)
@@ -217,6 +242,9 @@ int main(int argc, char **argv)
             /* clocks of real boards pass 2^31 (a Raspberry Pi 5 runs at 2.4 GHz): the full uint32 range */
             {"--clock-hz", EK_OPT_ULONG, &clock_hz, 1, 0xFFFFFFFFul, NULL, 0, NULL},
             {"--board", EK_OPT_STRING, &board, 0, 0, NULL, 0, NULL},
+#if defined(EK_KERNEL_AVX512)
+            {"--x86-tier", EK_OPT_CALL, NULL, 0, 0, NULL, 0, set_x86_tier},
+#endif
             {"--marker", EK_OPT_STRING, &marker, 0, 0, NULL, 0, NULL},
             {"--no-verify-crc", EK_OPT_SET, &verify_crc, 0, 0, NULL, 0, NULL},
             {"--version", EK_OPT_SET, &show, 0, 0, NULL, 1, NULL},
