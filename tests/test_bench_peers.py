@@ -298,6 +298,10 @@ def test_edgekit_host_engine_measures_the_bundled_model(tmp_path, monkeypatch):
                       embedding=peers.DEFAULT_HEAD)
     assert host.bytes_per_token == plan.read_per_token_bytes > 0
     assert host.format.startswith(f"{plan.choice.ternary} + {peers.DEFAULT_HEAD} head")
+    from edgekit.bench.kernels import native_kernel_sets
+
+    # the body the device says it runs ("format:body"; an x86-64 build picks its tier at run time)
+    assert host.format.endswith(f"(runs {plan.choice.ternary}:{native_kernel_sets()[-1][1]})")
     # the device really runs that head: the image's embedding section is in that format
     from edgekit.pack.formats import FLOAT_FORMATS
     from edgekit.pack.image import read_image

@@ -107,7 +107,9 @@ class EdgekitHost:
             dev.__enter__()
             client = DeviceClient(dev.url, timeout_scale=40.0)
             client.__enter__()
-            client.hello()
+            ident = client.hello()
+            if f"runs {ident.kernel}" not in self.format:  # the tier an x86-64 build picked at run time
+                self.format += f" (runs {ident.kernel})"
             self._devices[threads] = (dev, client)
         return self._devices[threads][1]
 

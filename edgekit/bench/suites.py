@@ -132,7 +132,7 @@ def bench_host(work: Path, log, *, include_2b: bool = True, runs: int = HOST_RUN
                 with DeviceProcess(project / "build" / "firmware" / "edgekit-device", images,
                                    args=["--threads", str(threads)]) as dev, \
                         DeviceClient(dev.url, timeout_scale=timeout_scale) as client:
-                    client.hello()
+                    ident = client.hello()
                     ids = [(7 * i + 3) % model.config.vocab_size for i in range(prompt_tokens)]
                     for r in range(1 + runs):  # run 0 warms caches and page tables up: dropped
                         done = client.generate(ids, max_new_tokens=new_tokens, temperature=0.0,
@@ -142,7 +142,8 @@ def bench_host(work: Path, log, *, include_2b: bool = True, runs: int = HOST_RUN
                             prefill.append(done.prefill_tokens_per_s or 0.0)
                 d, p = summary(decode), summary(prefill)
                 rows.append({
-                    "suite": "host", "model": name, "kernels": kernels, "threads": threads,
+                    # body: the ternary bodies the device says it runs ("i2:avx2"; an x86-64 build picks its tier at run time)
+                    "suite": "host", "model": name, "kernels": kernels, "body": ident.kernel, "threads": threads,
                     "prompt_tokens": done.prompt_tokens, "new_tokens": done.generated_tokens,
                     "prefill_tokens_per_s": p["median"], "prefill_min": p["min"], "prefill_max": p["max"],
                     "decode_tokens_per_s": d["median"], "decode_min": d["min"], "decode_max": d["max"],
