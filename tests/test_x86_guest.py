@@ -219,20 +219,17 @@ def test_a_wrong_model_index_is_refused_with_what_the_guest_saw(guests, monkeypa
         run_guest(guests("cpuid", PROBES / "cpuid.c"), bytes(64), "skylake_x")
 
 
-def test_a_compiler_error_is_raised_with_the_compiler_s_output(tmp_path):
+@pytest.mark.parametrize("source,says", [
+    ('#include "ek_guest.h"\nvoid ek_guest_main(uint8_t *io) { io[0] = undeclared_name; }\n',
+     r"(?s)compiling .*bad\.c failed.*undeclared_name"),          # the compiler's own output
+    ("int not_the_entry;\n", r"(?s)linking .*ek_guest_main"),   # no entry point: the linker says which
+], ids=["compiler-error", "no-entry-point"])
+def test_a_guest_that_does_not_build_raises_with_the_tool_s_output(tmp_path, source, says):
     require_tool("gcc")
     bad = tmp_path / "bad.c"
-    bad.write_text('#include "ek_guest.h"\nvoid ek_guest_main(uint8_t *io) { io[0] = undeclared_name; }\n')
-    with pytest.raises(x86_guest.GuestBuildError, match=r"(?s)compiling .*bad\.c failed.*undeclared_name"):
+    bad.write_text(source)
+    with pytest.raises(x86_guest.GuestBuildError, match=says):
         build_guest([bad], tmp_path / "out")
-
-
-def test_a_guest_without_an_entry_point_fails_to_link(tmp_path):
-    require_tool("gcc")
-    empty = tmp_path / "no_main.c"
-    empty.write_text("int not_the_entry;\n")
-    with pytest.raises(x86_guest.GuestBuildError, match=r"(?s)linking .*ek_guest_main"):
-        build_guest([empty], tmp_path / "out")
 
 
 def test_the_skip_is_only_for_a_missing_package_and_names_the_install(monkeypatch):
