@@ -95,6 +95,42 @@ void ek_float_matvec_with(const ek_float_row_dots *dots, const ek_tensor *w, con
     }
 }
 
+void ek_float_matvec_with4(const ek_float_row_dots *one, const ek_float_row4_dots *four, const ek_tensor *w,
+                           const float *x, float *y, uint32_t r0, uint32_t r1)
+{
+    const size_t rows = w->rows, cols = w->cols;
+    uint32_t r = r0;
+    switch (w->format) {
+    case EK_FMT_F32:
+        for (; r1 - r >= 4u; r += 4u)
+            four->f32((const float *)(const void *)w->data + (size_t)r * cols, cols, x, cols, y + r);
+        break;
+    case EK_FMT_F16:
+        for (; r1 - r >= 4u; r += 4u)
+            four->f16(w->data + 2u * (size_t)r * cols, 2u * cols, x, cols, y + r);
+        break;
+    case EK_FMT_BF16:
+        for (; r1 - r >= 4u; r += 4u)
+            four->bf16(w->data + 2u * (size_t)r * cols, 2u * cols, x, cols, y + r);
+        break;
+    case EK_FMT_Q8ROW: {
+        const int8_t *q = (const int8_t *)(w->data + 4u * rows);
+        for (; r1 - r >= 4u; r += 4u) {
+            float dot[4], scale[4];
+            unsigned k;
+            four->q8(q + (size_t)r * cols, cols, x, cols, dot);
+            memcpy(scale, w->data + 4u * (size_t)r, sizeof scale);
+            for (k = 0; k < 4u; k++)
+                y[r + k] = scale[k] * dot[k]; /* ek_float_matvec_with's product, operands in its order */
+        }
+        break;
+    }
+    default:
+        break;
+    }
+    ek_float_matvec_with(one, w, x, y, r, r1); /* the rows left (all of them for a format not listed) */
+}
+
 float ek_float_dot_c(const float *a, const float *b, size_t n)
 {
     EK_KERNEL_RAN(EK_TRACE_FLOAT_DOT, "c");

@@ -165,6 +165,17 @@ typedef struct {
 /* Rows r0..r1 of y = W x: walks the format's layout (q8row: scales first) and calls the body's row dots. */
 void ek_float_matvec_with(const ek_float_row_dots *dots, const ek_tensor *w, const float *x, float *y,
                           uint32_t r0, uint32_t r1);
+/* Four rows dotted with x at once, each in the single-row order: out[k] = row (w + k * stride) . x, stride in units
+ * of the row's type (bytes for f16 and bf16). For bodies whose single row is one chain of dependent adds. */
+typedef struct {
+    void (*f32)(const float *w, size_t stride, const float *x, size_t cols, float out[4]);
+    void (*f16)(const uint8_t *w, size_t stride, const float *x, size_t cols, float out[4]);
+    void (*bf16)(const uint8_t *w, size_t stride, const float *x, size_t cols, float out[4]);
+    void (*q8)(const int8_t *w, size_t stride, const float *x, size_t cols, float out[4]); /* unscaled rows */
+} ek_float_row4_dots;
+/* ek_float_matvec_with, four rows per call of `four` while four remain, the last rows % 4 through `one`. */
+void ek_float_matvec_with4(const ek_float_row_dots *one, const ek_float_row4_dots *four, const ek_tensor *w,
+                           const float *x, float *y, uint32_t r0, uint32_t r1);
 /* Portable reference body (always built) and ISA bodies, same contract as ek_float_matvec_rows. */
 void ek_float_matvec_c(const ek_tensor *w, const float *x, float *y, uint32_t r0, uint32_t r1);
 float ek_float_dot_neon(const float *a, const float *b, size_t n);
