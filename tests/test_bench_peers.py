@@ -354,14 +354,32 @@ def test_kernel_sets_come_from_the_cpu_and_the_build_knows_them():
         assert family in cmake.split('set(EK_KERNELS "c" CACHE STRING', 1)[1].split("\n", 1)[0]
 
 
-def test_kernel_bench_times_cache_and_dram_placements(tmp_path):
-    from edgekit.bench import kernels
+def test_kernel_bench_times_cache_and_dram_placements(tmp_path, monkeypatch):
+    """`edgekit bench --suite kernels` on small shapes (the suite itself, through the command): a table per op."""
+    import functools
+
+    from edgekit.bench import kernels, suites
+    from edgekit.cli import cli
+    from edgekit.pack.formats import FLOAT_FORMATS
 
     assert kernels.dram_copies(1 << 20) * (1 << 20) >= kernels.DRAM_FOOTPRINT_OVER_LLC * (
         kernels.cache_bytes(3) or kernels.cache_bytes(2) or 32 << 20)
-    rows = kernels.bench_kernels(tmp_path, lambda m: None, shapes=((256, 1024),), formats=("i2",), runs=2)
+    monkeypatch.setitem(suites.SUITES, "kernels", functools.partial(
+        kernels.bench_kernels, shapes=((256, 1024),), formats=("i2",), runs=2, head_shape=(301, 256)))
+    res = CliRunner().invoke(cli, ["bench", "--suite", "kernels", "--work", str(tmp_path / "w"), "--json",
+                                   str(tmp_path / "r.json")])
+    assert res.exit_code == 0, res.output
+    assert "kernels: matvec" in res.output and "kernels: head" in res.output and "ms_per_head" in res.output
+    all_rows = json.loads((tmp_path / "r.json").read_text())["rows"]
+    rows = [r for r in all_rows if r["op"] == "matvec"]
     sets = kernels.native_kernel_sets()
     assert [(r["placement"], r["body"]) for r in rows] == [(p, b) for p in kernels.PLACEMENTS for _, b in sets]
+    # the heads: every format, every body, from DRAM (each body's logits checked against the portable body's)
+    heads = [r for r in all_rows if r["op"] == "head"]
+    assert [(r["format"], r["body"]) for r in heads] == [(f, b) for f in kernels.HEAD_FORMATS for _, b in sets]
+    for r in heads:
+        assert r["placement"] == "dram" and r["weight_gb_per_s_min"] <= r["weight_gb_per_s"] <= r["weight_gb_per_s_max"]
+        assert r["packed_bytes"] == FLOAT_FORMATS[r["format"]].packed_size((301, 256))
     for r in rows:
         assert r["gweights_per_s_min"] <= r["gweights_per_s"] <= r["gweights_per_s_max"] and r["runs"] == 2
         assert r["copies"] == (1 if r["placement"] == "cache" else kernels.dram_copies(r["packed_bytes"]))

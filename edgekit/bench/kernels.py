@@ -12,6 +12,11 @@ into the bench work directory with the project's own CMake (EK_PORT=none, Releas
    call is `ek_ternary_matvec`, the entry point the runtime uses, on one thread. ek_eval has no timing loop,
    and timing its whole process would measure file I/O and the portable reference it always runs.
 
+The lm_head is timed too, at the 2B-4T head's shape (128,256 x 2,560) and from DRAM (a head is read once per
+token): each head format's entry point the runtime calls (ek_float_matvec for bf16 and q8row, ek_head_q8i and
+ek_head_q4i for the integer heads) on random weights, and every body's logits must equal the portable body's bit
+for bit before its time counts.
+
 Two placements are timed: "cache" calls the kernel on one weight matrix again and again (it stays in the
 caches: the kernel's compute speed), "dram" cycles through enough copies of it to fill 4x the last-level cache
 (every call streams its weights from memory, as decode does). Each case: one warm-up call, then RUNS timed
@@ -32,12 +37,16 @@ import numpy as np
 from edgekit.bench.machine import cache_bytes
 from edgekit.bench.stats import summary
 from edgekit.errors import EdgekitError
-from edgekit.pack.formats import TERNARY_FORMATS
+from edgekit.pack.formats import FLOAT_FORMATS, TERNARY_FORMATS
 
 FIRMWARE = Path(__file__).resolve().parents[1].parent / "firmware"
 KERNEL_FORMATS = ("i2", "t158", "tl")
 # (rows, cols) of the 2B-4T ternary layers: q/o (2560x2560), gate/up (6912x2560), down (2560x6912)
 TWO_B_SHAPES = ((2560, 2560), (6912, 2560), (2560, 6912))
+# the 2B-4T lm_head (tied embedding: vocab x hidden) and the head formats timed at it
+TWO_B_HEAD = (128256, 2560)
+HEAD_FORMATS = ("bf16", "q8row", "q8i", "q4i")
+INTEGER_HEAD_ENTRY = {"q8i": "ek_head_q8i", "q4i": "ek_head_q4i"}  # the rest: ek_float_matvec
 RUNS = 7  # timed runs per case, after one warm-up call
 MIN_RUN_S = 0.05  # each run repeats the call until it lasts this long (ctypes call overhead is ~1 us)
 PLACEMENTS = ("cache", "dram")
@@ -178,8 +187,83 @@ def time_matvec(lib: ctypes.CDLL, fmt: str, codes: np.ndarray, x: np.ndarray, pa
     return samples
 
 
+def head_case(fmt: str, rows: int, cols: int, seed: int = 0) -> tuple[bytes, np.ndarray]:
+    """A random head packed in `fmt` (normal weights, as a trained head's; packed 8192 rows at a time) and a
+    random float32 input."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for r in range(0, rows, 8192):
+        parts.append(FLOAT_FORMATS[fmt].pack(rng.standard_normal((min(8192, rows - r), cols), dtype=np.float32)))
+    if fmt in ("q8row", "q8i", "q4i"):  # the row scales come first for all rows: regroup the chunks' parts
+        n = [min(8192, rows - r) for r in range(0, rows, 8192)]
+        scales = b"".join(part[:4 * k] for part, k in zip(parts, n))
+        parts = [scales] + [part[4 * k:] for part, k in zip(parts, n)]
+    return b"".join(parts), rng.standard_normal(cols, dtype=np.float32)
+
+
+def time_head(lib: ctypes.CDLL, fmt: str, rows: int, cols: int, packed: bytes, x: np.ndarray, copies: int,
+              runs: int = RUNS) -> tuple[list[float], np.ndarray]:
+    """Seconds per head call (one thread) cycling through `copies` copies of the weights, and the logits."""
+    weights = [np.frombuffer(packed, dtype=np.uint8).copy() for _ in range(copies)]
+    y = np.zeros(rows, dtype=np.float32)
+    tensors = [_Tensor(w.ctypes.data, rows, cols, FLOAT_FORMATS[fmt].code, 0.0) for w in weights]
+    if fmt in INTEGER_HEAD_ENTRY:  # the runtime's own step: x quantised as a BitLinear input, then the head
+        xq = np.zeros(-(-cols // 128) * 128, dtype=np.int8)
+        quantize = lib.ek_quantize
+        quantize.restype = ctypes.c_float
+        quantize.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p]
+        scale = quantize(x.ctypes.data, cols, xq.ctypes.data)
+        operand = _QVec(xq.ctypes.data, cols, scale, None)
+        call = getattr(lib, INTEGER_HEAD_ENTRY[fmt])
+        call.argtypes = [ctypes.POINTER(_Tensor), ctypes.POINTER(_QVec), ctypes.c_void_p]
+        args = [(ctypes.byref(t), ctypes.byref(operand), y.ctypes.data) for t in tensors]
+    else:
+        call = lib.ek_float_matvec
+        call.argtypes = [ctypes.POINTER(_Tensor), ctypes.c_void_p, ctypes.c_void_p]
+        args = [(ctypes.byref(t), x.ctypes.data, y.ctypes.data) for t in tensors]
+    call.restype = None
+    for a in args:
+        call(*a)  # warm-up: page faults
+    samples = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        for a in args:
+            call(*a)
+        samples.append((time.perf_counter() - t0) / copies)
+    return samples, y.copy()
+
+
+def bench_heads(builds, work: Path, log, shape=TWO_B_HEAD, formats=HEAD_FORMATS, runs: int = RUNS) -> list[dict]:
+    rows, cols = shape
+    out = []
+    for fmt in formats:
+        packed, x = head_case(fmt, rows, cols)
+        copies = dram_copies(len(packed))
+        portable_s, portable_y = None, None
+        for kernels, body, _, lib in builds:
+            log(f"head {fmt} {rows}x{cols}, body {body}, dram")
+            samples, y = time_head(lib, fmt, rows, cols, packed, x, copies, runs=runs)
+            if portable_y is None:
+                portable_y = y
+            elif y.tobytes() != portable_y.tobytes():
+                raise EdgekitError(f"head {fmt} {rows}x{cols}: the {body} body's logits differ from the portable "
+                                   f"body's")
+            seconds = sorted(samples)[len(samples) // 2]
+            portable_s = seconds if body == "c" else portable_s
+            gb = summary([len(packed) / s / 1e9 for s in samples])
+            out.append({
+                "suite": "kernels", "op": "head", "format": fmt, "rows": rows, "cols": cols, "kernels": kernels,
+                "body": body, "placement": "dram", "copies": copies, "ms_per_head": round(seconds * 1e3, 2),
+                "weight_gb_per_s": gb["median"], "weight_gb_per_s_min": gb["min"], "weight_gb_per_s_max": gb["max"],
+                "runs": gb["runs"], "speedup_vs_c": round(portable_s / seconds, 2) if portable_s else None,
+                "packed_bytes": len(packed),
+            })
+        del packed
+    return out
+
+
 def bench_kernels(work: Path, log, shapes=TWO_B_SHAPES, formats=KERNEL_FORMATS, placements=PLACEMENTS,
-                  runs: int = RUNS) -> list[dict]:
+                  runs: int = RUNS, head_shape=TWO_B_HEAD, head_formats=HEAD_FORMATS) -> list[dict]:
     work.mkdir(parents=True, exist_ok=True)
     rows_out = []
     builds = []
@@ -201,7 +285,8 @@ def bench_kernels(work: Path, log, shapes=TWO_B_SHAPES, formats=KERNEL_FORMATS, 
                     portable_s = seconds if body == "c" else portable_s
                     gweights = summary([rows * cols / s / 1e9 for s in samples])
                     rows_out.append({
-                        "suite": "kernels", "format": fmt, "rows": rows, "cols": cols, "kernels": kernels,
+                        "suite": "kernels", "op": "matvec", "format": fmt, "rows": rows, "cols": cols,
+                        "kernels": kernels,
                         "body": body, "placement": placement, "copies": copies,
                         "us_per_matvec": round(seconds * 1e6, 1),
                         "gweights_per_s": gweights["median"], "gweights_per_s_min": gweights["min"],
@@ -210,4 +295,4 @@ def bench_kernels(work: Path, log, shapes=TWO_B_SHAPES, formats=KERNEL_FORMATS, 
                         "speedup_vs_c": round(portable_s / seconds, 2) if portable_s else None,
                         "packed_bytes": len(packed),
                     })
-    return rows_out
+    return rows_out + bench_heads(builds, work, log, head_shape, head_formats, runs=runs)

@@ -81,13 +81,14 @@ class EdgekitHost:
     engine = "edgekit"
 
     def __init__(self, model, work: Path, log, head: str | None = DEFAULT_HEAD, engine: str = "edgekit"):
-        from edgekit.bench.kernels import native_kernel_sets
         from edgekit.bench.suites import host_project
         from edgekit.boards import load_board
+        from edgekit.gen.project import kernel_families
         from edgekit.plan.planner import plan_model
 
         self.model, self.log, self.engine = model, log, engine
-        kernels = native_kernel_sets()[-1][0]
+        # the host board's own build, as `edgekit build` makes it (its x86-64 tier is picked when it runs)
+        kernels = ";".join(kernel_families(load_board("host")))
         self.project = host_project(model, kernels, work, log, embedding=head)
         ctx = min(model.config.max_seq_len, CTX)
         plan = plan_model(model.config, load_board("host"), ctx=ctx, embedding=head)

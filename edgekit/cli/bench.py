@@ -58,11 +58,11 @@ def bench(suites, work, output, devices, model_arg, peer_bench, peer_format, pee
     write_text_atomic(output, json.dumps(results, indent=2) + "\n")
     con = stdout_console()
     by_suite: dict[str, list[dict]] = {}
-    for row in results["rows"]:
-        by_suite.setdefault(row["suite"], []).append(row)
+    for row in results["rows"]:  # one table per suite, and per op where a suite times several (kernels)
+        by_suite.setdefault(row["suite"] + (f": {row['op']}" if "op" in row else ""), []).append(row)
     for suite, rows in by_suite.items():
         table = Table(title=suite, show_edge=False, pad_edge=False)
-        cols = [c for c in rows[0] if c != "suite"]
+        cols = [c for c in rows[0] if c not in ("suite", "op")]
         for c in cols:
             table.add_column(c)
         for r in rows:
