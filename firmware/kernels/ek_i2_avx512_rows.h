@@ -38,11 +38,9 @@ void EK_I2_BODY(ek_matvec_i2)(const ek_tensor *w, const ek_qvec *x, int32_t *acc
 {
     const uint32_t blocks = (w->cols + EK_I2_BLOCK - 1u) / EK_I2_BLOCK;
     const uint8_t *p = w->data; /* (rows, blocks, 32) */
-    int32_t x_sum = 0;
-    uint32_t r, b, i;
+    const int32_t x_sum = ek_xq_sum(x->q, (size_t)blocks * EK_I2_BLOCK);
+    uint32_t r, b;
     EK_KERNEL_RAN(EK_FMT_I2, EK_I2_BODY_NAME);
-    for (i = 0; i < blocks * EK_I2_BLOCK; i++)
-        x_sum += x->q[i];
     for (r = 0; r < w->rows; r++) {
         __m512i sum = _mm512_setzero_si512();
         const int8_t *xb = x->q;
@@ -68,7 +66,7 @@ void EK_I2_BODY(ek_matmul_i2)(const ek_tensor *w, const ek_qvec *x, uint32_t n_x
     const uint32_t blocks = (w->cols + EK_I2_BLOCK - 1u) / EK_I2_BLOCK;
     const size_t row_bytes = (size_t)blocks * 32u;
     int32_t x_sum[EK_I2_AVX512_TILE];
-    uint32_t base, r, b, i, k;
+    uint32_t base, r, b, k;
     EK_KERNEL_RAN(EK_FMT_I2, EK_I2_BODY_NAME);
     for (base = 0; base < n_x; base += EK_I2_AVX512_TILE) {
         const uint32_t n = n_x - base < EK_I2_AVX512_TILE ? n_x - base : EK_I2_AVX512_TILE;
@@ -76,12 +74,8 @@ void EK_I2_BODY(ek_matmul_i2)(const ek_tensor *w, const ek_qvec *x, uint32_t n_x
         const int8_t *x1 = n > 1u ? x[base + 1u].q : x0;      /* and are not stored */
         const int8_t *x2 = n > 2u ? x[base + 2u].q : x0;
         const int8_t *x3 = n > 3u ? x[base + 3u].q : x0;
-        for (k = 0; k < n; k++) {
-            int32_t s = 0;
-            for (i = 0; i < blocks * EK_I2_BLOCK; i++)
-                s += x[base + k].q[i];
-            x_sum[k] = s;
-        }
+        for (k = 0; k < n; k++)
+            x_sum[k] = ek_xq_sum(x[base + k].q, (size_t)blocks * EK_I2_BLOCK);
         for (r = 0; r < w->rows; r++) {
             const uint8_t *p = w->data + (size_t)r * row_bytes;
             __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;

@@ -35,6 +35,15 @@ typedef struct {
 /* x_q buffers are padded to a whole number of 128-entry blocks, zero beyond n, so SIMD i2 bodies never
  * need a tail path. Size every x_q buffer with EK_XQ_PAD(n) bytes. */
 #define EK_XQ_PAD(n) ((((size_t)(n)) + 127u) / 128u * 128u)
+/* sum(x_q) over n entries: the Σx of the ternary bodies' w · x = (w + 1) · x − Σx, taken once per input. */
+static inline int32_t ek_xq_sum(const int8_t *q, size_t n)
+{
+    int32_t s = 0;
+    size_t i;
+    for (i = 0; i < n; i++)
+        s += q[i];
+    return s;
+}
 /* tl pair-sum table: 9 int16 sums per pair of columns (index (w0+1)*3 + (w1+1)). */
 #define EK_TL_LUT_ENTRIES(n) (((size_t)(n) + 1u) / 2u * 9u)
 

@@ -50,11 +50,9 @@ void ek_matvec_i2_avx2(const ek_tensor *w, const ek_qvec *x, int32_t *acc)
     const uint32_t blocks = (w->cols + EK_I2_BLOCK - 1u) / EK_I2_BLOCK;
     const __m256i mask = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);
     const uint8_t *p = w->data; /* (rows, blocks, 32) */
-    int32_t x_sum = 0;
-    uint32_t r, b, i;
+    const int32_t x_sum = ek_xq_sum(x->q, (size_t)blocks * EK_I2_BLOCK);
+    uint32_t r, b;
     EK_KERNEL_RAN(EK_FMT_I2, "avx2");
-    for (i = 0; i < blocks * EK_I2_BLOCK; i++)
-        x_sum += x->q[i];
     for (r = 0; r < w->rows; r++) {
         __m256i sum = _mm256_setzero_si256();
         const int8_t *xb = x->q;
@@ -96,16 +94,12 @@ void ek_matmul_i2_avx2(const ek_tensor *w, const ek_qvec *x, uint32_t n_x, int32
     const size_t row_bytes = (size_t)blocks * 32u;
     const __m256i mask = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);
     int32_t x_sum[EK_I2_PASS];
-    uint32_t base, r, b, i, t0, k;
+    uint32_t base, r, b, t0, k;
     EK_KERNEL_RAN(EK_FMT_I2, "avx2");
     for (base = 0; base < n_x; base += EK_I2_PASS) {
         const uint32_t n = n_x - base < EK_I2_PASS ? n_x - base : EK_I2_PASS;
-        for (k = 0; k < n; k++) {
-            int32_t s = 0;
-            for (i = 0; i < blocks * EK_I2_BLOCK; i++)
-                s += x[base + k].q[i];
-            x_sum[k] = s;
-        }
+        for (k = 0; k < n; k++)
+            x_sum[k] = ek_xq_sum(x[base + k].q, (size_t)blocks * EK_I2_BLOCK);
         for (r = 0; r < w->rows; r++) {
             const uint8_t *row = w->data + (size_t)r * row_bytes;
             for (t0 = 0; t0 < n; t0 += EK_I2_TILE) {
