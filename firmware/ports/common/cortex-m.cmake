@@ -19,8 +19,11 @@ option(EK_SEMIHOSTING "ek_port_exit via semihosting (QEMU); OFF on real hardware
 
 # One section per function and object in the runtime too, not only in the port, so --gc-sections drops every
 # runtime function the firmware never calls (a dispatcher's unused bodies, host-only helpers): 6.2 KiB less flash
-# for the Cortex-M55 build of the bundled model (52,416 -> 46,232 bytes of text).
-target_compile_options(ek_runtime PRIVATE -ffunction-sections -fdata-sections)
+# for the Cortex-M55 build of the bundled model (52,416 -> 46,232 bytes of text). (A port's bring-up build has no
+# runtime target.)
+if(TARGET ek_runtime)
+  target_compile_options(ek_runtime PRIVATE -ffunction-sections -fdata-sections)
+endif()
 
 set(EK_CORTEX_M_COMMON_SOURCES
   ${EK_COMMON_PORT_DIR}/ek_cortex_m.c
