@@ -1,8 +1,8 @@
 /* ek_float_matvec_avx2.c — float matvec for x86-64 hosts with AVX2 (EK_KERNEL_AVX2). y equals
  * ek_float_matvec_c's bit for bit: the 16 lane sums are two 8-lane registers (lanes 0..7, 8..15), each
  * product is a separate multiply then add (no FMA), and the reduction tree and the tail follow the portable
- * order exactly (see ek_float_matvec_c.c). The matvec runs four rows per step (ek_float_matvec_with4): each row's
- * order is unchanged, the rows only share the x loads.
+ * order exactly (see ek_float_matvec_c.c). The matvec runs four rows per step (ek_float_matvec_with4), a quarter of
+ * the range apart: each row's order is unchanged, the rows only share the x loads.
  *
  * f16 -> f32 is exact either way: VCVTPH2PS when the compiler targets F16C (-mf16c, which the CMake build
  * adds with -mavx2), otherwise an exact integer rebias (the portable decoder's arithmetic, 8 lanes wide).
@@ -80,25 +80,26 @@ static inline __m256 int8_to_float(const int8_t *p)
 /* Defines `static void NAME(const TYPE *w, size_t stride, const float *x, size_t cols, float out[4])`: the rows at
  * w, w + stride, w + 2 * stride, w + 3 * stride, each in the single-row order above. A single row is one chain of
  * dependent adds per register (add latency, not bandwidth, sets its pace); four rows are eight independent chains
- * that share each x load. PREFETCH_LINES: 64-byte lines of the next four rows (contiguous after these) to prefetch
- * per 16-column step, 4 * 16 * bytes per column / 64 to cover them. Measured on the 2B-4T head (128,256 x 2,560,
- * from DRAM, one thread, Zen 2): four q8row rows of 2.5 KiB ran slower than one at a time (31.4 against 27.0 ms;
- * four streams within a few KiB defeat the hardware prefetcher) and take 19.8 ms with it; f32, f16 and bf16 rows
- * are longer and ran 3-40% slower with it, so they get none. */
-#define EK_ROWS4_DOT8(NAME, TYPE, LOAD8, AT, PREFETCH_LINES)                                                    \
+ * that share each x load. The walker (ek_float_matvec_with4) passes rows a quarter of the range apart, so each of
+ * the four is a long sequential stream the hardware prefetcher follows. PREFETCH (0 or 1): also prefetch each row
+ * 4 KiB ahead, for q8row, whose int8 rows are consumed fastest (measured on the 2B-4T head from DRAM, Zen 2: q8row
+ * 20.9 ms without, 19.8 with; the wider formats gain nothing from it). */
+#define EK_ROWS4_DOT8(NAME, TYPE, LOAD8, AT, PREFETCH)                                                          \
     static void NAME(const TYPE *w, size_t stride, const float *x, size_t cols, float out[4])                   \
     {                                                                                                           \
         const size_t whole = cols - cols % EK_FLOAT_LANES;                                                      \
         const TYPE *w1 = w + stride, *w2 = w1 + stride, *w3 = w2 + stride;                                      \
-        const uintptr_t next = (uintptr_t)(w3 + stride); /* a hint: past the tensor it reads nothing */          \
         __m256 lo0 = _mm256_setzero_ps(), hi0 = lo0, lo1 = lo0, hi1 = lo0, lo2 = lo0, hi2 = lo0, lo3 = lo0,     \
                hi3 = lo0;                                                                                       \
         size_t c;                                                                                               \
         for (c = 0; c < whole; c += EK_FLOAT_LANES) {                                                           \
             const __m256 xl = _mm256_loadu_ps(x + c), xh = _mm256_loadu_ps(x + c + 8u);                         \
-            int line;                                                                                           \
-            for (line = 0; line < (PREFETCH_LINES); line++)                                                     \
-                _mm_prefetch((const char *)(next + 4u * (PREFETCH_LINES) * c + 64u * (unsigned)line), _MM_HINT_T0); \
+            if (PREFETCH) { /* hints: past the tensor they read nothing */                                      \
+                _mm_prefetch((const char *)((uintptr_t)(w + c) + 4096u), _MM_HINT_T0);                          \
+                _mm_prefetch((const char *)((uintptr_t)(w1 + c) + 4096u), _MM_HINT_T0);                         \
+                _mm_prefetch((const char *)((uintptr_t)(w2 + c) + 4096u), _MM_HINT_T0);                         \
+                _mm_prefetch((const char *)((uintptr_t)(w3 + c) + 4096u), _MM_HINT_T0);                         \
+            }                                                                                                   \
             lo0 = _mm256_add_ps(lo0, _mm256_mul_ps(LOAD8(w, c), xl));                                           \
             hi0 = _mm256_add_ps(hi0, _mm256_mul_ps(LOAD8(w, c + 8u), xh));                                      \
             lo1 = _mm256_add_ps(lo1, _mm256_mul_ps(LOAD8(w1, c), xl));                                          \

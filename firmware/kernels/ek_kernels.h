@@ -182,7 +182,8 @@ typedef struct {
     void (*bf16)(const uint8_t *w, size_t stride, const float *x, size_t cols, float out[4]);
     void (*q8)(const int8_t *w, size_t stride, const float *x, size_t cols, float out[4]); /* unscaled rows */
 } ek_float_row4_dots;
-/* ek_float_matvec_with, four rows per call of `four` while four remain, the last rows % 4 through `one`. */
+/* ek_float_matvec_with, four rows per call of `four`: rows r0 + i + k * q (k < 4) for i < q = (r1 - r0) / 4, so each
+ * of the four streams reads its quarter of the range sequentially; the last (r1 - r0) % 4 rows through `one`. */
 void ek_float_matvec_with4(const ek_float_row_dots *one, const ek_float_row4_dots *four, const ek_tensor *w,
                            const float *x, float *y, uint32_t r0, uint32_t r1);
 /* Portable reference body (always built) and ISA bodies, same contract as ek_float_matvec_rows. */
