@@ -9,15 +9,20 @@
 void ek_head_q4i_with(ek_head_q4i_sums_fn sums, const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0,
                       uint32_t r1)
 {
-    const size_t row_bytes = EK_Q4I_ROW_BYTES(w->cols);
+    const size_t row_bytes = EK_Q4I_ROW_BYTES(w->cols), quarter = (r1 - r0) / 4u;
     const uint8_t *rows = w->data + 4u * (size_t)w->rows;
     int32_t sum[4];
-    uint32_t r = r0;
-    while (r < r1) {
-        const unsigned n = r1 - r >= 4u ? 4u : 1u;
-        sums(rows + (size_t)r * row_bytes, x->q, w->cols, n, sum);
-        ek_head_int_logits(w, x, y, r, sum, n);
-        r += n;
+    size_t i;
+    uint32_t r;
+    unsigned k;
+    for (i = 0; i < quarter; i++) {
+        sums(rows + (r0 + i) * row_bytes, quarter * row_bytes, x->q, w->cols, 4u, sum);
+        for (k = 0; k < 4u; k++)
+            ek_head_int_logits(w, x, y, (uint32_t)(r0 + i + k * quarter), &sum[k], 1u);
+    }
+    for (r = r0 + 4u * (uint32_t)quarter; r < r1; r++) {
+        sums(rows + (size_t)r * row_bytes, row_bytes, x->q, w->cols, 1u, sum);
+        ek_head_int_logits(w, x, y, r, sum, 1u);
     }
 }
 
@@ -39,11 +44,11 @@ static int32_t row_sum_c(const uint8_t *row, const int8_t *x_q, size_t cols)
     return sum;
 }
 
-static void sums_c(const uint8_t *rows, const int8_t *x_q, size_t cols, unsigned n, int32_t sum[4])
+static void sums_c(const uint8_t *rows, size_t stride, const int8_t *x_q, size_t cols, unsigned n, int32_t sum[4])
 {
     unsigned k;
     for (k = 0; k < n; k++)
-        sum[k] = row_sum_c(rows + k * EK_Q4I_ROW_BYTES(cols), x_q, cols);
+        sum[k] = row_sum_c(rows + k * stride, x_q, cols);
 }
 
 void ek_head_q4i_c(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1)

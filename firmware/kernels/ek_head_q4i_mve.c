@@ -17,11 +17,11 @@ static inline int32_t block_sum(const uint8_t *codes, int8x16_t x_lo, int8x16_t 
     return (int32_t)s * vmladavaq_s8(vmladavq_s8(q_lo, x_lo), q_hi, x_hi);
 }
 
-/* Rows [0, n) of `rows` (n the constant 4 or 1 after inlining); sum[k] = row k's acc. */
-static inline __attribute__((always_inline)) void sums_n(const uint8_t *rows, const int8_t *x_q, size_t cols,
-                                                         unsigned n, int32_t sum[4])
+/* The rows at rows + k * stride, k < n (n the constant 4 or 1 after inlining); sum[k] = that row's acc. */
+static inline __attribute__((always_inline)) void sums_n(const uint8_t *rows, size_t stride, const int8_t *x_q,
+                                                         size_t cols, unsigned n, int32_t sum[4])
 {
-    const size_t blocks = cols / EK_Q4I_BLOCK, row_bytes = EK_Q4I_ROW_BYTES(cols);
+    const size_t blocks = cols / EK_Q4I_BLOCK;
     size_t b;
     unsigned k;
 #pragma GCC unroll 4
@@ -31,18 +31,19 @@ static inline __attribute__((always_inline)) void sums_n(const uint8_t *rows, co
         const int8x16_t x_lo = vld1q_s8(x_q + 32u * b), x_hi = vld1q_s8(x_q + 32u * b + 16u);
 #pragma GCC unroll 4
         for (k = 0; k < n; k++) {
-            const uint8_t *row = rows + k * row_bytes;
+            const uint8_t *row = rows + k * stride;
             sum[k] += block_sum(row + blocks + 16u * b, x_lo, x_hi, row[b]);
         }
     }
 }
 
-static void sums_mve(const uint8_t *rows, const int8_t *x_q, size_t cols, unsigned n, int32_t sum[4])
+static void sums_mve(const uint8_t *rows, size_t stride, const int8_t *x_q, size_t cols, unsigned n,
+                        int32_t sum[4])
 {
     if (n == 4u)
-        sums_n(rows, x_q, cols, 4u, sum);
+        sums_n(rows, stride, x_q, cols, 4u, sum);
     else
-        sums_n(rows, x_q, cols, 1u, sum);
+        sums_n(rows, stride, x_q, cols, 1u, sum);
 }
 
 void ek_head_q4i_mve(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1)

@@ -236,10 +236,12 @@ void ek_head_q4i(const ek_tensor *w, const ek_qvec *x, float *y);
 void ek_head_q4i_rows(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1);
 /* Bytes of one q4i row after the row scales: its block scales and codes. */
 #define EK_Q4I_ROW_BYTES(cols) ((size_t)(cols) / EK_Q4I_BLOCK * (EK_Q4I_BLOCK / 2 + 1))
-/* sum[k] = acc of row k for k < n (n is 4 or 1) of the n consecutive rows starting at `rows` (each
- * EK_Q4I_ROW_BYTES(cols) bytes); each body supplies one, sharing activation loads across the n rows. */
-typedef void (*ek_head_q4i_sums_fn)(const uint8_t *rows, const int8_t *x_q, size_t cols, unsigned n, int32_t sum[4]);
-/* Rows r0..r1 through `sums`, four at a time, then ek_head_int_logits. */
+/* sum[k] = acc of the row at rows + k * stride for k < n (n is 4 or 1; a row is EK_Q4I_ROW_BYTES(cols) bytes); each
+ * body supplies one, sharing activation loads across the n rows. */
+typedef void (*ek_head_q4i_sums_fn)(const uint8_t *rows, size_t stride, const int8_t *x_q, size_t cols, unsigned n,
+                                    int32_t sum[4]);
+/* Rows r0..r1 through `sums`, four at a time a quarter of the range apart (four sequential streams, as the float and
+ * q8i heads), the last (r1 - r0) % 4 one by one, then ek_head_int_logits. */
 void ek_head_q4i_with(ek_head_q4i_sums_fn sums, const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0,
                       uint32_t r1);
 void ek_head_q4i_c(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1);
