@@ -408,3 +408,18 @@ def test_firmware_sizes_split_flash_ram_and_arena(tmp_path):
     assert sizes["arena_bytes"] == 4096
     assert 512 + 4 + 1000 <= sizes["static_ram_bytes"] < 512 + 4 + 1000 + 64
     assert 0 < sizes["firmware_flash_bytes"] < 1024  # main's code and counter's initial value, not the arrays
+
+
+def test_kernel_bench_rebuilds_when_the_firmware_changes(tmp_path, monkeypatch):
+    """The kernel suite's scratch builds are keyed by the firmware sources: an edited kernel is never timed with
+    the library an older tree left in the work folder."""
+    from edgekit.bench import kernels
+
+    firmware = tmp_path / "firmware"
+    shutil.copytree(kernels.FIRMWARE / "kernels", firmware / "kernels")
+    monkeypatch.setattr(kernels, "FIRMWARE", firmware)
+    before = kernels._firmware_key()
+    assert kernels._firmware_key() == before  # stable while nothing changes
+    body = firmware / "kernels" / "ek_matvec_i2_avx2.c"
+    body.write_text(body.read_text() + "\n/* edited */\n")
+    assert kernels._firmware_key() != before

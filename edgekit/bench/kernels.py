@@ -27,6 +27,7 @@ speed says nothing about silicon.
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import shutil
 import subprocess
 import time
@@ -94,7 +95,7 @@ def build_kernels(work: Path, kernels: str, log) -> tuple[Path, Path]:
     """Build the firmware (runtime + ek_eval) for one kernel family set, once; returns (ek_eval, kernel .so)."""
     if shutil.which("cmake") is None:
         raise EdgekitError("the kernel benchmark needs cmake", fix="install cmake (and ninja) and rerun")
-    build = work / f"kernels-{kernels.replace(';', '+')}"
+    build = work / f"kernels-{kernels.replace(';', '+')}-{_firmware_key()}"  # a firmware change rebuilds
     lib = build / "libek_kernels.so"
     if not lib.is_file():
         log(f"building the kernels with EK_KERNELS={kernels} into {build}")
@@ -112,6 +113,16 @@ def build_kernels(work: Path, kernels: str, log) -> tuple[Path, Path]:
              "linking the kernel library")
         tmp.replace(lib)
     return build / "ek_eval", lib
+
+
+def _firmware_key() -> str:
+    """A short hash of the firmware sources (as edgekit's build cache keys them), so a scratch build of older
+    kernels is never timed as the current ones."""
+    from edgekit.link.run import tree_fingerprint
+
+    h = hashlib.sha256()
+    tree_fingerprint(h, FIRMWARE)
+    return h.hexdigest()[:12]
 
 
 def _c_compiler(build: Path) -> str:

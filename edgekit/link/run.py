@@ -28,7 +28,8 @@ from edgekit.model import Model
 Progress = Callable[[str], None]
 
 
-def _tree_fingerprint(h, root: Path) -> None:
+def tree_fingerprint(h, root: Path) -> None:
+    """Feed every file under root (path, size, mtime) into the hash h: a change to any of them changes the key."""
     for p in sorted(root.rglob("*")):
         if p.is_file() and "__pycache__" not in p.parts:
             st = p.stat()
@@ -41,13 +42,13 @@ def build_key(model: Model, board, *, ctx: int | None, ternary: str | None, embe
     h = hashlib.sha256(f"edgekit {__version__}|{board.name}|{ctx}|{ternary}|{embedding}\n".encode())
     src = Path(model.source)
     if src.is_dir():
-        _tree_fingerprint(h, src)
+        tree_fingerprint(h, src)
     elif src.is_file():
         st = src.stat()
         h.update(f"{src.resolve()}:{st.st_size}:{st.st_mtime_ns}\n".encode())
     if board.source:
         h.update(Path(board.source).read_bytes())
-    _tree_fingerprint(h, firmware_dir())
+    tree_fingerprint(h, firmware_dir())
     return h.hexdigest()[:16]
 
 
