@@ -101,6 +101,6 @@ static void sums_avx2(const uint8_t *rows, size_t stride, const int8_t *x_q, siz
 void ek_head_q4i_avx2(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1)
 {
     EK_KERNEL_RAN(EK_FMT_Q4I, "avx2");
-    ek_head_q4i_with(sums_avx2, w, x, y, r0, r1);
+    ek_head_q4i_with(sums_avx2, 1, w, x, y, r0, r1);
 }
 #endif

@@ -99,7 +99,7 @@ static void sums_avx512(const uint8_t *rows, size_t stride, const int8_t *x_q, s
 void ek_head_q4i_avx512(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1)
 {
     EK_KERNEL_RAN(EK_FMT_Q4I, EK_ISA_NAME(EK_ISA_AVX512));
-    ek_head_q4i_with(sums_avx512, w, x, y, r0, r1);
+    ek_head_q4i_with(sums_avx512, 1, w, x, y, r0, r1);
 }
 #else
 /* ISO C forbids an empty translation unit. */

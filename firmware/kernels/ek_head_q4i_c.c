@@ -6,23 +6,29 @@
  * The row walk (four rows per call of the body's sums) is shared by every body. */
 #include "ek_kernels.h"
 
-void ek_head_q4i_with(ek_head_q4i_sums_fn sums, const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0,
-                      uint32_t r1)
+void ek_head_q4i_with(ek_head_q4i_sums_fn sums, int quarters, const ek_tensor *w, const ek_qvec *x, float *y,
+                      uint32_t r0, uint32_t r1)
 {
-    const size_t row_bytes = EK_Q4I_ROW_BYTES(w->cols), quarter = (r1 - r0) / 4u;
+    const size_t row_bytes = EK_Q4I_ROW_BYTES(w->cols);
     const uint8_t *rows = w->data + 4u * (size_t)w->rows;
     int32_t sum[4];
-    size_t i;
-    uint32_t r;
-    unsigned k;
-    for (i = 0; i < quarter; i++) {
-        sums(rows + (r0 + i) * row_bytes, quarter * row_bytes, x->q, w->cols, 4u, sum);
-        for (k = 0; k < 4u; k++)
-            ek_head_int_logits(w, x, y, (uint32_t)(r0 + i + k * quarter), &sum[k], 1u);
+    uint32_t r = r0;
+    if (quarters) {
+        const size_t quarter = (r1 - r0) / 4u;
+        size_t i;
+        unsigned k;
+        for (i = 0; i < quarter; i++) {
+            sums(rows + (r0 + i) * row_bytes, quarter * row_bytes, x->q, w->cols, 4u, sum);
+            for (k = 0; k < 4u; k++)
+                ek_head_int_logits(w, x, y, (uint32_t)(r0 + i + k * quarter), &sum[k], 1u);
+        }
+        r = r0 + 4u * (uint32_t)quarter;
     }
-    for (r = r0 + 4u * (uint32_t)quarter; r < r1; r++) {
-        sums(rows + (size_t)r * row_bytes, row_bytes, x->q, w->cols, 1u, sum);
-        ek_head_int_logits(w, x, y, r, sum, 1u);
+    while (r < r1) {
+        const unsigned n = r1 - r >= 4u ? 4u : 1u;
+        sums(rows + (size_t)r * row_bytes, row_bytes, x->q, w->cols, n, sum);
+        ek_head_int_logits(w, x, y, r, sum, n);
+        r += n;
     }
 }
 
@@ -54,5 +60,5 @@ static void sums_c(const uint8_t *rows, size_t stride, const int8_t *x_q, size_t
 void ek_head_q4i_c(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1)
 {
     EK_KERNEL_RAN(EK_FMT_Q4I, "c");
-    ek_head_q4i_with(sums_c, w, x, y, r0, r1);
+    ek_head_q4i_with(sums_c, 0, w, x, y, r0, r1);
 }

@@ -49,6 +49,6 @@ static void sums_mve(const uint8_t *rows, size_t stride, const int8_t *x_q, size
 void ek_head_q4i_mve(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1)
 {
     EK_KERNEL_RAN(EK_FMT_Q4I, "mve");
-    ek_head_q4i_with(sums_mve, w, x, y, r0, r1);
+    ek_head_q4i_with(sums_mve, 0, w, x, y, r0, r1);
 }
 #endif

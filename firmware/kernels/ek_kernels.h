@@ -240,10 +240,12 @@ void ek_head_q4i_rows(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r
  * body supplies one, sharing activation loads across the n rows. */
 typedef void (*ek_head_q4i_sums_fn)(const uint8_t *rows, size_t stride, const int8_t *x_q, size_t cols, unsigned n,
                                     int32_t sum[4]);
-/* Rows r0..r1 through `sums`, four at a time a quarter of the range apart (four sequential streams, as the float and
- * q8i heads), the last (r1 - r0) % 4 one by one, then ek_head_int_logits. */
-void ek_head_q4i_with(ek_head_q4i_sums_fn sums, const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0,
-                      uint32_t r1);
+/* Rows r0..r1 through `sums`, four at a time, the rest one by one, then ek_head_int_logits. quarters = 1: the four
+ * rows of a call are a quarter of the range apart (four long sequential streams, for hosts whose hardware prefetcher
+ * follows four adjacent short rows badly, as in the x86 float and q8i heads); 0: adjacent rows (one stream: MCUs
+ * reading XIP flash, where the order also costs fewer instructions). */
+void ek_head_q4i_with(ek_head_q4i_sums_fn sums, int quarters, const ek_tensor *w, const ek_qvec *x, float *y,
+                      uint32_t r0, uint32_t r1);
 void ek_head_q4i_c(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1);
 void ek_head_q4i_neon(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1);
 void ek_head_q4i_mve(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1);
