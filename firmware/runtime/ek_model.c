@@ -103,6 +103,33 @@ uint32_t ek_model_directory_slots(const uint8_t *const parts[], const size_t siz
     return EK_TENSOR_SLOTS(p[0].config.num_layers);
 }
 
+/* What the integer heads need beyond the section table (the image reader checks sizes, not values): rows short
+ * enough for exact int32 sums, q4i rows of whole blocks, and q8i values in -127..127 (the packer clips: the SIMD
+ * bodies move x_q's sign onto w, and -(-128) is no int8, so a -128 would make them disagree with the portable
+ * body). Part of the section check, so an image that passes it always opens. */
+static ek_status check_integer_heads(const ek_image_part *parts, const uint32_t *directory, uint32_t num_layers)
+{
+    ek_tensor t;
+    uint32_t s;
+    ek_image_tensor(parts, directory[EK_TENSOR_SLOTS(num_layers) - 1u], &t); /* the lm_head, maybe tied */
+    if ((t.format == EK_FMT_Q8I && t.cols > EK_Q8I_MAX_COLS) || (t.format == EK_FMT_Q4I && t.cols > EK_Q4I_MAX_COLS))
+        return EK_ERR_IMAGE_FORMAT; /* its int32 row sums could overflow */
+    if (t.format == EK_FMT_Q8I) {
+        const uint8_t *q = t.data + 4u * (size_t)t.rows;
+        const size_t n = (size_t)t.rows * t.cols;
+        size_t k;
+        for (k = 0; k < n; k++)
+            if (q[k] == 0x80u)
+                return EK_ERR_IMAGE_FORMAT;
+    }
+    for (s = 0; s < EK_TENSOR_SLOTS(num_layers); s++) {
+        ek_image_tensor(parts, directory[s], &t);
+        if (t.format == EK_FMT_Q4I && t.cols % EK_Q4I_BLOCK != 0)
+            return EK_ERR_IMAGE_FORMAT; /* q4i rows are whole blocks (a vector, cols 1, never is) */
+    }
+    return EK_OK;
+}
+
 ek_status ek_model_check_sections(const uint8_t *const parts[], const size_t sizes[], unsigned n_parts,
                                   int verify_crc, uint32_t *directory)
 {
@@ -112,7 +139,9 @@ ek_status ek_model_check_sections(const uint8_t *const parts[], const size_t siz
         return EK_ERR_BAD_ARGUMENT;
     if ((st = open_parts(p, parts, sizes, n_parts)) != EK_OK)
         return st;
-    return ek_image_index(p, n_parts, verify_crc, directory);
+    if ((st = ek_image_index(p, n_parts, verify_crc, directory)) != EK_OK)
+        return st;
+    return check_integer_heads(p, directory, p[0].config.num_layers);
 }
 
 size_t ek_model_arena_size(const uint8_t *const parts[], const size_t sizes[], unsigned n_parts,
@@ -174,29 +203,8 @@ ek_status ek_model_open(ek_model *m, const uint8_t *const parts[], const size_t 
     m->sampler_idx = (uint32_t *)(void *)(arena + b[EK_BUF_SAMPLER_IDX].offset);
     m->sampler_p = (float *)(void *)(arena + b[EK_BUF_SAMPLER_P].offset);
 
-    {
-        ek_tensor t;
-        uint32_t s;
-        get_tensor(m, EK_TENSOR_SLOTS(c->num_layers) - 1u, &t);
-        if ((t.format == EK_FMT_Q8I && t.cols > EK_Q8I_MAX_COLS) ||
-            (t.format == EK_FMT_Q4I && t.cols > EK_Q4I_MAX_COLS))
-            return EK_ERR_IMAGE_FORMAT; /* its int32 row sums could overflow */
-        if (t.format == EK_FMT_Q8I) {
-            /* q8i values are -127..127 (the packer clips): the SIMD bodies move x_q's sign onto w, and -(-128)
-             * is no int8, so a -128 would make them disagree with the portable body */
-            const uint8_t *q = t.data + 4u * (size_t)t.rows;
-            const size_t n = (size_t)t.rows * t.cols;
-            size_t k;
-            for (k = 0; k < n; k++)
-                if (q[k] == 0x80u)
-                    return EK_ERR_IMAGE_FORMAT;
-        }
-        for (s = 0; s < EK_TENSOR_SLOTS(c->num_layers); s++) {
-            get_tensor(m, s, &t);
-            if (t.format == EK_FMT_Q4I && t.cols % EK_Q4I_BLOCK != 0)
-                return EK_ERR_IMAGE_FORMAT; /* q4i rows are whole blocks (a vector, cols 1, never is) */
-        }
-    }
+    if ((st = check_integer_heads(m->parts, m->directory, c->num_layers)) != EK_OK)
+        return st;
     /* inv_freq[i] = 1 / theta^(2i / head_dim), in float32 as HF computes it */
     for (i = 0; i < c->head_dim / 2u; i++)
         m->rope_inv_freq[i] = 1.0f / powf(c->rope_theta, (float)(2u * i) / (float)c->head_dim);

@@ -74,9 +74,9 @@ size_t ek_model_arena_size(const uint8_t *const parts[], const size_t sizes[], u
 uint32_t ek_model_directory_slots(const uint8_t *const parts[], const size_t sizes[], unsigned n_parts);
 
 /* Every check ek_model_open makes on the images, without an arena: headers, config, parts and every section
- * (kind, layer, format, bounds, shape, ternary scale, and payload CRCs when verify_crc). directory is scratch of
- * ek_model_directory_slots() uint32. A host with a heap runs this before sizing an arena from a header, so a
- * lying section table is refused before anything proportional to the header is allocated. */
+ * (kind, layer, format, bounds, shape, ternary scale, the integer heads' values, and payload CRCs when verify_crc).
+ * directory is scratch of ek_model_directory_slots() uint32. A host with a heap runs this before sizing an arena
+ * from a header, so a lying section table is refused before anything proportional to the header is allocated. */
 ek_status ek_model_check_sections(const uint8_t *const parts[], const size_t sizes[], unsigned n_parts,
                                   int verify_crc, uint32_t *directory);
 
