@@ -199,17 +199,12 @@ def time_matvec(lib: ctypes.CDLL, fmt: str, codes: np.ndarray, x: np.ndarray, pa
 
 
 def head_case(fmt: str, rows: int, cols: int, seed: int = 0) -> tuple[bytes, np.ndarray]:
-    """A random head packed in `fmt` (normal weights, as a trained head's; packed 8192 rows at a time) and a
-    random float32 input."""
+    """A random head packed in `fmt` (normal weights, as a trained head's; packed 8192 rows at a time, so the
+    float32 weights never exist whole) and a random float32 input."""
     rng = np.random.default_rng(seed)
-    parts = []
-    for r in range(0, rows, 8192):
-        parts.append(FLOAT_FORMATS[fmt].pack(rng.standard_normal((min(8192, rows - r), cols), dtype=np.float32)))
-    if fmt in ("q8row", "q8i", "q4i"):  # the row scales come first for all rows: regroup the chunks' parts
-        n = [min(8192, rows - r) for r in range(0, rows, 8192)]
-        scales = b"".join(part[:4 * k] for part, k in zip(parts, n))
-        parts = [scales] + [part[4 * k:] for part, k in zip(parts, n)]
-    return b"".join(parts), rng.standard_normal(cols, dtype=np.float32)
+    chunks = (rng.standard_normal((min(8192, rows - r), cols), dtype=np.float32) for r in range(0, rows, 8192))
+    packed = b"".join(FLOAT_FORMATS[fmt].pack_stream(chunks))
+    return packed, rng.standard_normal(cols, dtype=np.float32)
 
 
 def time_head(lib: ctypes.CDLL, fmt: str, rows: int, cols: int, packed: bytes, x: np.ndarray, copies: int,
