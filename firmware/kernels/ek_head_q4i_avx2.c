@@ -89,18 +89,5 @@ static inline __attribute__((always_inline)) void sums_n(const uint8_t *rows, si
     }
 }
 
-static void sums_avx2(const uint8_t *rows, size_t stride, const int8_t *x_q, size_t cols, unsigned n,
-                        int32_t sum[4])
-{
-    if (n == 4u)
-        sums_n(rows, stride, x_q, cols, 4u, sum);
-    else
-        sums_n(rows, stride, x_q, cols, 1u, sum);
-}
-
-void ek_head_q4i_avx2(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1)
-{
-    EK_KERNEL_RAN(EK_FMT_Q4I, "avx2");
-    ek_head_q4i_with(sums_avx2, 1, w, x, y, r0, r1);
-}
+EK_HEAD_Q4I_ENTRY(avx2, "avx2", 1)
 #endif

@@ -37,18 +37,5 @@ static inline __attribute__((always_inline)) void sums_n(const uint8_t *rows, si
     }
 }
 
-static void sums_mve(const uint8_t *rows, size_t stride, const int8_t *x_q, size_t cols, unsigned n,
-                        int32_t sum[4])
-{
-    if (n == 4u)
-        sums_n(rows, stride, x_q, cols, 4u, sum);
-    else
-        sums_n(rows, stride, x_q, cols, 1u, sum);
-}
-
-void ek_head_q4i_mve(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1)
-{
-    EK_KERNEL_RAN(EK_FMT_Q4I, "mve");
-    ek_head_q4i_with(sums_mve, 0, w, x, y, r0, r1);
-}
+EK_HEAD_Q4I_ENTRY(mve, "mve", 0)
 #endif

@@ -247,6 +247,23 @@ typedef void (*ek_head_q4i_sums_fn)(const uint8_t *rows, size_t stride, const in
 void ek_head_q4i_with(ek_head_q4i_sums_fn sums, int quarters, const ek_tensor *w, const ek_qvec *x, float *y,
                       uint32_t r0, uint32_t r1);
 void ek_head_q4i_c(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1);
+/* The end of every SIMD q4i body file: its entry point ek_head_q4i_<suffix>, reporting `name`, which runs the file's
+ * always-inline sums_n(rows, stride, x_q, cols, n, sum) through ek_head_q4i_with. sums_n is called with n the
+ * constant 4 or 1, so each count is compiled (and unrolled) on its own. */
+#define EK_HEAD_Q4I_ENTRY(suffix, name, quarters)                                                                \
+    static void ek_q4i_sums_##suffix(const uint8_t *rows, size_t stride, const int8_t *x_q, size_t cols,         \
+                                     unsigned n, int32_t sum[4])                                                 \
+    {                                                                                                            \
+        if (n == 4u)                                                                                             \
+            sums_n(rows, stride, x_q, cols, 4u, sum);                                                            \
+        else                                                                                                     \
+            sums_n(rows, stride, x_q, cols, 1u, sum);                                                            \
+    }                                                                                                            \
+    void ek_head_q4i_##suffix(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1)          \
+    {                                                                                                            \
+        EK_KERNEL_RAN(EK_FMT_Q4I, name);                                                                         \
+        ek_head_q4i_with(ek_q4i_sums_##suffix, quarters, w, x, y, r0, r1);                                       \
+    }
 void ek_head_q4i_neon(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1);
 void ek_head_q4i_mve(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1);
 void ek_head_q4i_avx2(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1);
