@@ -5,14 +5,9 @@
 
 void ek_head_q4i_rows(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1)
 {
-#if defined(EK_KERNEL_AVX512)
-    /* chosen at run time (ek_isa.h); VNNI CPUs too: VPDPBUSD would need a 32-bit multiply by the block scales
-     * afterwards, where VPMADDWD applies them while widening (ek_head_q4i_avx512.c) */
-    if (ek_isa_x86_tier() >= EK_ISA_AVX512) {
-        ek_head_q4i_avx512(w, x, y, r0, r1);
-        return;
-    }
-#endif
+    /* chosen at run time where built (ek_isa.h); on VNNI CPUs too: VPDPBUSD would need a 32-bit multiply by the
+     * block scales afterwards, where VPMADDWD applies them while widening (ek_head_q4i_avx512.c) */
+    EK_ISA_X86_AVX512(ek_head_q4i, (w, x, y, r0, r1));
     EK_ISA_BODY(ek_head_q4i, EK_ISA_FLOAT)(w, x, y, r0, r1);
 }
 

@@ -5,17 +5,7 @@
 
 void ek_head_q8i_rows(const ek_tensor *w, const ek_qvec *x, float *y, uint32_t r0, uint32_t r1)
 {
-#if defined(EK_KERNEL_AVX512)
-    const int tier = ek_isa_x86_tier(); /* chosen at run time (ek_isa.h) */
-    if (tier == EK_ISA_AVX512VNNI) {
-        ek_head_q8i_avx512vnni(w, x, y, r0, r1);
-        return;
-    }
-    if (tier == EK_ISA_AVX512) {
-        ek_head_q8i_avx512(w, x, y, r0, r1);
-        return;
-    }
-#endif
+    EK_ISA_X86_TIERS(ek_head_q8i, (w, x, y, r0, r1)); /* chosen at run time where built (ek_isa.h) */
     EK_ISA_BODY(ek_head_q8i, EK_ISA_FLOAT)(w, x, y, r0, r1);
 }
 

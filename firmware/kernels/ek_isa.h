@@ -129,6 +129,35 @@
 #define EK_ISA_QUANTIZE EK_ISA_C
 #endif
 
+/* --- the run-time x86-64 tiers in a dispatcher ----------------------------------------------------------- */
+/* EK_ISA_X86_TIERS(op, args): on a CPU with AVX-512, call op_avx512vnni or op_avx512 (ek_isa_x86_tier's choice) and
+ * return from the dispatcher; elsewhere, and in builds without EK_KERNEL_AVX512, do nothing, so the dispatcher goes
+ * on to the build's body. EK_ISA_X86_AVX512(op, args): the same for an op with one AVX-512 body for both tiers. */
+#if defined(EK_KERNEL_AVX512)
+#define EK_ISA_X86_TIERS(op, args)                                                                              \
+    do {                                                                                                        \
+        const int ek_tier_ = ek_isa_x86_tier();                                                                 \
+        if (ek_tier_ == EK_ISA_AVX512VNNI) {                                                                    \
+            EK_ISA_CAT(op, _avx512vnni) args;                                                                   \
+            return;                                                                                             \
+        }                                                                                                       \
+        if (ek_tier_ == EK_ISA_AVX512) {                                                                        \
+            EK_ISA_CAT(op, _avx512) args;                                                                       \
+            return;                                                                                             \
+        }                                                                                                       \
+    } while (0)
+#define EK_ISA_X86_AVX512(op, args)                                                                             \
+    do {                                                                                                        \
+        if (ek_isa_x86_tier() >= EK_ISA_AVX512) {                                                               \
+            EK_ISA_CAT(op, _avx512) args;                                                                       \
+            return;                                                                                             \
+        }                                                                                                       \
+    } while (0)
+#else
+#define EK_ISA_X86_TIERS(op, args) ((void)0)
+#define EK_ISA_X86_AVX512(op, args) ((void)0)
+#endif
+
 /* --- test builds: which body ran ------------------------------------------------------------------------ */
 /* With EK_KERNEL_TRACE (tests only), every body writes the name of the code it is made of into ek_kernel_ran
  * when it runs: slot = the format it read, or EK_TRACE_QUANTIZE / EK_TRACE_FLOAT_DOT / EK_TRACE_MATMUL_PER_INPUT.

@@ -26,17 +26,7 @@ void ek_ternary_matmul(const ek_tensor *w, const ek_qvec *x, uint32_t n_x, int32
     uint32_t t;
 #if EK_MATMUL_I2_BATCHED
     if (w->format == EK_FMT_I2) {
-#if defined(EK_KERNEL_AVX512)
-        const int tier = ek_isa_x86_tier(); /* chosen at run time (ek_isa.h) */
-        if (tier == EK_ISA_AVX512VNNI) {
-            ek_matmul_i2_avx512vnni(w, x, n_x, acc, acc_stride);
-            return;
-        }
-        if (tier == EK_ISA_AVX512) {
-            ek_matmul_i2_avx512(w, x, n_x, acc, acc_stride);
-            return;
-        }
-#endif
+        EK_ISA_X86_TIERS(ek_matmul_i2, (w, x, n_x, acc, acc_stride)); /* chosen at run time where built */
         EK_ISA_BODY(ek_matmul_i2, EK_ISA_TERNARY)(w, x, n_x, acc, acc_stride);
         return;
     }

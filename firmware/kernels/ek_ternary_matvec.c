@@ -9,18 +9,7 @@ void ek_ternary_matvec(const ek_tensor *w, const ek_qvec *x, int32_t *acc)
 {
     switch (w->format) {
     case EK_FMT_I2:
-#if defined(EK_KERNEL_AVX512)
-        switch (ek_isa_x86_tier()) { /* chosen at run time (ek_isa.h) */
-        case EK_ISA_AVX512VNNI:
-            ek_matvec_i2_avx512vnni(w, x, acc);
-            return;
-        case EK_ISA_AVX512:
-            ek_matvec_i2_avx512(w, x, acc);
-            return;
-        default:
-            break;
-        }
-#endif
+        EK_ISA_X86_TIERS(ek_matvec_i2, (w, x, acc)); /* chosen at run time where built (ek_isa.h) */
         EK_ISA_BODY(ek_matvec_i2, EK_ISA_TERNARY)(w, x, acc);
         break;
     case EK_FMT_T158:
