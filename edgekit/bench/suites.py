@@ -142,7 +142,8 @@ def bench_host(work: Path, log, *, include_2b: bool = True, runs: int = HOST_RUN
                             prefill.append(done.prefill_tokens_per_s or 0.0)
                 d, p = summary(decode), summary(prefill)
                 rows.append({
-                    # body: the ternary bodies the device says it runs ("i2:avx2"; an x86-64 build picks its tier at run time)
+                    # body: the ternary bodies the device says it runs ("i2:avx2"; an x86-64 build picks its tier
+                    # at run time)
                     "suite": "host", "model": name, "kernels": kernels, "body": ident.kernel, "threads": threads,
                     "prompt_tokens": done.prompt_tokens, "new_tokens": done.generated_tokens,
                     "prefill_tokens_per_s": p["median"], "prefill_min": p["min"], "prefill_max": p["max"],

@@ -59,8 +59,8 @@ void ek_guest_main(uint8_t *io)
             ek_ternary_matvec(&w, &x[0], (int32_t *)(void *)(io + load_u32(c + 24)));
             break;
         case OP_I2_MATMUL:
-            ek_ternary_matmul(&w, x, n_x < EK_CASE_MAX_X ? n_x : EK_CASE_MAX_X, (int32_t *)(void *)(io + load_u32(c + 24)),
-                              rows);
+            ek_ternary_matmul(&w, x, n_x < EK_CASE_MAX_X ? n_x : EK_CASE_MAX_X,
+                              (int32_t *)(void *)(io + load_u32(c + 24)), rows);
             break;
         case OP_Q8I:
             ek_head_q8i(&w, &x[0], (float *)(void *)(io + load_u32(c + 24)));
